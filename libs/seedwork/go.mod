@@ -1,0 +1,3 @@
+module github.com/propalpes/companias/libs/seedwork
+
+go 1.26.0
