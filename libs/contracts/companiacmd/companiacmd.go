@@ -7,8 +7,8 @@
 //
 // on DefaultTopic. The command id makes it idempotent: a redelivered or
 // re-sent command with the same id creates nothing twice. A message that
-// cannot be decoded or fails validation is moved to DeadLetterTopic(topic)
-// with the headers below, and the consumer moves on.
+// cannot be decoded or fails validation is moved to deadletter.Topic(topic)
+// with the headers of package deadletter, and the consumer moves on.
 //
 // This package depends on the standard library only.
 package companiacmd
@@ -23,26 +23,6 @@ import (
 
 // DefaultTopic is the default topic of CrearCompania commands.
 const DefaultTopic = "topic-comando-crear-compania"
-
-// DeadLetterTopic returns the dead-letter topic for commands read from topic.
-func DeadLetterTopic(topic string) string { return topic + ".dlq" }
-
-// Dead-letter headers: why a message was rejected and where it came from.
-const (
-	HeaderDLQReason    = "dlq_reason"
-	HeaderDLQError     = "dlq_error"
-	HeaderDLQTopic     = "dlq_original_topic"
-	HeaderDLQPartition = "dlq_original_partition"
-	HeaderDLQOffset    = "dlq_original_offset"
-	HeaderDLQTime      = "dlq_time"
-)
-
-// Dead-letter reasons (values of HeaderDLQReason).
-const (
-	ReasonMalformed = "malformed" // not JSON of the command's shape
-	ReasonInvalid   = "invalid"   // well-formed, but the data broke a domain rule
-	ReasonConflict  = "conflict"  // refused by the current state (e.g. a duplicate company)
-)
 
 // CrearCompania asks to register a company.
 type CrearCompania struct {
