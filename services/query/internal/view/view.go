@@ -4,8 +4,9 @@
 package view
 
 import (
-	"errors"
 	"time"
+
+	"github.com/propalpes/companias/libs/seedwork/apperr"
 )
 
 // Compania is the denormalised view of one company, built from its
@@ -103,4 +104,4 @@ type RebuildProgress struct {
 }
 
 // ErrNotFound is returned when no view exists for an id.
-var ErrNotFound = errors.New("compania view not found")
+var ErrNotFound = apperr.New(apperr.NotFound, "compania_not_found", "compania not found")
