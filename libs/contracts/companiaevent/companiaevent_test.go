@@ -1,0 +1,166 @@
+package companiaevent_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/propalpes/companias/libs/contracts/companiaevent"
+)
+
+func sample() companiaevent.Event {
+	t := time.Date(2026, 3, 1, 10, 0, 0, 123, time.UTC)
+	return companiaevent.Event{
+		ID:          "018f0000-0000-7000-8000-000000000001",
+		Name:        companiaevent.CompaniaCreada,
+		Time:        t,
+		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		Data: companiaevent.Data{Compania: companiaevent.Compania{
+			ID: "0b7e2a5c-6c1e-4c2f-9f0e-2f4b8f7a1d11", Nombre: "ACME", Email: "a@b.co", Identificacion: "9",
+			Estado: companiaevent.EstadoPendiente, FechaCreacion: t, FechaActualizacion: t, Version: 1,
+		}},
+	}
+}
+
+func header(m companiaevent.Message, k string) string {
+	for _, h := range m.Headers {
+		if h.Key == k {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := sample()
+	m, err := companiaevent.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Key) != e.Data.Compania.ID {
+		t.Errorf("key = %q", m.Key)
+	}
+	want := map[string]string{
+		"ce_specversion": "1.0", "ce_id": e.ID, "ce_source": companiaevent.Source,
+		"ce_type": "co.propalpes.companias.CompaniaCreada.v1", "ce_subject": e.Data.Compania.ID,
+		"content-type": "application/json", "traceparent": e.Traceparent, "ce_time": "2026-03-01T10:00:00.000000123Z",
+	}
+	for k, v := range want {
+		if got := header(m, k); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	got, err := companiaevent.Decode(m.Headers, m.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gj, _ := json.Marshal(got.Data)
+	if got.ID != e.ID || got.Name != e.Name || !got.Time.Equal(e.Time) || got.Traceparent != e.Traceparent || string(gj) != string(m.Value) {
+		t.Errorf("round trip = %+v", got)
+	}
+}
+
+func TestEncodeRejectsIncompleteEvents(t *testing.T) {
+	t.Parallel()
+	for _, mut := range []func(*companiaevent.Event){
+		func(e *companiaevent.Event) { e.ID = "" },
+		func(e *companiaevent.Event) { e.Name = "CompaniaBorrada" },
+		func(e *companiaevent.Event) { e.Data.Compania.ID = "" },
+	} {
+		e := sample()
+		mut(&e)
+		if _, err := companiaevent.Encode(e); err == nil {
+			t.Errorf("Encode(%+v) succeeded", e)
+		}
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
+	good, err := companiaevent.Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(k, v string) []companiaevent.Header {
+		var hs []companiaevent.Header
+		for _, h := range good.Headers {
+			if h.Key != k {
+				hs = append(hs, h)
+			}
+		}
+		if v != "-" {
+			hs = append(hs, companiaevent.Header{Key: k, Value: []byte(v)})
+		}
+		return hs
+	}
+	tests := []struct {
+		name    string
+		headers []companiaevent.Header
+		value   string
+		want    error
+	}{
+		{"missing type", with("ce_type", "-"), string(good.Value), companiaevent.ErrMalformed},
+		{"foreign type", with("ce_type", "com.example.Thing.v1"), string(good.Value), companiaevent.ErrMalformed},
+		{"no major", with("ce_type", "co.propalpes.companias.CompaniaCreada"), string(good.Value), companiaevent.ErrMalformed},
+		{"bad major", with("ce_type", "co.propalpes.companias.CompaniaCreada.v01"), string(good.Value), companiaevent.ErrMalformed},
+		{"major 2", with("ce_type", "co.propalpes.companias.CompaniaCreada.v2"), string(good.Value), companiaevent.ErrUnsupportedVersion},
+		{"newer minor event", with("ce_type", "co.propalpes.companias.CompaniaArchivada.v1"), string(good.Value), companiaevent.ErrUnknownEvent},
+		{"missing id", with("ce_id", "-"), string(good.Value), companiaevent.ErrMalformed},
+		{"bad specversion", with("ce_specversion", "0.3"), string(good.Value), companiaevent.ErrMalformed},
+		{"bad time", with("ce_time", "yesterday"), string(good.Value), companiaevent.ErrMalformed},
+		{"subject mismatch", with("ce_subject", "other"), string(good.Value), companiaevent.ErrMalformed},
+		{"not json", good.Headers, "{", companiaevent.ErrMalformed},
+		{"trailing data", good.Headers, string(good.Value) + "{}", companiaevent.ErrMalformed},
+		{"no version", good.Headers, `{"compania":{"id":"x","estado":"PENDIENTE"}}`, companiaevent.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := companiaevent.Decode(tt.headers, []byte(tt.value))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSchemasPresent(t *testing.T) {
+	t.Parallel()
+	s := companiaevent.Schemas()
+	for _, n := range companiaevent.Names() {
+		b, ok := s[companiaevent.SchemaID(n)]
+		if !ok {
+			t.Fatalf("no schema for %s", n)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil || doc["$id"] != companiaevent.SchemaID(n) {
+			t.Errorf("schema %s: $id %v, err %v", n, doc["$id"], err)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	good, _ := companiaevent.Encode(sample())
+	f.Add("co.propalpes.companias.CompaniaCreada.v1", string(good.Value))
+	f.Add("co.propalpes.companias.X.v9", "{}")
+	f.Add("", "null")
+	f.Fuzz(func(t *testing.T, ceType, value string) {
+		var hs []companiaevent.Header
+		for _, h := range good.Headers {
+			if h.Key == companiaevent.HeaderType {
+				h.Value = []byte(ceType)
+			}
+			hs = append(hs, h)
+		}
+		e, err := companiaevent.Decode(hs, []byte(value))
+		if err == nil && (e.Data.Compania.ID == "" || e.Data.Compania.Version < 1 || !e.Name.Known()) {
+			t.Fatalf("Decode accepted an incomplete event: %+v", e)
+		}
+		if err != nil && !errors.Is(err, companiaevent.ErrMalformed) && !errors.Is(err, companiaevent.ErrUnsupportedVersion) &&
+			!errors.Is(err, companiaevent.ErrUnknownEvent) {
+			t.Fatalf("unclassified error: %v", err)
+		}
+	})
+}
