@@ -1,0 +1,61 @@
+# PropAlpes Companies — one Makefile for the whole Go workspace (go.work).
+# `make run` starts the system on its embedded defaults; `make test` passes every test.
+
+SHELL        := /bin/bash
+GO           ?= go
+PKGS         := github.com/propalpes/companias/...
+MODULES      := libs/seedwork libs/contracts libs/devinfra services/command services/query
+BIN          := $(CURDIR)/bin
+STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_TIMEOUT ?= 30m
+FUZZTIME     ?= 10s
+
+export GOTOOLCHAIN := local
+
+.PHONY: help run build test test-short lint fmt vet staticcheck fuzz bench tidy clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the service binaries and the dev stack into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/companias-command ./services/command/cmd/commandd
+	$(GO) build -o $(BIN)/companias-query ./services/query/cmd/queryd
+	$(GO) build -o $(BIN)/devstack ./libs/devinfra/cmd/devstack
+
+run: build ## run the whole system on embedded Kafka (kfake) and MongoDB-wire (FerretDB); Ctrl-C stops it
+	$(BIN)/devstack -command $(BIN)/companias-command -query $(BIN)/companias-query
+
+test: vet ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-short: ## run the pure unit tests only
+	$(GO) test -race -short -count=1 $(PKGS)
+
+lint: fmt vet staticcheck ## gofmt, go vet and staticcheck
+
+fmt: ## fail if any file needs gofmt
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet: fmt ## go vet every package
+	$(GO) vet $(PKGS)
+
+staticcheck: ## staticcheck every package
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fuzz: ## run each fuzz target for FUZZTIME
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' $$dir/*_test.go 2>/dev/null | awk '{print $$2}'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: ## run the benchmarks of bench/ (see bench/RESULTS.md)
+	$(MAKE) -C bench all
+
+tidy: ## go mod tidy in every module
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+
+clean: ## remove build output and local dev data
+	rm -rf $(BIN) .data

@@ -1,0 +1,193 @@
+// Command commandd runs the companias command service (the writer): the HTTP
+// command API, the Kafka command intake and the outbox relay, over one
+// PostgreSQL database. Configuration comes from environment variables (see
+// internal/config); SIGINT or SIGTERM stop it gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
+	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
+	"github.com/propalpes/companias/services/command/internal/app"
+	"github.com/propalpes/companias/services/command/internal/config"
+	"github.com/propalpes/companias/services/command/internal/domain/compania"
+	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
+	"github.com/propalpes/companias/services/command/internal/ports/kafkaintake"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Getenv, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "companias-command:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts every worker of the service under one errgroup and returns when
+// ctx is cancelled (nil) or a worker fails (its error).
+func run(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "companias-command")
+
+	startCtx, cancelStart := context.WithTimeout(ctx, time.Minute)
+	defer cancelStart()
+	pool, err := postgres.Open(startCtx, cfg.DatabaseURL, postgres.WithApplicationName("companias-command"))
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(startCtx, pool); err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	if cfg.CreateTopics {
+		topics := []string{cfg.EventsTopic}
+		if cfg.CommandsIntake {
+			topics = append(topics, cfg.CommandsTopic, cfg.CommandsDLQTopic)
+		}
+		if err := kafkatopic.Ensure(startCtx, cfg.KafkaBrokers, cfg.TopicPartitions, topics...); err != nil {
+			// Kafka may be down: commands still succeed and the relay drains
+			// the outbox once it is back, so this is not fatal.
+			log.Warn("could not ensure Kafka topics; the relay retries publishing until Kafka is back", "error", err)
+		}
+	}
+
+	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic))
+	afterCommit := func(ctx context.Context, events []compania.Event) {
+		for _, e := range events {
+			s := e.State()
+			log.DebugContext(ctx, "domain event committed", "event", e.EventName(), "compania_id", s.ID, "version", s.Version)
+		}
+	}
+	application := app.New(repo, newID, time.Now, afterCommit)
+
+	router, err := httpapi.NewRouter(httpapi.Config{App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log})
+	if err != nil {
+		return fmt.Errorf("build http router: %w", err)
+	}
+	srv := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           router,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize})
+	if err != nil {
+		return fmt.Errorf("build kafka writer: %w", err)
+	}
+	defer closeLogged(log, "kafka writer", writer)
+	relay, err := outbox.New(pool, writer, outbox.Options{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Logger: log})
+	if err != nil {
+		return fmt.Errorf("build outbox relay: %w", err)
+	}
+	pruner, err := outbox.NewPruner(pool, outbox.PrunerOptions{Retention: cfg.OutboxRetention, Logger: log})
+	if err != nil {
+		return fmt.Errorf("build outbox pruner: %w", err)
+	}
+
+	// Workers run on workCtx, which is cancelled only after the HTTP server
+	// has stopped accepting requests and drained in-flight ones, so the relay
+	// still publishes what the last requests committed.
+	g, gctx := errgroup.WithContext(ctx)
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	g.Go(func() error { return relay.Run(workCtx) })
+	g.Go(func() error { return pruner.Run(workCtx) })
+	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })
+	if cfg.CommandsIntake {
+		intake, err := kafkaintake.New(kafkaintake.Config{
+			Brokers: cfg.KafkaBrokers, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
+		}, application.Commands.CrearCompania, log)
+		if err != nil {
+			return fmt.Errorf("build kafka intake: %w", err)
+		}
+		g.Go(func() error { return intake.Run(workCtx) })
+	}
+	g.Go(func() error {
+		log.Info("http api listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done() // a signal, or a worker failed
+		defer stopWork()
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(shutCtx); err != nil {
+			return fmt.Errorf("shutdown http: %w", err)
+		}
+		return nil
+	})
+	err = g.Wait()
+	log.Info("stopped", "error", err)
+	return err
+}
+
+// idempotencyPruner is the part of the repository pruneIdempotency needs.
+type idempotencyPruner interface {
+	PruneIdempotency(ctx context.Context, olderThan time.Duration) (int64, error)
+}
+
+// pruneIdempotency deletes expired idempotency records every minute until
+// ctx is cancelled.
+func pruneIdempotency(ctx context.Context, p idempotencyPruner, retention time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := p.PruneIdempotency(ctx, retention); err != nil && ctx.Err() == nil {
+				log.Warn("prune idempotency records", "error", err)
+			} else if n > 0 {
+				log.Debug("pruned idempotency records", "rows", n)
+			}
+		}
+	}
+}
+
+// newID returns a time-ordered (version 7) company id, which keeps the
+// primary-key index append-mostly; it falls back to version 4.
+func newID() string {
+	if u, err := uuid.NewV7(); err == nil {
+		return u.String()
+	}
+	return uuid.NewString()
+}
+
+func closeLogged(log *slog.Logger, what string, c io.Closer) {
+	if err := c.Close(); err != nil {
+		log.Warn("close "+what, "error", err)
+	}
+}
