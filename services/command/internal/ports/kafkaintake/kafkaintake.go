@@ -1,0 +1,495 @@
+// Package kafkaintake is the Kafka port of the command service: it consumes
+// CrearCompania commands (the contract of libs/contracts/companiacmd) with a
+// kafka-go consumer group and runs them through the CrearCompania use case.
+//
+// Delivery is at least once, and a command creates at most one company:
+//
+//   - An offset is committed only after the command's transaction committed,
+//     or after the message was copied to the dead-letter topic. A crash in
+//     between redelivers the message, and the use case's idempotency record
+//     (scope "kafka:<topic>", key = command id, hash of the data) turns the
+//     second run into a replay, which counts as success.
+//   - A message that can never succeed (malformed JSON, invalid data, a
+//     duplicate company, a command id reused with another body) is written to
+//     the dead-letter topic with its original key, value and headers plus the
+//     headers of libs/contracts/deadletter, and the consumer moves on.
+//   - Any other failure (database down, timeout) is retried with capped
+//     exponential backoff; the message is neither committed nor skipped, so
+//     its partition waits until it succeeds or the consumer stops.
+//
+// Topics are not created here: the command topic and its dead-letter topic
+// must exist before Run (kafka-go caches topic metadata).
+package kafkaintake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/propalpes/companias/libs/contracts/companiacmd"
+	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/services/command/internal/app/command"
+	"github.com/propalpes/companias/services/command/internal/domain/compania"
+	"github.com/segmentio/kafka-go"
+)
+
+// Creator runs a CrearCompania command; *command.CrearCompaniaHandler is one.
+// Handle must be idempotent for a given Idempotency (a replay returns success)
+// and must classify its errors with apperr kinds. Permanent (dead-lettered):
+// command.ErrIdempotencyMismatch (reason conflict), Invalid (reason invalid),
+// Conflict, NotFound and PreconditionFailed (reason conflict). Retried:
+// command.ErrIdempotencyKeyTaken, compania.ErrConcurrente and every other
+// error (database down, timeouts).
+type Creator interface {
+	Handle(ctx context.Context, cmd command.CrearCompania) (command.Result, error)
+}
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMinBackoff    = 100 * time.Millisecond
+	DefaultMaxBackoff    = 30 * time.Second
+	DefaultHandleTimeout = 30 * time.Second
+	DefaultMaxWait       = time.Second
+	DefaultCloseTimeout  = 10 * time.Second
+)
+
+// Config configures a Consumer. Brokers and GroupID are required; every
+// other zero field takes a default.
+type Config struct {
+	// Brokers are the bootstrap addresses ("host:port").
+	Brokers []string
+	// GroupID is the consumer group, e.g. "companias-command". A new group
+	// starts at the first offset of each partition.
+	GroupID string
+	// Topic is the command topic; default companiacmd.DefaultTopic.
+	Topic string
+	// DeadLetterTopic receives the messages that cannot be processed;
+	// default deadletter.Topic(Topic). It must exist and differ from Topic.
+	DeadLetterTopic string
+	// MinBackoff and MaxBackoff bound the exponential backoff between retries
+	// of a transient failure (defaults DefaultMinBackoff, DefaultMaxBackoff).
+	MinBackoff, MaxBackoff time.Duration
+	// HandleTimeout bounds one attempt of the use case; a timeout is a
+	// transient failure (default DefaultHandleTimeout).
+	HandleTimeout time.Duration
+	// MaxWait is how long a fetch waits on the broker for new data; it also
+	// bounds how long closing the reader takes (default DefaultMaxWait).
+	MaxWait time.Duration
+	// CloseTimeout bounds how long Run waits for the kafka-go reader to
+	// close when it stops (default DefaultCloseTimeout).
+	CloseTimeout time.Duration
+	// SessionTimeout, HeartbeatInterval, RebalanceTimeout and
+	// JoinGroupBackoff tune the consumer group; zero keeps kafka-go's defaults.
+	SessionTimeout, HeartbeatInterval, RebalanceTimeout, JoinGroupBackoff time.Duration
+}
+
+// Consumer reads CrearCompania commands from one topic as a member of a
+// consumer group. Build it with New; Run may be called again after it
+// returned (each Run joins the group anew), but not concurrently.
+type Consumer struct {
+	cfg     Config
+	creator Creator
+	log     *slog.Logger
+	scope   string
+
+	// Seams for tests; New sets them to kafka-go implementations.
+	newReader func() messageReader
+	newWriter func() messageWriter
+}
+
+type messageReader interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// New validates cfg, applies the defaults and returns a Consumer that runs
+// commands through creator and logs to log (nil: slog.Default()).
+func New(cfg Config, creator Creator, log *slog.Logger) (*Consumer, error) {
+	if creator == nil {
+		return nil, errors.New("kafkaintake: a creator is required")
+	}
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafkaintake: at least one broker is required")
+	}
+	if cfg.GroupID == "" {
+		return nil, errors.New("kafkaintake: a consumer group id is required")
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = companiacmd.DefaultTopic
+	}
+	if cfg.DeadLetterTopic == "" {
+		cfg.DeadLetterTopic = deadletter.Topic(cfg.Topic)
+	}
+	if cfg.DeadLetterTopic == cfg.Topic {
+		return nil, fmt.Errorf("kafkaintake: dead-letter topic %q is the command topic", cfg.Topic)
+	}
+	setDefault(&cfg.MinBackoff, DefaultMinBackoff)
+	setDefault(&cfg.MaxBackoff, DefaultMaxBackoff)
+	setDefault(&cfg.HandleTimeout, DefaultHandleTimeout)
+	setDefault(&cfg.MaxWait, DefaultMaxWait)
+	setDefault(&cfg.CloseTimeout, DefaultCloseTimeout)
+	if cfg.MinBackoff < 0 || cfg.MaxBackoff < cfg.MinBackoff || cfg.HandleTimeout < 0 ||
+		cfg.MaxWait < 0 || cfg.CloseTimeout < 0 {
+		return nil, errors.New("kafkaintake: durations must be positive and MaxBackoff >= MinBackoff")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Consumer{
+		cfg:     cfg,
+		creator: creator,
+		log:     log.With("topic", cfg.Topic, "group", cfg.GroupID),
+		scope:   "kafka:" + cfg.Topic,
+	}
+	c.newReader = c.kafkaReader
+	c.newWriter = c.kafkaWriter
+	return c, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+func (c *Consumer) kafkaReader() messageReader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		GroupID:        c.cfg.GroupID,
+		Topic:          c.cfg.Topic,
+		StartOffset:    kafka.FirstOffset,
+		CommitInterval: 0, // synchronous commits
+		// Pick up partitions added to the topic (kafka-go #1134).
+		WatchPartitionChanges: true,
+		MaxWait:               c.cfg.MaxWait,
+		SessionTimeout:        c.cfg.SessionTimeout,
+		HeartbeatInterval:     c.cfg.HeartbeatInterval,
+		RebalanceTimeout:      c.cfg.RebalanceTimeout,
+		JoinGroupBackoff:      c.cfg.JoinGroupBackoff,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
+	})
+}
+
+type dlqWriter struct {
+	*kafka.Writer
+	transport *kafka.Transport
+}
+
+func (w dlqWriter) Close() error {
+	err := w.Writer.Close()
+	w.transport.CloseIdleConnections()
+	return err
+}
+
+func (c *Consumer) kafkaWriter() messageWriter {
+	// Its own Transport: the default one shares a metadata cache that may
+	// predate the dead-letter topic.
+	tr := &kafka.Transport{}
+	return dlqWriter{
+		Writer: &kafka.Writer{
+			Addr:         kafka.TCP(c.cfg.Brokers...),
+			Topic:        c.cfg.DeadLetterTopic,
+			Balancer:     &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: 5 * time.Millisecond,
+			Transport:    tr,
+		},
+		transport: tr,
+	}
+}
+
+// Run consumes until ctx is cancelled, then leaves the group and returns
+// nil. A message being processed when ctx is cancelled is not committed: it
+// is redelivered (to this group) and replayed idempotently. Run returns an
+// error only if the reader was closed underneath it.
+func (c *Consumer) Run(ctx context.Context) error {
+	r := c.newReader()
+	w := c.newWriter()
+	defer func() {
+		if err := w.Close(); err != nil {
+			c.log.Warn("close dead-letter writer", "error", err)
+		}
+		c.closeReader(r)
+	}()
+
+	// committed is the next offset this Run committed, per partition; a new
+	// Run starts empty (an offset reset needs the group stopped anyway).
+	committed := make(map[int]int64)
+	fetchFailures := 0
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("kafkaintake: reader closed")
+			}
+			c.log.Warn("fetch command", "error", err, "attempt", fetchFailures+1)
+			if !c.sleep(ctx, fetchFailures) {
+				return nil
+			}
+			fetchFailures++
+			continue
+		}
+		fetchFailures = 0
+
+		// Rebalance guard (kafka-go #1398): after a rebalance the reader may
+		// deliver prefetched messages below an offset this reader already
+		// committed. They were processed (or dead-lettered) before that
+		// commit, so skip them, and do not commit them, which would move the
+		// group's offset backwards (kafka-go #1308). Messages below an offset
+		// committed by another member cannot be detected here; processing one
+		// again is harmless, because the use case replays a known command id
+		// and a replay is success (if its commit moves the group's offset
+		// back, the messages after it are replayed the same way).
+		if next, ok := committed[m.Partition]; ok && m.Offset < next {
+			c.log.Debug("skip stale prefetched command", "partition", m.Partition,
+				"offset", m.Offset, "committed", next)
+			continue
+		}
+
+		if err := c.process(ctx, w, m); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		// Shutdown began while the message was processed: do not commit it.
+		// It is redelivered and replayed idempotently.
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !c.commit(ctx, r, m) {
+			return nil
+		}
+		committed[m.Partition] = m.Offset + 1
+	}
+}
+
+// closeReader closes r, waiting at most CloseTimeout (kafka-go's Close can
+// hang, peers §2.2.5).
+func (c *Consumer) closeReader(r messageReader) {
+	done := make(chan error, 1)
+	go func() { done <- r.Close() }()
+	t := time.NewTimer(c.cfg.CloseTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.log.Warn("close reader", "error", err)
+		}
+	case <-t.C:
+		c.log.Warn("close reader: timed out; abandoning it", "timeout", c.cfg.CloseTimeout)
+	}
+}
+
+// commit commits m, retrying with backoff until it succeeds; it returns
+// false if ctx was cancelled first (m is then redelivered and replayed).
+func (c *Consumer) commit(ctx context.Context, r messageReader, m kafka.Message) bool {
+	for attempt := 0; ; attempt++ {
+		err := r.CommitMessages(ctx, m)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		c.log.Warn("commit command offset", "partition", m.Partition, "offset", m.Offset,
+			"error", err, "attempt", attempt+1)
+		if !c.sleep(ctx, attempt) {
+			return false
+		}
+	}
+}
+
+// process runs m through the use case until it succeeds or fails
+// permanently, in which case m is dead-lettered. It returns nil when m may be
+// committed, and a non-nil error only when ctx was cancelled.
+func (c *Consumer) process(ctx context.Context, w messageWriter, m kafka.Message) error {
+	cmd, err := companiacmd.DecodeCrearCompania(m.Value)
+	if err != nil {
+		return c.deadLetter(ctx, w, m, "", deadletter.ReasonMalformed, err)
+	}
+	req := command.CrearCompania{
+		Datos: compania.Datos{
+			Nombre:         cmd.Data.Nombre,
+			Email:          cmd.Data.Email,
+			Identificacion: cmd.Data.Identificacion,
+		},
+		Idempotency: &command.Idempotency{Scope: c.scope, Key: cmd.ID, RequestHash: requestHash(cmd.Data)},
+		Traceparent: traceparent(m.Headers),
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := c.handle(ctx, req)
+		if err == nil {
+			c.log.Debug("command processed", "command_id", cmd.ID, "compania_id", res.Compania.ID,
+				"replayed", res.Replayed, "partition", m.Partition, "offset", m.Offset)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if reason, permanent := classify(err); permanent {
+			return c.deadLetter(ctx, w, m, cmd.ID, reason, err)
+		}
+		c.log.Warn("command failed; retrying", "command_id", cmd.ID, "partition", m.Partition,
+			"offset", m.Offset, "error", err, "attempt", attempt+1)
+		if !c.sleep(ctx, attempt) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Consumer) handle(ctx context.Context, req command.CrearCompania) (command.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandleTimeout)
+	defer cancel()
+	return c.creator.Handle(ctx, req)
+}
+
+// classify returns the dead-letter reason of a permanent failure, or false
+// for a failure worth retrying.
+func classify(err error) (reason string, permanent bool) {
+	switch {
+	case errors.Is(err, command.ErrIdempotencyMismatch):
+		// Same command id, another body: a conflict with the first command.
+		return deadletter.ReasonConflict, true
+	case errors.Is(err, command.ErrIdempotencyKeyTaken), errors.Is(err, compania.ErrConcurrente):
+		// Another transaction holds the key or the row: retrying resolves it.
+		return "", false
+	}
+	switch apperr.KindOf(err) {
+	case apperr.Invalid:
+		return deadletter.ReasonInvalid, true
+	case apperr.Conflict, apperr.NotFound, apperr.PreconditionFailed:
+		// Refused by the current state; retrying would block the partition forever.
+		return deadletter.ReasonConflict, true
+	default:
+		return "", false
+	}
+}
+
+// deadLetter copies m to the dead-letter topic, retrying until the write
+// succeeds; it returns a non-nil error only when ctx was cancelled first.
+func (c *Consumer) deadLetter(ctx context.Context, w messageWriter, m kafka.Message, commandID, reason string, cause error) error {
+	dlq := deadLetterMessage(m, c.cfg.GroupID, reason, cause, time.Now())
+	for attempt := 0; ; attempt++ {
+		err := w.WriteMessages(ctx, dlq)
+		if err == nil {
+			c.log.Warn("command dead-lettered", "reason", reason, "error", cause.Error(),
+				"command_id", commandID, "partition", m.Partition, "offset", m.Offset,
+				"dead_letter_topic", c.cfg.DeadLetterTopic)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Warn("write dead letter; retrying", "reason", reason, "partition", m.Partition,
+			"offset", m.Offset, "error", err, "attempt", attempt+1)
+		if !c.sleep(ctx, attempt) {
+			return ctx.Err()
+		}
+	}
+}
+
+// dlqHeaders are the header keys this package sets on a dead letter; the
+// original message's headers with these keys are dropped so that ours are
+// the only ones (a message replayed from a dead-letter topic carries them).
+var dlqHeaders = []string{
+	deadletter.HeaderReason, deadletter.HeaderError, deadletter.HeaderTopic,
+	deadletter.HeaderPartition, deadletter.HeaderOffset, deadletter.HeaderTime,
+	deadletter.HeaderConsumer,
+}
+
+func deadLetterMessage(m kafka.Message, group, reason string, cause error, now time.Time) kafka.Message {
+	headers := make([]kafka.Header, 0, len(m.Headers)+len(dlqHeaders))
+	for _, h := range m.Headers {
+		if !isDLQHeader(h.Key) {
+			headers = append(headers, h)
+		}
+	}
+	headers = append(headers,
+		kafka.Header{Key: deadletter.HeaderReason, Value: []byte(reason)},
+		kafka.Header{Key: deadletter.HeaderError, Value: []byte(cause.Error())},
+		kafka.Header{Key: deadletter.HeaderTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: deadletter.HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: deadletter.HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		kafka.Header{Key: deadletter.HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
+		kafka.Header{Key: deadletter.HeaderConsumer, Value: []byte(group)},
+	)
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
+}
+
+func isDLQHeader(key string) bool {
+	for _, k := range dlqHeaders {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// requestHash identifies a command's data: the SHA-256 of its canonical JSON
+// (the fields in declaration order, as sent, no whitespace).
+func requestHash(d companiacmd.CrearCompaniaData) []byte {
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic(fmt.Sprintf("kafkaintake: marshal command data: %v", err)) // strings always marshal
+	}
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// traceparent returns the W3C traceparent header of a message, if any.
+func traceparent(headers []kafka.Header) string {
+	for _, h := range headers {
+		if h.Key == "traceparent" {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// sleep waits the backoff of the given attempt (0-based); it returns false
+// if ctx was cancelled first.
+func (c *Consumer) sleep(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is min·2^attempt capped at max, minus up to 20% jitter so that
+// consumers retrying the same outage spread out.
+func backoff(minD, maxD time.Duration, attempt int) time.Duration {
+	d := maxD
+	if attempt < 32 {
+		if e := minD << attempt; e > 0 && e < maxD {
+			d = e
+		}
+	}
+	if d <= 0 {
+		return 0
+	}
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
