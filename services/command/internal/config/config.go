@@ -70,7 +70,7 @@ var defaults = map[string]string{
 	"KAFKA_CREATE_TOPICS":      "true",
 	"OUTBOX_BATCH_SIZE":        "500",
 	"OUTBOX_POLL_INTERVAL":     "1s",
-	"OUTBOX_BATCH_TIMEOUT":     "5ms",
+	"OUTBOX_BATCH_TIMEOUT":     "1ms",
 	"OUTBOX_RETENTION":         "24h",
 	"IDEMPOTENCY_RETENTION":    "24h",
 	"SHUTDOWN_TIMEOUT":         "10s",

@@ -20,7 +20,7 @@ func TestLoadDefaults(t *testing.T) {
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.OutboxBatchTimeout != 5*time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake {
+	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if len(c.KafkaBrokers) != 1 || c.KafkaBrokers[0] != "127.0.0.1:9092" {

@@ -1,0 +1,435 @@
+// Package outbox relays the transactional outbox of the command service to
+// Kafka, and prunes what it relayed.
+//
+// The command transaction writes its integration events as rows of the
+// outbox table (internal/adapters/postgres) and notifies the outbox channel
+// at commit. The Relay claims unpublished rows in id order, publishes them
+// with one kafka-go WriteMessages call, and stamps published_at. Delivery is
+// at least once: a crash between publish and stamp publishes the rows again,
+// with the same ce_id, so consumers deduplicate.
+//
+// Only one relay in a database publishes at a time: it holds a PostgreSQL
+// session advisory lock on a dedicated connection, which it also uses to
+// LISTEN, claim and stamp. Replicas wait on the lock and take over within
+// about LockRetry when the holder's session ends (a killed process's
+// connection is closed by its kernel; a vanished host is detected by TCP
+// keepalives within about 25 s). As one process publishes rows in id order,
+// and a company's rows get increasing ids in commit order (each command
+// locks the company), the events of a company reach its partition in order.
+//
+// Why not FOR UPDATE SKIP LOCKED with several active relays: two relays
+// would publish consecutive batches concurrently, and a company's later
+// event could overtake its earlier one. Why not "id > last id": ids are
+// taken at insert, not at commit, so a slow transaction's row would be
+// skipped; claiming every unpublished row by id never skips one.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
+)
+
+// DefaultBatchSize is the default number of rows per relay batch.
+const DefaultBatchSize = 500
+
+// DefaultLockKey is the default advisory lock key of the relay: "compania"
+// in ASCII. Advisory locks are per database, so relays of different
+// databases never contend.
+const DefaultLockKey int64 = 0x636f6d70616e6961
+
+// Publisher sends a batch of Kafka messages, each to its own topic, and
+// returns nil only when every message was acknowledged. *Writer is the
+// production implementation.
+type Publisher interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Options tune a Relay. Zero fields take the documented defaults.
+type Options struct {
+	// Channel is the LISTEN/NOTIFY channel the command transactions notify
+	// at commit. Default postgres.OutboxChannel.
+	Channel string
+	// BatchSize is the maximum number of rows claimed and published per
+	// WriteMessages call. Default DefaultBatchSize.
+	BatchSize int
+	// PollInterval is how long the relay waits for a notification before it
+	// looks at the table anyway (missed notifications, rows of other
+	// writers). Default 1s.
+	PollInterval time.Duration
+	// LockRetry is how often a standby replica retries the advisory lock,
+	// and how long the relay waits before reconnecting after a database
+	// error. Default 1s.
+	LockRetry time.Duration
+	// LockKey is the advisory lock key. Default DefaultLockKey.
+	LockKey int64
+	// BackoffMin and BackoffMax bound the exponential backoff between
+	// attempts to publish a batch Kafka refused. Defaults 100ms and 10s.
+	BackoffMin, BackoffMax time.Duration
+	// StatementTimeout bounds each SQL statement of the relay, so that a
+	// relay cut off from PostgreSQL notices, drops its connection (and with
+	// it the lock) and stops publishing. Default 30s.
+	StatementTimeout time.Duration
+	// ShutdownGrace is how long a batch being published when Run's context
+	// is cancelled may still take to be acknowledged and stamped, which
+	// saves a duplicate on every rolling restart. Default 5s.
+	ShutdownGrace time.Duration
+	// Logger receives the relay's lifecycle and error logs. Default: none.
+	Logger *slog.Logger
+	// OnPublished, if set, is called after each batch was published and
+	// stamped, with its number of rows and the created_at of its oldest row
+	// (time.Since(oldest) is the worst commit-to-publish latency of the
+	// batch). It runs on the relay goroutine: keep it fast.
+	OnPublished func(rows int, oldestCreatedAt time.Time)
+}
+
+// Relay publishes the outbox to Kafka. Create it with New and run it with
+// Run; it is safe to run one Relay per process in any number of processes.
+type Relay struct {
+	pool    *pgxpool.Pool
+	pub     Publisher
+	opts    Options
+	log     *slog.Logger
+	leading atomic.Bool
+
+	// beforeMark, for tests, runs after a batch was published and before it
+	// is stamped.
+	beforeMark func(ctx context.Context, ids []int64)
+}
+
+// New returns a Relay that reads the outbox through pool and publishes with
+// pub. The relay takes one connection out of the pool for as long as it runs
+// (pgxpool Hijack), so the pool keeps its capacity for requests.
+func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
+	if pool == nil || pub == nil {
+		return nil, errors.New("outbox relay: pool and publisher are required")
+	}
+	if opts.Channel == "" {
+		opts.Channel = postgres.OutboxChannel
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.LockRetry <= 0 {
+		opts.LockRetry = time.Second
+	}
+	if opts.LockKey == 0 {
+		opts.LockKey = DefaultLockKey
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 100 * time.Millisecond
+	}
+	if opts.BackoffMax < opts.BackoffMin {
+		opts.BackoffMax = max(10*time.Second, opts.BackoffMin)
+	}
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = 30 * time.Second
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{pool: pool, pub: pub, opts: opts, log: log.With("component", "outbox-relay")}, nil
+}
+
+// Leading reports whether this relay holds the lock and is publishing (for
+// a gauge or a health check).
+func (r *Relay) Leading() bool { return r.leading.Load() }
+
+// Run relays until ctx is cancelled, then returns nil. It never gives up:
+// database errors make it reconnect after LockRetry, Kafka errors make it
+// retry the same rows with backoff. A batch in flight when ctx is cancelled
+// gets ShutdownGrace to finish.
+func (r *Relay) Run(ctx context.Context) error {
+	for {
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.log.Warn("outbox relay lost its database session; reconnecting", "err", err, "in", r.opts.LockRetry)
+		if !sleep(ctx, r.opts.LockRetry) {
+			return nil
+		}
+	}
+}
+
+// session takes a connection, waits for the lock, and relays until an error
+// or cancellation. Closing the connection ends the session and releases the
+// lock and the LISTEN.
+func (r *Relay) session(ctx context.Context) error {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	conn := pc.Hijack()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx) // the session ends either way
+	}()
+
+	// Let the server notice a vanished relay host in ~25 s rather than the
+	// kernel default of two hours, so the lock does not outlive its holder.
+	// Ignored by the server on Unix sockets.
+	if _, err := r.exec(ctx, conn, `SELECT set_config('tcp_keepalives_idle', '10', false),
+		set_config('tcp_keepalives_interval', '5', false), set_config('tcp_keepalives_count', '3', false)`); err != nil {
+		return fmt.Errorf("set keepalives: %w", err)
+	}
+	for {
+		var locked bool
+		qctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
+		err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, r.opts.LockKey).Scan(&locked)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("try advisory lock: %w", err)
+		}
+		if locked {
+			break
+		}
+		if !sleep(ctx, r.opts.LockRetry) {
+			return nil
+		}
+	}
+	if _, err := r.exec(ctx, conn, "LISTEN "+pgx.Identifier{r.opts.Channel}.Sanitize()); err != nil {
+		return fmt.Errorf("listen %s: %w", r.opts.Channel, err)
+	}
+	r.leading.Store(true)
+	defer r.leading.Store(false)
+	r.log.Info("outbox relay is leading", "lock_key", r.opts.LockKey)
+	return r.relay(ctx, conn)
+}
+
+// relay is the leader loop: publish batches while they are full, then wait
+// for a notification or the poll interval.
+func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
+	failures := 0
+	for {
+		discardNotifications(conn)
+		n, err := r.relayBatch(ctx, conn)
+		var perr *publishError
+		switch {
+		case errors.As(err, &perr):
+			failures++
+			d := backoff(failures, r.opts.BackoffMin, r.opts.BackoffMax)
+			r.log.Error("outbox relay cannot publish; will retry the same rows",
+				"err", perr.err, "rows", perr.rows, "attempt", failures, "retry_in", d)
+			// Wait on the connection rather than sleeping: it keeps reading
+			// notifications (an unread LISTEN backs up the server's queue)
+			// and notices a dead session.
+			if err := r.wait(ctx, conn, d, false); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		failures = 0
+		if n == r.opts.BatchSize {
+			continue
+		}
+		if err := r.wait(ctx, conn, r.opts.PollInterval, true); err != nil {
+			return err
+		}
+	}
+}
+
+// wait blocks for d, or until a notification if wake, or until ctx is done.
+// It returns only database errors.
+func (r *Relay) wait(ctx context.Context, conn *pgx.Conn, d time.Duration, wake bool) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		_, err := conn.WaitForNotification(wctx)
+		switch {
+		case wctx.Err() != nil:
+			return nil // timed out or cancelled: the connection stays usable
+		case err != nil:
+			return fmt.Errorf("wait for notification: %w", err)
+		case wake:
+			return nil
+		}
+	}
+}
+
+// discardNotifications drops the notifications pgx buffered while the relay
+// was busy: the coming claim sees their rows anyway, and an unbounded buffer
+// would grow under sustained load.
+func discardNotifications(conn *pgx.Conn) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for {
+		// With a done context pgx returns a buffered notification, or an
+		// error without touching the connection.
+		if n, err := conn.WaitForNotification(done); err != nil || n == nil {
+			return
+		}
+	}
+}
+
+// publishError marks a Kafka failure: the rows stay unpublished and the
+// batch is retried with backoff on the same session.
+type publishError struct {
+	rows int
+	err  error
+}
+
+func (e *publishError) Error() string { return fmt.Sprintf("publish %d rows: %v", e.rows, e.err) }
+func (e *publishError) Unwrap() error { return e.err }
+
+// row is one outbox row being relayed.
+type row struct {
+	id        int64
+	topic     string
+	key       []byte
+	value     []byte
+	headers   []byte
+	createdAt time.Time
+}
+
+const claimSQL = `SELECT id, topic, key, value, headers, created_at
+FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`
+
+const markSQL = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
+
+// relayBatch claims up to BatchSize unpublished rows, publishes them in one
+// WriteMessages call and stamps them. It returns the number of rows relayed.
+// Once publishing started, it finishes (within ShutdownGrace) even if ctx is
+// cancelled.
+func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
+	rows, err := r.claim(ctx, conn)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	msgs := make([]kafka.Message, len(rows))
+	ids := make([]int64, len(rows))
+	oldest := rows[0].createdAt
+	for i, rw := range rows {
+		h, err := decodeHeaders(rw.headers)
+		if err != nil {
+			// A row the relay cannot read blocks the outbox (rows are never
+			// skipped): report it loudly, as a publish failure, until fixed.
+			return 0, &publishError{rows: len(rows), err: fmt.Errorf("outbox row %d: %w", rw.id, err)}
+		}
+		msgs[i] = kafka.Message{
+			Topic:   rw.topic,
+			Key:     rw.key,
+			Value:   rw.value,
+			Headers: h,
+			// kafka-go sends a zero Time as timestamp 0 (1970), which
+			// time-based retention would delete at once.
+			Time: rw.createdAt,
+		}
+		ids[i] = rw.id
+		oldest = minTime(oldest, rw.createdAt)
+	}
+
+	gctx, cancel := graceful(ctx, r.opts.ShutdownGrace)
+	defer cancel()
+	if err := r.pub.WriteMessages(gctx, msgs...); err != nil {
+		if ctx.Err() != nil {
+			return 0, nil // shutting down: the rows stay unpublished
+		}
+		return 0, &publishError{rows: len(rows), err: err}
+	}
+	if r.beforeMark != nil {
+		r.beforeMark(ctx, ids)
+	}
+	if _, err := r.exec(gctx, conn, markSQL, ids); err != nil {
+		return 0, fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
+	}
+	if r.opts.OnPublished != nil {
+		r.opts.OnPublished(len(rows), oldest)
+	}
+	return len(rows), nil
+}
+
+func (r *Relay) claim(ctx context.Context, conn *pgx.Conn) ([]row, error) {
+	qctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
+	defer cancel()
+	rs, err := conn.Query(qctx, claimSQL, r.opts.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox rows: %w", err)
+	}
+	out := make([]row, 0, r.opts.BatchSize)
+	for rs.Next() {
+		var rw row
+		if err := rs.Scan(&rw.id, &rw.topic, &rw.key, &rw.value, &rw.headers, &rw.createdAt); err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("scan outbox row: %w", err)
+		}
+		out = append(out, rw)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("claim outbox rows: %w", err)
+	}
+	return out, nil
+}
+
+func (r *Relay) exec(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (pgconn.CommandTag, error) {
+	qctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
+	defer cancel()
+	return conn.Exec(qctx, sql, args...)
+}
+
+// graceful returns a context that is cancelled grace after ctx is, so that
+// work already started can finish during shutdown.
+func graceful(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-gctx.Done():
+		}
+	})
+	return gctx, func() { stop(); cancel() }
+}
+
+// backoff returns min·2^(attempt-1), capped at max.
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 1; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}
+
+// sleep waits for d or ctx; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

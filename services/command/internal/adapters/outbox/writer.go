@@ -1,0 +1,135 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// WriterConfig configures the Kafka producer of the relay. Zero fields take
+// the documented defaults.
+type WriterConfig struct {
+	// Brokers are the bootstrap brokers ("host:port"); at least one.
+	Brokers []string
+	// BatchTimeout is how long kafka-go waits for a per-partition batch to
+	// fill before sending it. The relay is the only caller and hands over a
+	// whole outbox batch in one WriteMessages call, so every message of one
+	// partition is already in one batch when the timer fires (kafka-go adds
+	// them under the partition lock): the timeout only adds latency. It must
+	// stay small: kafka-go's default (and 0) is 1 s. Default 5ms.
+	BatchTimeout time.Duration
+	// BatchSize is the maximum number of messages per partition batch; a full
+	// batch is sent at once. Keep it ≥ Options.BatchSize so that one relay
+	// batch is one produce request per partition. Default 500.
+	BatchSize int
+	// BatchBytes is the maximum size of a partition batch. A single message
+	// larger than this fails the whole WriteMessages call (and so blocks the
+	// relay), so keep it ≥ the broker's max.message.bytes. Default 1 MiB
+	// (kafka-go's and Kafka's default).
+	BatchBytes int64
+	// WriteTimeout bounds one produce request. Default 10s.
+	WriteTimeout time.Duration
+	// MaxAttempts is the number of produce attempts kafka-go makes for one
+	// partition batch before WriteMessages reports the error. The relay
+	// retries failed batches itself with capped exponential backoff, so a
+	// small number keeps a broker outage from hiding inside kafka-go for
+	// long. Default 3.
+	MaxAttempts int
+	// ClientID identifies the producer to the brokers. Default
+	// "companias-outbox-relay".
+	ClientID string
+}
+
+// Writer is the relay's Kafka producer: a kafka.Writer set up for ordered,
+// acknowledged delivery keyed by company, on a Transport of its own.
+//
+// Settings and why:
+//   - Balancer Murmur2 (the Java client's default partitioner), so that a JVM
+//     or librdkafka producer with the same key picks the same partition; the
+//     key is the company id, so one company's events share a partition.
+//   - RequiredAcks RequireAll: a batch counts as sent once every in-sync
+//     replica has it (kafka-go's default is fire-and-forget).
+//   - Its own Transport: kafka-go's DefaultTransport caches metadata (6 s) and
+//     is shared by the whole process; a private one is closed with the Writer.
+//
+// Ordering: kafka-go keeps one goroutine and one FIFO batch queue per
+// topic-partition and at most one produce request in flight per connection
+// (kafka-go #686 fixed by #716 in v0.4.18; #625), and it retries a failed
+// batch in place before the next batch of that partition is sent. Its
+// internal retries therefore cannot reorder a partition. They can duplicate:
+// a produce request that timed out on the client may still have been
+// appended, and the retry appends it again; kafka-go has no idempotent
+// producer (#233). A WriteMessages call that returns early (context done)
+// leaves its batches queued, and they are still sent, ahead of anything
+// queued later. So the log of one partition is the outbox order with possible
+// repeats of a suffix, never a reorder; consumers deduplicate on ce_id or on
+// the company version.
+type Writer struct {
+	w *kafka.Writer
+	t *kafka.Transport
+}
+
+// NewWriter returns a Writer for cfg. It does not connect: the first
+// WriteMessages does. Create the topics before (kafkatopic.Ensure).
+func NewWriter(cfg WriterConfig) (*Writer, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("outbox writer: no kafka brokers")
+	}
+	if cfg.BatchTimeout <= 0 {
+		cfg.BatchTimeout = 5 * time.Millisecond
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "companias-outbox-relay"
+	}
+	t := &kafka.Transport{
+		DialTimeout: 5 * time.Second,
+		ClientID:    cfg.ClientID,
+	}
+	w := &kafka.Writer{
+		Addr:            kafka.TCP(cfg.Brokers...),
+		Balancer:        &kafka.Murmur2Balancer{},
+		RequiredAcks:    kafka.RequireAll,
+		BatchTimeout:    cfg.BatchTimeout,
+		BatchSize:       cfg.BatchSize,
+		BatchBytes:      cfg.BatchBytes,
+		WriteTimeout:    cfg.WriteTimeout,
+		ReadTimeout:     cfg.WriteTimeout,
+		MaxAttempts:     cfg.MaxAttempts,
+		WriteBackoffMin: 100 * time.Millisecond,
+		WriteBackoffMax: time.Second,
+		Transport:       t,
+	}
+	return &Writer{w: w, t: t}, nil
+}
+
+// WriteMessages writes msgs (each with its own Topic) and returns once every
+// partition batch was acknowledged by all in-sync replicas, or with the error
+// of the batches that were not (possibly a kafka.WriteErrors). An error does
+// not mean "not written": see Writer. Safe for concurrent use.
+func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	return w.w.WriteMessages(ctx, msgs...)
+}
+
+// Stats returns the kafka-go writer statistics accumulated since the last
+// call (for metrics).
+func (w *Writer) Stats() kafka.WriterStats { return w.w.Stats() }
+
+// Close flushes pending batches, waits for them, and closes the connections.
+// Stop the Relay first: closing while WriteMessages runs can hang (kafka-go
+// #1307).
+func (w *Writer) Close() error {
+	err := w.w.Close()
+	w.t.CloseIdleConnections()
+	return err
+}
