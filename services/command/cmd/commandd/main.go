@@ -71,14 +71,15 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 	}
 
-	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic))
+	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log))
+	defer repo.Close() // sends a commit notification still owed; before pool.Close
 	afterCommit := func(ctx context.Context, events []compania.Event) {
 		for _, e := range events {
 			s := e.State()
 			log.DebugContext(ctx, "domain event committed", "event", e.EventName(), "compania_id", s.ID, "version", s.Version)
 		}
 	}
-	application := app.New(repo, newID, time.Now, afterCommit)
+	application := app.New(repo, newID, now, afterCommit)
 
 	router, err := httpapi.NewRouter(httpapi.Config{App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log})
 	if err != nil {
@@ -176,6 +177,11 @@ func pruneIdempotency(ctx context.Context, p idempotencyPruner, retention time.D
 		}
 	}
 }
+
+// now is the service clock, in UTC and truncated to PostgreSQL's microsecond
+// precision, so that what a command returns equals what is stored and what an
+// idempotent retry replays.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // newID returns a time-ordered (version 7) company id, which keeps the
 // primary-key index append-mostly; it falls back to version 4.

@@ -5,10 +5,12 @@ CREATE TABLE companias (
     email               text        NOT NULL CHECK (char_length(email) BETWEEN 3 AND 254),
     identificacion      text        NOT NULL CHECK (identificacion ~ '^[A-Za-z0-9-]{1,40}$'),
     estado              text        NOT NULL CHECK (estado IN ('PENDIENTE', 'APROBADA', 'RECHAZADA')),
-    motivo_rechazo      text,
+    -- Set exactly when the company is RECHAZADA (1–1000 characters, as the domain requires).
+    motivo_rechazo      text        CHECK (char_length(motivo_rechazo) BETWEEN 1 AND 1000),
     fecha_creacion      timestamptz NOT NULL,
     fecha_actualizacion timestamptz NOT NULL,
-    version             bigint      NOT NULL CHECK (version >= 1)
+    version             bigint      NOT NULL CHECK (version >= 1),
+    CHECK ((estado = 'RECHAZADA') = (motivo_rechazo IS NOT NULL))
 );
 
 -- (nombre, identificacion) is unique case-insensitively.
@@ -38,7 +40,11 @@ CREATE TRIGGER compania_eventos_append_only
 
 -- The transactional outbox: one Kafka record per committed event. The relay
 -- publishes unpublished rows in id order and stamps published_at; a pruner
--- deletes published rows after a retention period.
+-- deletes published rows after a retention period. headers is a JSON array of
+-- {"key": k, "value": text} or {"key": k, "b64": base64} objects, in record
+-- order (see postgres.EncodeHeaders / DecodeHeaders). After writing
+-- transactions commit, the writer sends pg_notify('companias_outbox', '') (one
+-- may cover several) so that a listening relay wakes up.
 CREATE TABLE outbox (
     id           bigserial   PRIMARY KEY,
     event_id     uuid        NOT NULL UNIQUE,

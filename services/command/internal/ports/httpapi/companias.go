@@ -1,0 +1,465 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/services/command/internal/app/command"
+	"github.com/propalpes/companias/services/command/internal/domain/compania"
+)
+
+// Header names of the company routes.
+const (
+	headerIdempotencyKey     = "Idempotency-Key"
+	headerIdempotentReplayed = "Idempotent-Replayed"
+	headerIfMatch            = "If-Match"
+	maxIdempotencyKeyLen     = 255
+)
+
+// companiaResponse is the JSON form of a company.
+type companiaResponse struct {
+	ID                 string  `json:"id"`
+	Nombre             string  `json:"nombre"`
+	Email              string  `json:"email"`
+	Identificacion     string  `json:"identificacion"`
+	Estado             string  `json:"estado"`
+	MotivoRechazo      *string `json:"motivo_rechazo"`
+	FechaCreacion      string  `json:"fecha_creacion"`
+	FechaActualizacion string  `json:"fecha_actualizacion"`
+	Version            int64   `json:"version"`
+}
+
+func companiaBody(s compania.Snapshot) companiaResponse {
+	r := companiaResponse{
+		ID:                 s.ID,
+		Nombre:             s.Nombre,
+		Email:              s.Email,
+		Identificacion:     s.Identificacion,
+		Estado:             s.Estado.String(),
+		FechaCreacion:      s.FechaCreacion.UTC().Format(time.RFC3339Nano),
+		FechaActualizacion: s.FechaActualizacion.UTC().Format(time.RFC3339Nano),
+		Version:            s.Version,
+	}
+	if s.Estado == compania.Rechazada {
+		m := s.MotivoRechazo
+		r.MotivoRechazo = &m
+	}
+	return r
+}
+
+type ingestionResponse struct {
+	ID string `json:"id"`
+}
+
+func location(id string) string { return "/v1/companias/" + id }
+
+// etag is the strong entity tag of a company version.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// crear handles POST /v1/companias → 201 with the company, Location and ETag.
+// With an Idempotency-Key, a retry of the same request replays the first
+// answer (Idempotent-Replayed: true) and another request is a 422.
+func (h *handlers) crear(c *gin.Context) {
+	if err := checkMediaType(c.Request, mediaJSON); err != nil {
+		h.fail(c, err)
+		return
+	}
+	key, err := idempotencyKey(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	body, err := readBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	req, err := decodeCrear(body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	cmd := command.CrearCompania{ID: req.ID, Datos: req.datos(), Traceparent: c.GetString(keyTraceparent)}
+	if cmd.Idempotency, err = idempotency(ScopeCrear, key, req); err != nil {
+		h.fail(c, err)
+		return
+	}
+	res, err := h.app.Commands.CrearCompania.Handle(c.Request.Context(), cmd)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Header("Location", location(res.Compania.ID))
+	h.writeCompania(c, http.StatusCreated, res)
+}
+
+// ingestion handles the prototype's POST /ingestion/compania-comando: the same
+// use case as crear, run synchronously, answered 202 {"id"} as the prototype
+// did (it promised asynchronous processing).
+func (h *handlers) ingestion(c *gin.Context) {
+	if err := checkMediaType(c.Request, mediaJSON); err != nil {
+		h.fail(c, err)
+		return
+	}
+	key, err := idempotencyKey(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	body, err := readBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	req, err := decodeIngestion(body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	d := req.Compania
+	cmd := command.CrearCompania{
+		Datos:       compania.Datos{Nombre: d.Nombre, Email: d.Email, Identificacion: d.Identificacion},
+		Traceparent: c.GetString(keyTraceparent),
+	}
+	if cmd.Idempotency, err = idempotency(ScopeIngestion, key, req); err != nil {
+		h.fail(c, err)
+		return
+	}
+	res, err := h.app.Commands.CrearCompania.Handle(c.Request.Context(), cmd)
+	if err != nil {
+		// The fields live under "compania" in this route's body.
+		h.fail(c, prefixFields(err, "compania."))
+		return
+	}
+	c.Header("Location", location(res.Compania.ID))
+	if res.Replayed {
+		c.Header(headerIdempotentReplayed, "true")
+	}
+	h.writeJSON(c, http.StatusAccepted, ingestionResponse{ID: res.Compania.ID})
+}
+
+// actualizar handles PATCH /v1/companias/{id} (a JSON merge patch of nombre
+// and/or email) → 200 with the company and its ETag.
+func (h *handlers) actualizar(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if err := checkMediaType(c.Request, mediaJSON, mediaMergePatch); err != nil {
+		h.fail(c, err)
+		return
+	}
+	expected, err := expectedVersion(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	body, err := readBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	req, err := decodeActualizar(body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	res, err := h.app.Commands.ActualizarCompania.Handle(c.Request.Context(), command.ActualizarCompania{
+		ID:              id,
+		Cambios:         compania.Cambios{Nombre: req.Nombre, Email: req.Email},
+		ExpectedVersion: expected,
+		Traceparent:     c.GetString(keyTraceparent),
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeCompania(c, http.StatusOK, res)
+}
+
+// aprobar handles POST /v1/companias/{id}/aprobar (no body, or {}) → 200.
+func (h *handlers) aprobar(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	expected, err := expectedVersion(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	body, err := readBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if len(body) > 0 {
+		if err := checkMediaType(c.Request, mediaJSON); err != nil {
+			h.fail(c, err)
+			return
+		}
+		if err := decodeEmpty(body); err != nil {
+			h.fail(c, err)
+			return
+		}
+	}
+	res, err := h.app.Commands.AprobarCompania.Handle(c.Request.Context(), command.AprobarCompania{
+		ID:              id,
+		ExpectedVersion: expected,
+		Traceparent:     c.GetString(keyTraceparent),
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeCompania(c, http.StatusOK, res)
+}
+
+// rechazar handles POST /v1/companias/{id}/rechazar {"motivo"} → 200.
+func (h *handlers) rechazar(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if err := checkMediaType(c.Request, mediaJSON); err != nil {
+		h.fail(c, err)
+		return
+	}
+	expected, err := expectedVersion(c.Request.Header)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	body, err := readBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	req, err := decodeRechazar(body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	res, err := h.app.Commands.RechazarCompania.Handle(c.Request.Context(), command.RechazarCompania{
+		ID:              id,
+		Motivo:          req.Motivo,
+		ExpectedVersion: expected,
+		Traceparent:     c.GetString(keyTraceparent),
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeCompania(c, http.StatusOK, res)
+}
+
+// writeCompania answers the company with its ETag; a replayed idempotent
+// answer is marked with Idempotent-Replayed.
+func (h *handlers) writeCompania(c *gin.Context, status int, res command.Result) {
+	c.Header("ETag", etag(res.Compania.Version))
+	if res.Replayed {
+		c.Header(headerIdempotentReplayed, "true")
+	}
+	h.writeJSON(c, status, companiaBody(res.Compania))
+}
+
+// pathID returns the {id} path segment in canonical (lower-case) form.
+//
+// A segment that is not a UUID answers 404, not 400: the path names a
+// resource, and no company can live at a non-UUID path, so "this resource does
+// not exist" is the accurate answer (RFC 9110 §15.5.5). It is also the answer
+// for an unknown UUID, so clients handle one case, and the body is never
+// involved: the request itself is well-formed.
+func pathID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if !isUUID(id) {
+		return "", fmt.Errorf("path id %q is not a UUID: %w", id, compania.ErrNotFound)
+	}
+	return strings.ToLower(id), nil
+}
+
+// isUUID reports whether s has the 8-4-4-4-12 hex form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if ch != '-' {
+				return false
+			}
+		default:
+			if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f' || ch >= 'A' && ch <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// idempotencyKey returns the Idempotency-Key header, "" when absent. A key
+// must be 1–255 visible ASCII characters and be sent once; otherwise 400.
+func idempotencyKey(h http.Header) (string, error) {
+	vals := h.Values(headerIdempotencyKey)
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", badRequest("invalid_idempotency_key", "send at most one Idempotency-Key header")
+	}
+	k := vals[0]
+	if len(k) < 1 || len(k) > maxIdempotencyKeyLen || !visibleASCII(k) {
+		return "", badRequest("invalid_idempotency_key",
+			fmt.Sprintf("the Idempotency-Key must be 1 to %d visible ASCII characters", maxIdempotencyKeyLen))
+	}
+	return k, nil
+}
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotency builds the command's idempotency identity, nil without a key.
+func idempotency(scope, key string, canonical any) (*command.Idempotency, error) {
+	if key == "" {
+		return nil, nil
+	}
+	hash, err := requestHash(canonical)
+	if err != nil {
+		return nil, err
+	}
+	return &command.Idempotency{Scope: scope, Key: key, RequestHash: hash}, nil
+}
+
+// prefixFields returns err with its field names prefixed, for routes whose
+// fields are nested in the body.
+func prefixFields(err error, prefix string) error {
+	e, ok := apperr.As(err)
+	if !ok || len(e.Fields) == 0 {
+		return err
+	}
+	cp := *e
+	cp.Fields = make([]apperr.FieldError, len(e.Fields))
+	for i, f := range e.Fields {
+		cp.Fields[i] = apperr.FieldError{Field: prefix + f.Field, Message: f.Message}
+	}
+	return &cp
+}
+
+// expectedVersion turns If-Match into the command's ExpectedVersion: 0 (any)
+// when absent or "*", else the version of the one strong numeric entity tag.
+//
+// If-Match uses strong comparison (RFC 9110 §13.1.1), so weak or non-numeric
+// tags can never match one of our ETags: a header made only of those is a 412
+// at once (compania.ErrVersion). A malformed header, "*" mixed with tags, or
+// several different versions (the command checks a single one) is a 400.
+func expectedVersion(h http.Header) (int64, error) {
+	vals := h.Values(headerIfMatch)
+	if len(vals) == 0 {
+		return 0, nil
+	}
+	tags, star, ok := parseIfMatch(strings.Join(vals, ","))
+	if !ok {
+		return 0, badRequest("invalid_if_match", `If-Match must be "*" or a list of entity tags such as "3"`)
+	}
+	if star {
+		if len(tags) > 0 {
+			return 0, badRequest("invalid_if_match", `If-Match "*" cannot be combined with entity tags`)
+		}
+		return 0, nil
+	}
+	var version int64
+	for _, t := range tags {
+		v, ok := parseVersion(t.opaque)
+		if t.weak || !ok || v == version {
+			continue
+		}
+		if version != 0 {
+			return 0, badRequest("invalid_if_match", "If-Match may name only one version")
+		}
+		version = v
+	}
+	if version == 0 {
+		return 0, compania.ErrVersion
+	}
+	return version, nil
+}
+
+type entityTag struct {
+	weak   bool
+	opaque string
+}
+
+// parseIfMatch parses `"*" / #entity-tag` (RFC 9110 §13.1.1, §8.8.3); empty
+// list elements are ignored, but at least one element is required.
+func parseIfMatch(v string) (tags []entityTag, star, ok bool) {
+	i, elements := 0, 0
+	for {
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == ',') {
+			i++
+		}
+		if i == len(v) {
+			break
+		}
+		if v[i] == '*' {
+			star = true
+			i++
+		} else {
+			weak := strings.HasPrefix(v[i:], "W/")
+			if weak {
+				i += 2
+			}
+			if i >= len(v) || v[i] != '"' {
+				return nil, false, false
+			}
+			i++
+			j := i
+			for j < len(v) && v[j] != '"' {
+				if ch := v[j]; !(ch == 0x21 || ch >= 0x23 && ch <= 0x7e || ch >= 0x80) {
+					return nil, false, false
+				}
+				j++
+			}
+			if j == len(v) {
+				return nil, false, false
+			}
+			tags = append(tags, entityTag{weak: weak, opaque: v[i:j]})
+			i = j + 1
+		}
+		elements++
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+			i++
+		}
+		if i < len(v) && v[i] != ',' {
+			return nil, false, false
+		}
+	}
+	return tags, star, elements > 0
+}
+
+// parseVersion accepts the canonical decimal form of a positive int64, the
+// only form our ETags have.
+func parseVersion(s string) (int64, bool) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 1 || strconv.FormatInt(v, 10) != s {
+		return 0, false
+	}
+	return v, true
+}

@@ -1,0 +1,157 @@
+// Package httpapi is the HTTP port of the command service: the gin router
+// with the company commands (/v1/companias…), the prototype-compatible
+// ingestion route, health and readiness probes and the OpenAPI document.
+//
+// Handlers are thin: they check the request's shape (media type, size, JSON
+// syntax, headers), build an app command, run it and write the result.
+// Every error becomes an RFC 9457 problem in exactly one place (fail), where
+// application errors are mapped with problem.FromError and 5xx causes are
+// logged once.
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/services/command/internal/app"
+)
+
+// MaxBodyBytes is the largest request body accepted (1 MiB); a larger one is
+// answered with 413.
+const MaxBodyBytes = 1 << 20
+
+// readyTimeout bounds one readiness check so that a hung dependency turns
+// into a 503 instead of a probe that never answers.
+const readyTimeout = 2 * time.Second
+
+// Idempotency scopes: the key spaces of the two creating routes are separate,
+// so the same Idempotency-Key sent to both creates two companies.
+const (
+	ScopeCrear     = "http:POST /v1/companias"
+	ScopeIngestion = "http:POST /ingestion/compania-comando"
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// Config is what the router needs. All fields are required.
+type Config struct {
+	// App holds the use cases; every command handler must be set.
+	App app.Application
+	// Ready reports whether the service can serve traffic (PostgreSQL
+	// reachable, migrations applied). It is called by GET /readyz with a
+	// context bounded to a few seconds; a non-nil error answers 503.
+	Ready func(context.Context) error
+	// Logger receives 5xx causes (Error; 503 at Warn), recovered panics and
+	// one Debug access-log line per request.
+	Logger *slog.Logger
+}
+
+func (cfg Config) validate() error {
+	var errs []error
+	c := cfg.App.Commands
+	if c.CrearCompania == nil || c.ActualizarCompania == nil || c.AprobarCompania == nil || c.RechazarCompania == nil {
+		errs = append(errs, errors.New("every command handler of App is required"))
+	}
+	if cfg.Ready == nil {
+		errs = append(errs, errors.New("Ready is required"))
+	}
+	if cfg.Logger == nil {
+		errs = append(errs, errors.New("Logger is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// NewRouter builds the gin engine serving the whole API; it is an
+// http.Handler safe for concurrent use. It returns an error naming every
+// missing dependency of cfg.
+//
+// It puts gin in release mode (gin.SetMode is process-wide by gin's design;
+// release mode silences gin's debug output). The engine has no gin logger or
+// recovery: its own middlewares generate or propagate X-Request-Id, extract a
+// valid W3C traceparent, log each request at Debug and turn a panic into a 500
+// problem.
+func NewRouter(cfg Config) (*gin.Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger}
+
+	r := gin.New()
+	// An API answers a wrong path with a 404 problem, not a redirect that a
+	// client would follow with a changed method or a lost body.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.Use(h.requestContext, h.accessLog, h.recoverer)
+	r.NoRoute(func(c *gin.Context) {
+		h.fail(c, &requestError{status: http.StatusNotFound, code: "not_found", detail: "no resource at " + c.Request.URL.EscapedPath()})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		h.fail(c, &requestError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+			detail: c.Request.Method + " is not allowed on " + c.Request.URL.EscapedPath()})
+	})
+
+	v1 := r.Group("/v1/companias")
+	v1.POST("", h.crear)
+	v1.PATCH("/:id", h.actualizar)
+	v1.POST("/:id/aprobar", h.aprobar)
+	v1.POST("/:id/rechazar", h.rechazar)
+
+	r.POST("/ingestion/compania-comando", h.ingestion)
+
+	r.GET("/health", h.health)
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+	r.GET("/openapi.json", h.openapi)
+	return r, nil
+}
+
+// handlers holds the dependencies of every route.
+type handlers struct {
+	app   app.Application
+	ready func(context.Context) error
+	log   *slog.Logger
+}
+
+type statusBody struct {
+	Status string `json:"status"`
+}
+
+// health is the prototype's liveness route, kept for its clients.
+func (h *handlers) health(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	h.writeJSON(c, http.StatusOK, statusBody{Status: "up"})
+}
+
+// healthz answers while the process can serve HTTP; it checks no dependency,
+// so an orchestrator restarts the process only when it is truly stuck.
+func (h *handlers) healthz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	h.writeJSON(c, http.StatusOK, statusBody{Status: "alive"})
+}
+
+// readyz runs the readiness check; a failure is a 503 problem whose cause is
+// logged (at Warn) but not shown.
+func (h *handlers) readyz(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+	defer cancel()
+	if err := h.ready(ctx); err != nil {
+		h.fail(c, &apperr.Error{Kind: apperr.Unavailable, Code: "not_ready", Message: "the service is not ready", Err: err})
+		return
+	}
+	h.writeJSON(c, http.StatusOK, statusBody{Status: "ready"})
+}
+
+func (h *handlers) openapi(c *gin.Context) {
+	c.Data(http.StatusOK, "application/json", openAPIDocument)
+}

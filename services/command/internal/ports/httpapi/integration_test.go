@@ -1,0 +1,152 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
+)
+
+// The TestIntegration* tests run the API over the PostgreSQL repository,
+// each on its own throwaway database.
+
+// newPostgresEnv starts the API on a fresh, migrated database.
+func newPostgresEnv(t *testing.T) (*env, *pgxpool.Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := postgres.Open(ctx, pgtest.NewDatabase(t), postgres.WithMaxConns(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return newEnvReady(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready), pool
+}
+
+func countCompanias(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM companias").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestIntegrationCompaniasAPI(t *testing.T) {
+	t.Parallel()
+	e, pool := newPostgresEnv(t)
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+	want(t, e.do(req{method: "GET", path: "/readyz"}), http.StatusOK)
+
+	// 201, then an idempotent replay with the same body and headers.
+	key := map[string]string{"Idempotency-Key": "pg-1", "traceparent": tp}
+	first := e.do(req{method: "POST", path: "/v1/companias", header: key, body: crearBody("ACME SAS", "900123456")})
+	want(t, first, http.StatusCreated)
+	id := first.str("id")
+	replay := e.do(req{method: "POST", path: "/v1/companias", header: key,
+		body: `{ "identificacion":"900123456", "nombre":"ACME SAS", "email":"info@acme.co" }`})
+	want(t, replay, http.StatusCreated)
+	if !bytes.Equal(replay.raw, first.raw) || replay.header.Get("Idempotent-Replayed") != "true" ||
+		replay.header.Get("ETag") != first.header.Get("ETag") || replay.header.Get("Location") != first.header.Get("Location") {
+		t.Errorf("replay differs:\n got %s %v\nwant %s %v", replay.raw, replay.header, first.raw, first.header)
+	}
+	wantProblem(t, e.do(req{method: "POST", path: "/v1/companias", header: key, body: crearBody("Otra", "1")}),
+		http.StatusUnprocessableEntity, "idempotency_key_reused")
+
+	// The traceparent reached the outbox row.
+	var traced int
+	if err := pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM outbox WHERE strpos(headers::text, $1) > 0", tp).Scan(&traced); err != nil {
+		t.Fatal(err)
+	}
+	if traced != 1 {
+		t.Errorf("%d outbox rows carry the traceparent, want 1", traced)
+	}
+
+	// 409s, 422.
+	wantProblem(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody("acme sas", "900123456")}),
+		http.StatusConflict, "compania_duplicada")
+	wantProblem(t, e.do(req{method: "POST", path: "/v1/companias",
+		body: fmt.Sprintf(`{"id":%q,"nombre":"B","email":"b@b.co","identificacion":"2"}`, id)}),
+		http.StatusConflict, "compania_id_en_uso")
+	wantProblem(t, e.do(req{method: "POST", path: "/v1/companias", body: `{"nombre":"","email":"x","identificacion":"?"}`}),
+		http.StatusUnprocessableEntity, "validation")
+
+	// PATCH with If-Match, 412 on a stale version, 404 on an unknown id.
+	path := "/v1/companias/" + id
+	r := e.do(req{method: "PATCH", path: path, ctype: "application/merge-patch+json",
+		body: `{"email":"nuevo@acme.co"}`, header: map[string]string{"If-Match": `"1"`}})
+	want(t, r, http.StatusOK)
+	if r.header.Get("ETag") != `"2"` || r.str("email") != "nuevo@acme.co" {
+		t.Fatalf("patch: %s ETag %s", r.raw, r.header.Get("ETag"))
+	}
+	wantProblem(t, e.do(req{method: "PATCH", path: path, body: `{"nombre":"X"}`, header: map[string]string{"If-Match": `"1"`}}),
+		http.StatusPreconditionFailed, "version_no_coincide")
+	wantProblem(t, e.do(req{method: "PATCH", path: "/v1/companias/" + newUUID(), body: `{"nombre":"X"}`}),
+		http.StatusNotFound, "compania_not_found")
+
+	// aprobar, then illegal transitions.
+	r = e.do(req{method: "POST", path: path + "/aprobar", header: map[string]string{"If-Match": `"2"`}})
+	want(t, r, http.StatusOK)
+	if r.str("estado") != "APROBADA" || r.header.Get("ETag") != `"3"` {
+		t.Fatalf("aprobar: %s ETag %s", r.raw, r.header.Get("ETag"))
+	}
+	wantProblem(t, e.do(req{method: "POST", path: path + "/rechazar", body: `{"motivo":"x"}`}),
+		http.StatusConflict, "transicion_invalida")
+
+	// The prototype route, with rechazar on its company.
+	ing := e.do(req{method: "POST", path: "/ingestion/compania-comando",
+		body: `{"compania":{"nombre":"Prototipo","email":"p@p.co","identificacion":"7"}}`})
+	want(t, ing, http.StatusAccepted)
+	r = e.do(req{method: "POST", path: "/v1/companias/" + ing.str("id") + "/rechazar", body: `{"motivo":"sin RUT"}`})
+	want(t, r, http.StatusOK)
+	if r.str("estado") != "RECHAZADA" || r.str("motivo_rechazo") != "sin RUT" {
+		t.Fatalf("rechazar: %s", r.raw)
+	}
+
+	if n := countCompanias(t, pool); n != 2 {
+		t.Errorf("%d companies stored, want 2", n)
+	}
+	if errs := e.logs.records("ERROR"); len(errs) != 0 {
+		t.Errorf("error logs: %v", errs)
+	}
+}
+
+// TestIntegrationConcurrentSameKey: many clients send one request with one
+// Idempotency-Key at once; PostgreSQL ends up with exactly one company and
+// every client gets the same 201.
+func TestIntegrationConcurrentSameKey(t *testing.T) {
+	t.Parallel()
+	e, pool := newPostgresEnv(t)
+	concurrentSameKey(t, e, func() int { return countCompanias(t, pool) })
+}
+
+// TestIntegrationReadyzMigrationsPending: a database without the schema is
+// not ready.
+func TestIntegrationReadyzMigrationsPending(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := postgres.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e := newEnvReady(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready)
+	wantProblem(t, e.do(req{method: "GET", path: "/readyz"}), http.StatusServiceUnavailable, "not_ready")
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.do(req{method: "GET", path: "/readyz"}), http.StatusOK)
+}

@@ -1,0 +1,215 @@
+// Command queryd is the query service of the companias bounded context
+// (binary companias-query): it projects the integration events of Kafka into
+// MongoDB views and serves them over HTTP.
+//
+// Usage:
+//
+//	companias-query [serve]   run the HTTP API and the projection consumer (default)
+//	companias-query rebuild   rebuild the views from the start of the events topic,
+//	                          showing progress on stderr; exits 0 once the new
+//	                          views are switched in
+//
+// Configuration comes from the environment only (see package config).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/propalpes/companias/services/query/internal/config"
+	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	gin.SetMode(gin.ReleaseMode)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "companias-query:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: companias-query [command]
+
+commands:
+  serve     run the HTTP API and the projection consumer (default)
+  rebuild   rebuild the views from the events topic, with progress on stderr
+  help      show this help
+
+Configuration is read from the environment: HTTP_ADDR, KAFKA_BROKERS,
+KAFKA_EVENTS_TOPIC, KAFKA_EVENTS_DLQ_TOPIC, KAFKA_GROUP_ID,
+KAFKA_TOPIC_PARTITIONS, MONGO_URI, MONGO_DATABASE, SHUTDOWN_TIMEOUT, LOG_LEVEL
+and more (see internal/config).
+`
+
+// run is the whole program: it returns when the command is done or ctx is
+// cancelled, and reports failure as an error (main exits 1 on it).
+// A clean shutdown after cancellation returns nil.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("command %s takes no arguments, got %q", cmd, args[1:])
+	}
+	switch cmd {
+	case "serve", "rebuild":
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
+		With("service", "companias-query")
+
+	if cmd == "rebuild" {
+		return runRebuild(ctx, cfg, log, stderr)
+	}
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the HTTP server, the projection consumer and the rebuild host
+// until ctx is cancelled or one of them fails. Shutdown order: the HTTP
+// server drains (bounded by ShutdownTimeout); then the consumer and the
+// rebuild host stop, closing their Kafka readers and writers on the way out
+// (bounded by ShutdownTimeout too); then the Mongo client disconnects.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+	inf, err := openInfra(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
+
+	proj, err := newProjection(cfg, inf, log)
+	if err != nil {
+		return err
+	}
+
+	api, err := httpapi.New(httpapi.Deps{
+		Views:      inf.store,
+		Store:      inf.store,
+		Projection: proj,
+		Rebuild:    proj.rebuild,
+		Changes:    proj.live,
+		Logger:     log,
+	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax})
+	if err != nil {
+		return fmt.Errorf("build http api: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The workers run on a context of their own, cancelled only once the
+	// HTTP server has drained, so that in-flight reads (and read-your-writes
+	// waits) still see the projection advance.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer stopWork()
+		return serveHTTP(gctx, srv, ln, cfg.ShutdownTimeout, log)
+	})
+	g.Go(func() error { return runBounded(workCtx, proj.run, cfg.ShutdownTimeout) })
+	log.Info("query service started",
+		"http_addr", ln.Addr().String(),
+		"kafka_brokers", cfg.KafkaBrokers,
+		"events_topic", cfg.KafkaEventsTopic,
+		"group_id", cfg.KafkaGroupID,
+		"mongo_database", cfg.MongoDatabase)
+	err = g.Wait()
+	log.Info("query service stopped", "error", err)
+	return err
+}
+
+// serveHTTP serves on ln until ctx is cancelled, then shuts the server down
+// gracefully within timeout. A clean shutdown returns nil.
+func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("http server listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("http server stopped")
+	return nil
+}
+
+// runBounded runs worker until it returns; once ctx is cancelled it waits
+// at most timeout for the worker to stop (kafka-go's group Close can hang
+// when a broker is gone), so that shutdown always ends.
+func runBounded(ctx context.Context, worker func(context.Context) error, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- worker(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		return err
+	case <-t.C:
+		return fmt.Errorf("projection did not stop within %s", timeout)
+	}
+}
+
+// runRebuild rebuilds the views from the CLI and reports progress on w
+// until the new generation is switched in.
+func runRebuild(ctx context.Context, cfg config.Config, log *slog.Logger, w io.Writer) (err error) {
+	inf, err := openInfra(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
+
+	return runCLIRebuild(ctx, cfg, inf, log, newProgressReporter(w, isTerminal(w)))
+}

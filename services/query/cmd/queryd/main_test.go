@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode) // as main sets release mode: no route listing
+	os.Exit(m.Run())
+}
+
+func createTemp(t *testing.T) (*os.File, error) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err == nil {
+		t.Cleanup(func() { f.Close() })
+	}
+	return f, err
+}
+
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestRunCommandLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantErr    string // "" means success
+		wantStdout string
+		wantStderr string
+	}{
+		{name: "help", args: []string{"help"}, wantStdout: "usage: companias-query"},
+		{name: "--help", args: []string{"--help"}, wantStdout: "rebuild"},
+		{name: "unknown command", args: []string{"migrate"}, wantErr: `unknown command "migrate"`, wantStderr: "usage:"},
+		{name: "extra arguments", args: []string{"serve", "now"}, wantErr: "takes no arguments", wantStderr: "usage:"},
+		{name: "bad configuration, serve", args: nil, env: map[string]string{"KAFKA_TOPIC_PARTITIONS": "x", "MONGO_URI": "nope"},
+			wantErr: "KAFKA_TOPIC_PARTITIONS"},
+		{name: "bad configuration, rebuild", args: []string{"rebuild"}, env: map[string]string{"LOG_LEVEL": "chatty"},
+			wantErr: "LOG_LEVEL"},
+		{name: "unreachable kafka", args: []string{"serve"}, env: map[string]string{"KAFKA_BROKERS": closedAddr(t)},
+			wantErr: "ensure topics"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), tt.args, envFrom(tt.env), &stdout, &stderr)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("run(%q) = %v, want nil", tt.args, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("run(%q) = %v, want an error containing %q", tt.args, err, tt.wantErr)
+			}
+			if tt.name == "bad configuration, serve" && !strings.Contains(err.Error(), "MONGO_URI") {
+				t.Errorf("error %q does not report every configuration problem", err)
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) {
+				t.Errorf("stdout = %q, want it to contain %q", stdout.String(), tt.wantStdout)
+			}
+			if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
+// closedAddr returns a loopback address nobody listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/propalpes/companias/services/query/internal/config"
+	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/rebuild"
+	"github.com/propalpes/companias/services/query/internal/view"
+)
+
+// consumerConfig is the consumer configuration shared by the live
+// projection and the rebuild's replay (whose GroupID is a prefix).
+func consumerConfig(cfg config.Config, log *slog.Logger) consumer.Config {
+	return consumer.Config{
+		Brokers:   cfg.KafkaBrokers,
+		Topic:     cfg.KafkaEventsTopic,
+		GroupID:   cfg.KafkaGroupID,
+		DLQTopic:  cfg.KafkaEventsDLQTopic,
+		BatchSize: cfg.ProjectionBatchSize,
+		Linger:    cfg.ProjectionLinger,
+		Logger:    log,
+	}
+}
+
+// projection is the read-model side of serve: the live consumer and the
+// rebuild service. Both create and close their own Kafka clients inside
+// their Run.
+type projection struct {
+	live    *consumer.Consumer
+	rebuild *rebuild.Rebuilder
+}
+
+func newProjection(cfg config.Config, inf *infra, log *slog.Logger) (*projection, error) {
+	live, err := consumer.New(consumerConfig(cfg, log.With("component", "consumer")),
+		consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
+			_, err := inf.store.Apply(ctx, views)
+			return err
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("build consumer: %w", err)
+	}
+	rb, err := rebuild.New(rebuild.Config{
+		Consumer: consumerConfig(cfg, log.With("component", "rebuild")),
+	}, inf.store)
+	if err != nil {
+		return nil, fmt.Errorf("build rebuilder: %w", err)
+	}
+	return &projection{live: live, rebuild: rb}, nil
+}
+
+// run runs the live consumer and hosts rebuilds until ctx is cancelled.
+// Both return nil on a clean cancel; a worker that stops by itself while
+// ctx is live is an error.
+func (p *projection) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	for name, run := range map[string]func(context.Context) error{"consumer": p.live.Run, "rebuilder": p.rebuild.Run} {
+		go func() {
+			err := run(ctx)
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			if err != nil {
+				cancel() // stop the other worker too
+				err = fmt.Errorf("%s: %w", name, err)
+			}
+			errc <- err
+		}()
+	}
+	// Wait for both, so that nothing writes to the store after run returns.
+	return errors.Join(<-errc, <-errc)
+}
+
+// Status lists the live consumer's partitions followed, while a rebuild
+// runs on this replica, by the replay's (State view.StateRebuilding).
+func (p *projection) Status() []view.PartitionStatus {
+	return append(p.live.Status(), p.rebuild.Status()...)
+}
+
+// Joined reports whether the live consumer is a member of its group.
+func (p *projection) Joined() bool { return p.live.Joined() }
+
+// runCLIRebuild runs one rebuild in the caller's goroutine, reporting
+// progress through r; it succeeds once the new generation is switched in.
+func runCLIRebuild(ctx context.Context, cfg config.Config, inf *infra, log *slog.Logger, r *progressReporter) error {
+	rb, err := rebuild.New(rebuild.Config{Consumer: consumerConfig(cfg, log.With("component", "rebuild"))}, inf.store)
+	if err != nil {
+		return fmt.Errorf("build rebuilder: %w", err)
+	}
+	start := time.Now()
+	p, err := rb.Rebuild(ctx, r.report)
+	r.finish()
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	if p.State != rebuild.StateDone {
+		return fmt.Errorf("rebuild ended in state %s: %s", p.State, p.Error)
+	}
+	log.Info("rebuild done", "generation", p.Generation, "events", p.Processed, "duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}

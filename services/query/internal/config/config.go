@@ -1,0 +1,306 @@
+// Package config is the only place where the query service reads its
+// environment. Load reads every variable once into a typed Config with
+// explicit defaults; Validate reports every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/contracts/deadletter"
+)
+
+// Defaults of every setting. An unset or empty variable takes its default.
+const (
+	DefaultHTTPAddr              = ":8081"
+	DefaultHTTPReadHeaderTimeout = 5 * time.Second
+	DefaultHTTPReadTimeout       = 10 * time.Second
+	DefaultHTTPWriteTimeout      = 30 * time.Second
+	DefaultHTTPIdleTimeout       = 120 * time.Second
+	DefaultReadWaitDefault       = 2 * time.Second
+	DefaultReadWaitMax           = 10 * time.Second
+	DefaultKafkaBrokers          = "127.0.0.1:9092"
+	DefaultKafkaEventsTopic      = companiaevent.DefaultTopic
+	DefaultKafkaGroupID          = "companias-query"
+	DefaultKafkaTopicPartitions  = 6
+	DefaultKafkaReplication      = 1
+	DefaultMongoURI              = "mongodb://127.0.0.1:27017"
+	DefaultMongoDatabase         = "propalpes_query"
+	DefaultProjectionBatchSize   = 500
+	DefaultProjectionLinger      = 5 * time.Millisecond
+	DefaultShutdownTimeout       = 10 * time.Second
+	DefaultLogLevel              = slog.LevelInfo
+)
+
+// Config is the whole configuration of the query service. Build it with
+// Load; the zero value is not valid.
+type Config struct {
+	// HTTPAddr is the listen address of the HTTP API (HTTP_ADDR).
+	HTTPAddr string
+	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
+	// HTTPIdleTimeout are the http.Server timeouts (HTTP_READ_HEADER_TIMEOUT,
+	// HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT). The write
+	// timeout must exceed ReadWaitMax, or a read-your-writes wait would be
+	// cut off before it can answer.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	// ReadWaitDefault is how long GET /v1/companias/{id}?min_version=N waits
+	// when the request gives no wait (READ_WAIT_DEFAULT); ReadWaitMax is the
+	// largest wait a request may ask for (READ_WAIT_MAX).
+	ReadWaitDefault time.Duration
+	ReadWaitMax     time.Duration
+
+	// KafkaBrokers are the bootstrap brokers (KAFKA_BROKERS, comma-separated).
+	KafkaBrokers []string
+	// KafkaEventsTopic is the integration-event topic (KAFKA_EVENTS_TOPIC).
+	KafkaEventsTopic string
+	// KafkaEventsDLQTopic is the dead-letter topic of the projection
+	// (KAFKA_EVENTS_DLQ_TOPIC, default deadletter.Topic(KafkaEventsTopic)).
+	KafkaEventsDLQTopic string
+	// KafkaGroupID is the consumer group of the projection (KAFKA_GROUP_ID).
+	KafkaGroupID string
+	// KafkaTopicPartitions is the partition count used when the service
+	// creates a missing topic (KAFKA_TOPIC_PARTITIONS); existing topics are
+	// left as they are.
+	KafkaTopicPartitions int
+	// KafkaReplicationFactor is the replication factor used when the service
+	// creates a missing topic (KAFKA_REPLICATION_FACTOR).
+	KafkaReplicationFactor int
+
+	// MongoURI is the MongoDB connection string (MONGO_URI).
+	MongoURI string
+	// MongoDatabase holds the view collections (MONGO_DATABASE).
+	MongoDatabase string
+
+	// ProjectionBatchSize is the most events the consumer applies in one
+	// store write (PROJECTION_BATCH_SIZE).
+	ProjectionBatchSize int
+	// ProjectionLinger is how long the consumer waits to fill a batch once it
+	// holds at least one event (PROJECTION_LINGER).
+	ProjectionLinger time.Duration
+
+	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+	// LogLevel is the slog level: debug, info, warn or error (LOG_LEVEL).
+	LogLevel slog.Level
+}
+
+// Load reads the configuration through getenv (os.Getenv in main, a map in
+// tests) and validates it. It returns the Config together with an error
+// that joins every unparsable or invalid setting.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		HTTPAddr:               p.str("HTTP_ADDR", DefaultHTTPAddr),
+		HTTPReadHeaderTimeout:  p.duration("HTTP_READ_HEADER_TIMEOUT", DefaultHTTPReadHeaderTimeout),
+		HTTPReadTimeout:        p.duration("HTTP_READ_TIMEOUT", DefaultHTTPReadTimeout),
+		HTTPWriteTimeout:       p.duration("HTTP_WRITE_TIMEOUT", DefaultHTTPWriteTimeout),
+		HTTPIdleTimeout:        p.duration("HTTP_IDLE_TIMEOUT", DefaultHTTPIdleTimeout),
+		ReadWaitDefault:        p.duration("READ_WAIT_DEFAULT", DefaultReadWaitDefault),
+		ReadWaitMax:            p.duration("READ_WAIT_MAX", DefaultReadWaitMax),
+		KafkaBrokers:           p.list("KAFKA_BROKERS", DefaultKafkaBrokers),
+		KafkaEventsTopic:       p.str("KAFKA_EVENTS_TOPIC", DefaultKafkaEventsTopic),
+		KafkaGroupID:           p.str("KAFKA_GROUP_ID", DefaultKafkaGroupID),
+		KafkaTopicPartitions:   p.integer("KAFKA_TOPIC_PARTITIONS", DefaultKafkaTopicPartitions),
+		KafkaReplicationFactor: p.integer("KAFKA_REPLICATION_FACTOR", DefaultKafkaReplication),
+		MongoURI:               p.str("MONGO_URI", DefaultMongoURI),
+		MongoDatabase:          p.str("MONGO_DATABASE", DefaultMongoDatabase),
+		ProjectionBatchSize:    p.integer("PROJECTION_BATCH_SIZE", DefaultProjectionBatchSize),
+		ProjectionLinger:       p.duration("PROJECTION_LINGER", DefaultProjectionLinger),
+		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		LogLevel:               p.level("LOG_LEVEL", DefaultLogLevel),
+	}
+	c.KafkaEventsDLQTopic = p.str("KAFKA_EVENTS_DLQ_TOPIC", deadletter.Topic(c.KafkaEventsTopic))
+	return c, errors.Join(append(p.errs, c.Validate())...)
+}
+
+// Validate reports every invalid setting, joined into one error, or nil.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if strings.TrimSpace(c.HTTPAddr) == "" {
+		bad("HTTP_ADDR must not be empty")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HTTP_READ_HEADER_TIMEOUT", c.HTTPReadHeaderTimeout},
+		{"HTTP_READ_TIMEOUT", c.HTTPReadTimeout},
+		{"HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout},
+		{"HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout},
+		{"READ_WAIT_DEFAULT", c.ReadWaitDefault},
+		{"READ_WAIT_MAX", c.ReadWaitMax},
+		{"PROJECTION_LINGER", c.ProjectionLinger},
+		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			bad("%s must be positive, got %s", d.name, d.v)
+		}
+	}
+	if c.ReadWaitDefault > c.ReadWaitMax {
+		bad("READ_WAIT_DEFAULT (%s) must not exceed READ_WAIT_MAX (%s)", c.ReadWaitDefault, c.ReadWaitMax)
+	}
+	if c.HTTPWriteTimeout > 0 && c.HTTPWriteTimeout <= c.ReadWaitMax {
+		bad("HTTP_WRITE_TIMEOUT (%s) must exceed READ_WAIT_MAX (%s)", c.HTTPWriteTimeout, c.ReadWaitMax)
+	}
+	if len(c.KafkaBrokers) == 0 {
+		bad("KAFKA_BROKERS must list at least one broker")
+	}
+	for _, b := range c.KafkaBrokers {
+		if !validHostPort(b) {
+			bad("KAFKA_BROKERS: %q is not host:port", b)
+		}
+	}
+	for _, t := range []struct{ name, v string }{
+		{"KAFKA_EVENTS_TOPIC", c.KafkaEventsTopic},
+		{"KAFKA_EVENTS_DLQ_TOPIC", c.KafkaEventsDLQTopic},
+	} {
+		if err := checkTopic(t.v); err != nil {
+			bad("%s: %w", t.name, err)
+		}
+	}
+	if c.KafkaEventsTopic != "" && c.KafkaEventsTopic == c.KafkaEventsDLQTopic {
+		bad("KAFKA_EVENTS_DLQ_TOPIC must differ from KAFKA_EVENTS_TOPIC")
+	}
+	if strings.TrimSpace(c.KafkaGroupID) == "" {
+		bad("KAFKA_GROUP_ID must not be empty")
+	}
+	if c.KafkaTopicPartitions < 1 || c.KafkaTopicPartitions > 1000 {
+		bad("KAFKA_TOPIC_PARTITIONS must be in 1..1000, got %d", c.KafkaTopicPartitions)
+	}
+	if c.KafkaReplicationFactor < 1 || c.KafkaReplicationFactor > 32 {
+		bad("KAFKA_REPLICATION_FACTOR must be in 1..32, got %d", c.KafkaReplicationFactor)
+	}
+	if !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		bad("MONGO_URI must start with mongodb:// or mongodb+srv://")
+	}
+	if err := checkDatabase(c.MongoDatabase); err != nil {
+		bad("MONGO_DATABASE: %w", err)
+	}
+	if c.ProjectionBatchSize < 1 || c.ProjectionBatchSize > 10000 {
+		bad("PROJECTION_BATCH_SIZE must be in 1..10000, got %d", c.ProjectionBatchSize)
+	}
+	switch c.LogLevel {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		bad("LOG_LEVEL %s is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// parser collects every parse error instead of stopping at the first.
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) raw(name string) (string, bool) {
+	v := strings.TrimSpace(p.getenv(name))
+	return v, v != ""
+}
+
+func (p *parser) str(name, def string) string {
+	if v, ok := p.raw(name); ok {
+		return v
+	}
+	return def
+}
+
+func (p *parser) list(name, def string) []string {
+	v := p.str(name, def)
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) integer(name string, def int) int {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not an integer", name, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a duration such as 500ms or 10s", name, v))
+		return def
+	}
+	return d
+}
+
+func (p *parser) level(name string, def slog.Level) slog.Level {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	p.errs = append(p.errs, fmt.Errorf("%s: %q is not one of debug, info, warn, error", name, v))
+	return def
+}
+
+func validHostPort(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
+		return false
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	return err == nil && port > 0 && port < 65536
+}
+
+// checkTopic applies Kafka's topic-name rules: 1..249 characters of
+// [a-zA-Z0-9._-], and not "." or "..".
+func checkTopic(t string) error {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return fmt.Errorf("topic name %q must have 1..249 characters and not be . or ..", t)
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic name %q may only contain letters, digits, '.', '_' and '-'", t)
+		}
+	}
+	return nil
+}
+
+// checkDatabase applies MongoDB's database-name rules.
+func checkDatabase(db string) error {
+	if db == "" || len(db) > 63 {
+		return fmt.Errorf("database name %q must have 1..63 characters", db)
+	}
+	if strings.ContainsAny(db, "/\\. \"$*<>:|?\x00") {
+		return fmt.Errorf("database name %q contains a character MongoDB forbids", db)
+	}
+	return nil
+}

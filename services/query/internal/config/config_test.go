@@ -1,0 +1,174 @@
+package config_test
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/propalpes/companias/services/query/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load(empty env) error = %v, want nil", err)
+	}
+	want := config.Config{
+		HTTPAddr:               ":8081",
+		HTTPReadHeaderTimeout:  5 * time.Second,
+		HTTPReadTimeout:        10 * time.Second,
+		HTTPWriteTimeout:       30 * time.Second,
+		HTTPIdleTimeout:        120 * time.Second,
+		ReadWaitDefault:        2 * time.Second,
+		ReadWaitMax:            10 * time.Second,
+		KafkaBrokers:           []string{"127.0.0.1:9092"},
+		KafkaEventsTopic:       "topic-eventos-compania",
+		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
+		KafkaGroupID:           "companias-query",
+		KafkaTopicPartitions:   6,
+		KafkaReplicationFactor: 1,
+		MongoURI:               "mongodb://127.0.0.1:27017",
+		MongoDatabase:          "propalpes_query",
+		ProjectionBatchSize:    500,
+		ProjectionLinger:       5 * time.Millisecond,
+		ShutdownTimeout:        10 * time.Second,
+		LogLevel:               slog.LevelInfo,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(empty env) =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(env(map[string]string{
+		"HTTP_ADDR":                "127.0.0.1:9000",
+		"HTTP_READ_HEADER_TIMEOUT": "1s",
+		"HTTP_READ_TIMEOUT":        "2s",
+		"HTTP_WRITE_TIMEOUT":       "20s",
+		"HTTP_IDLE_TIMEOUT":        "3s",
+		"READ_WAIT_DEFAULT":        "1s",
+		"READ_WAIT_MAX":            "5s",
+		"KAFKA_BROKERS":            " a:1 , b:2 ,",
+		"KAFKA_EVENTS_TOPIC":       "ev",
+		"KAFKA_GROUP_ID":           "g",
+		"KAFKA_TOPIC_PARTITIONS":   "3",
+		"KAFKA_REPLICATION_FACTOR": "3",
+		"MONGO_URI":                "mongodb+srv://x",
+		"MONGO_DATABASE":           "db1",
+		"PROJECTION_BATCH_SIZE":    "7",
+		"PROJECTION_LINGER":        "1ms",
+		"SHUTDOWN_TIMEOUT":         "4s",
+		"LOG_LEVEL":                "DEBUG",
+	}))
+	if err != nil {
+		t.Fatalf("Load error = %v, want nil", err)
+	}
+	want := config.Config{
+		HTTPAddr:               "127.0.0.1:9000",
+		HTTPReadHeaderTimeout:  time.Second,
+		HTTPReadTimeout:        2 * time.Second,
+		HTTPWriteTimeout:       20 * time.Second,
+		HTTPIdleTimeout:        3 * time.Second,
+		ReadWaitDefault:        time.Second,
+		ReadWaitMax:            5 * time.Second,
+		KafkaBrokers:           []string{"a:1", "b:2"},
+		KafkaEventsTopic:       "ev",
+		KafkaEventsDLQTopic:    "ev.dlq",
+		KafkaGroupID:           "g",
+		KafkaTopicPartitions:   3,
+		KafkaReplicationFactor: 3,
+		MongoURI:               "mongodb+srv://x",
+		MongoDatabase:          "db1",
+		ProjectionBatchSize:    7,
+		ProjectionLinger:       time.Millisecond,
+		ShutdownTimeout:        4 * time.Second,
+		LogLevel:               slog.LevelDebug,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestLoadExplicitDLQTopic(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(env(map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": "my-dlq"}))
+	if err != nil {
+		t.Fatalf("Load error = %v", err)
+	}
+	if got.KafkaEventsDLQTopic != "my-dlq" {
+		t.Errorf("KafkaEventsDLQTopic = %q, want my-dlq", got.KafkaEventsDLQTopic)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // substrings, each must appear in the joined error
+	}{
+		{"bad integer", map[string]string{"KAFKA_TOPIC_PARTITIONS": "six"}, []string{"KAFKA_TOPIC_PARTITIONS"}},
+		{"bad duration", map[string]string{"SHUTDOWN_TIMEOUT": "10"}, []string{"SHUTDOWN_TIMEOUT"}},
+		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
+		{"zero partitions", map[string]string{"KAFKA_TOPIC_PARTITIONS": "0"}, []string{"KAFKA_TOPIC_PARTITIONS must be in"}},
+		{"replication", map[string]string{"KAFKA_REPLICATION_FACTOR": "0"}, []string{"KAFKA_REPLICATION_FACTOR"}},
+		{"negative timeout", map[string]string{"HTTP_READ_TIMEOUT": "-1s"}, []string{"HTTP_READ_TIMEOUT must be positive"}},
+		{"broker without port", map[string]string{"KAFKA_BROKERS": "localhost"}, []string{`"localhost" is not host:port`}},
+		{"broker bad port", map[string]string{"KAFKA_BROKERS": "h:99999"}, []string{"is not host:port"}},
+		{"empty broker list", map[string]string{"KAFKA_BROKERS": ", ,"}, []string{"at least one broker"}},
+		{"bad topic", map[string]string{"KAFKA_EVENTS_TOPIC": "a b"}, []string{"KAFKA_EVENTS_TOPIC"}},
+		{"dot topic", map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": ".."}, []string{"KAFKA_EVENTS_DLQ_TOPIC"}},
+		{"dlq equals topic", map[string]string{"KAFKA_EVENTS_TOPIC": "t", "KAFKA_EVENTS_DLQ_TOPIC": "t"}, []string{"must differ"}},
+		{"mongo uri", map[string]string{"MONGO_URI": "http://x"}, []string{"MONGO_URI"}},
+		{"mongo db", map[string]string{"MONGO_DATABASE": "a.b"}, []string{"MONGO_DATABASE"}},
+		{"batch", map[string]string{"PROJECTION_BATCH_SIZE": "0"}, []string{"PROJECTION_BATCH_SIZE"}},
+		{"wait order", map[string]string{"READ_WAIT_DEFAULT": "11s"}, []string{"must not exceed READ_WAIT_MAX"}},
+		{"write timeout vs wait", map[string]string{"HTTP_WRITE_TIMEOUT": "10s"}, []string{"HTTP_WRITE_TIMEOUT (10s) must exceed READ_WAIT_MAX"}},
+		{
+			"all at once",
+			map[string]string{
+				"KAFKA_TOPIC_PARTITIONS": "x",
+				"LOG_LEVEL":              "x",
+				"MONGO_URI":              "x",
+				"KAFKA_GROUP_ID":         " ",
+				"PROJECTION_LINGER":      "0s",
+			},
+			[]string{"KAFKA_TOPIC_PARTITIONS", "LOG_LEVEL", "MONGO_URI", "PROJECTION_LINGER"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tt.env))
+			if err == nil {
+				t.Fatalf("Load(%v) error = nil, want one mentioning %q", tt.env, tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load(%v) error = %q, want it to contain %q", tt.env, err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateZeroConfig(t *testing.T) {
+	t.Parallel()
+	err := config.Config{}.Validate()
+	if err == nil {
+		t.Fatal("Validate(zero Config) = nil, want errors")
+	}
+	for _, w := range []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_GROUP_ID", "MONGO_URI", "MONGO_DATABASE", "SHUTDOWN_TIMEOUT", "PROJECTION_BATCH_SIZE"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate(zero) error does not mention %s: %v", w, err)
+		}
+	}
+}

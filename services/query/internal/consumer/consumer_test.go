@@ -1,0 +1,352 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/view"
+)
+
+func TestIntegrationConsumerConvergesWithDuplicatesAndReplays(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 3)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+
+	var all []companiaevent.Event
+	for n := range 12 {
+		all = append(all, lifecycle(n)...)
+	}
+	p.events(t, all...)
+	// Producer retries and relay restarts: duplicates, a replayed suffix,
+	// and older events after newer ones within a partition.
+	var again []companiaevent.Event
+	for n := range 12 {
+		ev := lifecycle(n)
+		again = append(again, ev[0], ev[len(ev)-1], ev[1])
+	}
+	p.events(t, again...)
+	total := int64(len(all) + len(again))
+
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, BatchSize: 7}, m.store)
+	eventually(t, time.Minute, "the group to commit every message", func() bool { return caughtUp(total, r.c.Status()) })
+	checkViews(t, m.store, fold(all))
+
+	if !r.c.Joined() {
+		t.Errorf("Joined() = false while running")
+	}
+	c := r.c.Counters()
+	if c.Applied != total || c.DeadLettered != 0 || c.SkippedUnknown != 0 || c.Batches == 0 {
+		t.Errorf("counters: %+v, want %d applied", c, total)
+	}
+	for _, st := range r.c.Status() {
+		if st.State != view.StateRunning || st.Lag != 0 || (st.HighWatermark > 0) == st.LastEventTime.IsZero() {
+			t.Errorf("status of partition %d: %+v", st.Partition, st)
+		}
+	}
+
+	// Changed wakes up on the next batch.
+	changed := r.c.Changed()
+	extra := lifecycle(40)[:1]
+	p.events(t, extra...)
+	select {
+	case <-changed:
+	case <-time.After(time.Minute):
+		t.Fatal("Changed did not fire")
+	}
+	r.stop(t)
+	if r.c.Joined() {
+		t.Errorf("Joined() = true after Run returned")
+	}
+
+	// A new member of the same group resumes after the committed offsets: it
+	// applies only what came later.
+	later := lifecycle(41)
+	p.events(t, later...)
+	r2 := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}}, m.store)
+	total += int64(len(extra) + len(later))
+	eventually(t, time.Minute, "the second consumer to catch up", func() bool { return caughtUp(total, r2.c.Status()) })
+	if got := r2.c.Counters().Applied; got != int64(len(later)) {
+		t.Errorf("resumed consumer applied %d events, want %d (only the new ones)", got, len(later))
+	}
+	checkViews(t, m.store, fold(append(append(all, extra...), later...)))
+}
+
+func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 1)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+
+	good := lifecycle(1)
+	enc := func(e companiaevent.Event) kafka.Message {
+		msg, err := companiaevent.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return toKafka(msg)
+	}
+	setHeader := func(m kafka.Message, key, value string) kafka.Message {
+		h := []kafka.Header{}
+		for _, x := range m.Headers {
+			if x.Key != key {
+				h = append(h, x)
+			}
+		}
+		if value != "" {
+			h = append(h, kafka.Header{Key: key, Value: []byte(value)})
+		}
+		m.Headers = h
+		return m
+	}
+	malformed := enc(good[0])
+	malformed.Value = []byte(`{"compania": `)
+	noType := setHeader(enc(good[0]), companiaevent.HeaderType, "")
+	v2 := setHeader(enc(good[0]), companiaevent.HeaderType, "co.propalpes.companias.CompaniaCreada.v2")
+	badSchema := good[1]
+	badSchema.Data.Compania.Email = "x" // below minLength 3
+	unknown := setHeader(enc(good[0]), companiaevent.HeaderType, "co.propalpes.companias.CompaniaFusionada.v1")
+
+	msgs := []kafka.Message{enc(good[0]), malformed, noType, v2, enc(badSchema), unknown, enc(good[1]), enc(good[2])}
+	p.raw(t, msgs...)
+	wantDLQ := []struct {
+		offset int64
+		reason string
+	}{
+		{1, deadletter.ReasonMalformed},
+		{2, deadletter.ReasonMalformed},
+		{3, deadletter.ReasonUnsupportedVersion},
+		{4, deadletter.ReasonInvalid},
+	}
+
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "poison"}, m.store)
+	eventually(t, time.Minute, "the partition to move past the poison", func() bool {
+		return caughtUp(int64(len(msgs)), r.c.Status())
+	})
+	checkViews(t, m.store, fold(good[:3]))
+	if c := r.c.Counters(); c.DeadLettered != 4 || c.SkippedUnknown != 1 || c.Applied != 3 {
+		t.Errorf("counters: %+v", c)
+	}
+
+	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: topic + ".dlq", Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer func() { _ = dlq.Close() }()
+	ctx := ctxT(t)
+	for _, w := range wantDLQ {
+		got, err := dlq.FetchMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig := msgs[w.offset]
+		h := map[string]string{}
+		for _, x := range got.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if string(got.Key) != string(orig.Key) || string(got.Value) != string(orig.Value) {
+			t.Errorf("DLQ message %d: key/value not preserved: %q %q", w.offset, got.Key, got.Value)
+		}
+		for _, x := range orig.Headers {
+			if h[x.Key] != string(x.Value) {
+				t.Errorf("DLQ message %d: original header %s = %q, want %q", w.offset, x.Key, h[x.Key], x.Value)
+			}
+		}
+		want := map[string]string{
+			deadletter.HeaderReason:    w.reason,
+			deadletter.HeaderTopic:     topic,
+			deadletter.HeaderPartition: "0",
+			deadletter.HeaderOffset:    strconv.FormatInt(w.offset, 10),
+			deadletter.HeaderConsumer:  "poison",
+		}
+		for k, v := range want {
+			if h[k] != v {
+				t.Errorf("DLQ message %d: header %s = %q, want %q", w.offset, k, h[k], v)
+			}
+		}
+		if h[deadletter.HeaderError] == "" {
+			t.Errorf("DLQ message %d: empty %s", w.offset, deadletter.HeaderError)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, h[deadletter.HeaderTime]); err != nil {
+			t.Errorf("DLQ message %d: %s: %v", w.offset, deadletter.HeaderTime, err)
+		}
+	}
+}
+
+func TestIntegrationConsumerMongoDownThenUp(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 2)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+
+	var first, second []companiaevent.Event
+	for n := range 6 {
+		ev := lifecycle(n)
+		first = append(first, ev[:2]...)
+		second = append(second, ev[2:]...)
+	}
+	p.events(t, first...)
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}}, m.store)
+	eventually(t, time.Minute, "the first half", func() bool { return caughtUp(int64(len(first)), r.c.Status()) })
+
+	if err := m.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.events(t, second...)
+	total := int64(len(first) + len(second))
+	eventually(t, time.Minute, "the consumer to report failing", func() bool {
+		for _, st := range r.c.Status() {
+			if st.State == view.StateFailing {
+				return true
+			}
+		}
+		return false
+	})
+	// Nothing is committed past the failed write.
+	if caughtUp(total, r.c.Status()) {
+		t.Fatalf("committed past a failed write: %+v", r.c.Status())
+	}
+
+	m.start(t) // same address and PostgreSQL database
+	eventually(t, 2*time.Minute, "the consumer to recover and catch up", func() bool { return caughtUp(total, r.c.Status()) })
+	checkViews(t, m.store, fold(append(first, second...)))
+	for _, st := range r.c.Status() {
+		if st.State != view.StateRunning {
+			t.Errorf("partition %d state %q after recovery", st.Partition, st.State)
+		}
+	}
+	if r.c.Counters().Retries == 0 {
+		t.Errorf("no retries counted")
+	}
+}
+
+func TestIntegrationConsumerGroupFailover(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 6)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+
+	var events []companiaevent.Event
+	for n := range 30 {
+		events = append(events, lifecycle(n)...)
+	}
+	half := len(events) / 2
+	p.events(t, events[:half]...)
+
+	cfg := consumer.Config{Brokers: []string{b.Addr()}, GroupID: "failover", BatchSize: 10}
+	rs := []*running{startConsumer(t, cfg, m.store), startConsumer(t, cfg, m.store), startConsumer(t, cfg, m.store)}
+	statuses := func() [][]view.PartitionStatus {
+		var out [][]view.PartitionStatus
+		for _, r := range rs {
+			out = append(out, r.c.Status())
+		}
+		return out
+	}
+	eventually(t, time.Minute, "the three members to share the partitions", func() bool {
+		n := 0
+		for _, r := range rs {
+			held := 0
+			for _, st := range r.c.Status() {
+				if st.State != view.StateIdle {
+					held++
+				}
+			}
+			if held > 0 {
+				n++
+			}
+		}
+		return n == 3
+	})
+
+	// Kill one member mid-stream: the others take its partitions over.
+	var applied atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		defer close(stop)
+		for _, e := range events[half:] {
+			p.events(t, e)
+			applied.Add(1)
+		}
+	}()
+	eventually(t, time.Minute, "some of the second half to be produced", func() bool { return applied.Load() > 5 })
+	rs[1].stop(t)
+	<-stop
+	eventually(t, 2*time.Minute, "the survivors to commit everything", func() bool {
+		st := statuses()
+		return caughtUp(int64(len(events)), st[0], st[2])
+	})
+	checkViews(t, m.store, fold(events))
+
+	held := map[int]bool{}
+	for _, r := range []*running{rs[0], rs[2]} {
+		for _, st := range r.c.Status() {
+			if st.State == view.StateRunning {
+				held[st.Partition] = true
+			}
+		}
+	}
+	if len(held) != 6 {
+		t.Errorf("survivors hold partitions %v, want all 6", held)
+	}
+}
+
+func TestIntegrationConsumerWriterErrorsBlockCommits(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 1)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+	ev := lifecycle(1)
+	p.events(t, ev...)
+
+	var fail atomic.Bool
+	fail.Store(true)
+	var calls atomic.Int64
+	w := consumer.WriterFunc(func(ctx context.Context, v []view.Compania) error {
+		calls.Add(1)
+		if fail.Load() {
+			return errors.New("store down")
+		}
+		return m.store.WriteViews(ctx, v)
+	})
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}}, w)
+	eventually(t, time.Minute, "a few failed attempts", func() bool { return calls.Load() >= 3 })
+	for _, st := range r.c.Status() {
+		if st.Committed > 0 || st.State != view.StateFailing {
+			t.Errorf("while the writer fails: %+v", st)
+		}
+	}
+	fail.Store(false)
+	eventually(t, time.Minute, "the commit after the write", func() bool { return caughtUp(int64(len(ev)), r.c.Status()) })
+	checkViews(t, m.store, fold(ev))
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	t.Parallel()
+	w := consumer.WriterFunc(func(context.Context, []view.Compania) error { return nil })
+	for name, tt := range map[string]struct {
+		cfg consumer.Config
+		w   consumer.Writer
+	}{
+		"no brokers":       {consumer.Config{GroupID: "g"}, w},
+		"no group":         {consumer.Config{Brokers: []string{"x:1"}}, w},
+		"no writer":        {consumer.Config{Brokers: []string{"x:1"}, GroupID: "g"}, nil},
+		"dlq equals topic": {consumer.Config{Brokers: []string{"x:1"}, GroupID: "g", Topic: "t", DLQTopic: "t"}, w},
+	} {
+		if _, err := consumer.New(tt.cfg, tt.w); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+	c, err := consumer.New(consumer.Config{Brokers: []string{"x:1"}, GroupID: "g"}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Joined() || len(c.Status()) != 0 {
+		t.Errorf("a consumer that never ran: joined %v, status %v", c.Joined(), c.Status())
+	}
+}

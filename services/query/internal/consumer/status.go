@@ -1,0 +1,166 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/propalpes/companias/services/query/internal/view"
+)
+
+// refreshLoop reads the partitions, high watermarks and the group's
+// committed offsets every StatusInterval until ctx is done. kafka-go's own
+// lag figures are wrong in group mode (#508, #1163), so lag is computed from
+// these.
+func (c *Consumer) refreshLoop(ctx context.Context) {
+	for {
+		if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
+			c.log.Debug("refresh projection status", "err", err)
+		}
+		if !sleep(ctx, c.cfg.StatusInterval) {
+			return
+		}
+	}
+}
+
+func (c *Consumer) refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Transport: c.transport}
+	offs, err := Watermarks(ctx, client, c.cfg.Topic)
+	if err != nil {
+		return err
+	}
+	parts := slices.Sorted(maps.Keys(offs))
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{
+		GroupID: c.cfg.GroupID, Topics: map[string][]int{c.cfg.Topic: parts},
+	})
+	if err != nil {
+		return fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	if committed.Error != nil {
+		return fmt.Errorf("fetch committed offsets: %w", committed.Error)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partitions = parts
+	for p, o := range offs {
+		c.hw[p], c.first[p] = o.High, o.First
+	}
+	for _, po := range committed.Topics[c.cfg.Topic] {
+		if po.Error == nil {
+			c.groupOff[po.Partition] = po.CommittedOffset
+		}
+	}
+	return nil
+}
+
+// Offsets are the bounds of one partition's log.
+type Offsets struct {
+	First int64 // log start offset
+	High  int64 // high watermark: the offset the next record will get
+}
+
+// Watermarks returns the log bounds of every partition of topic.
+func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[int]Offsets, error) {
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("read metadata of %s: %w", topic, err)
+	}
+	var parts []int
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("read metadata of %s: %w", topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, p.ID)
+		}
+	}
+	out := make(map[int]Offsets, len(parts))
+	if len(parts) == 0 {
+		return out, nil
+	}
+	// One request per bound: a ListOffsets request must not repeat a partition.
+	for _, first := range []bool{false, true} {
+		reqs := make([]kafka.OffsetRequest, len(parts))
+		for i, p := range parts {
+			if first {
+				reqs[i] = kafka.FirstOffsetOf(p)
+			} else {
+				reqs[i] = kafka.LastOffsetOf(p)
+			}
+		}
+		res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+		if err != nil {
+			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+		}
+		for _, po := range res.Topics[topic] {
+			if po.Error != nil {
+				return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+			}
+			o := out[po.Partition]
+			if first {
+				o.First = po.FirstOffset
+			} else {
+				o.High = po.LastOffset
+			}
+			out[po.Partition] = o
+		}
+	}
+	return out, nil
+}
+
+// Status returns the progress of every partition of the topic, from the
+// last refresh (every StatusInterval) merged with this member's own
+// commits. Committed is the group's next offset (-1 if none committed); Lag
+// is HighWatermark − Committed (from the log start when nothing is
+// committed); State is Config.State, or view.StateFailing while a store or
+// dead-letter write is being retried, for the partitions this member holds,
+// and view.StateIdle for the others (held by another replica, or none yet).
+// LastEventTime is the newest ce_time this member applied in the partition.
+func (c *Consumer) Status() []view.PartitionStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	parts := c.partitions
+	if len(parts) == 0 {
+		parts = slices.Sorted(maps.Keys(c.assigned))
+	}
+	out := make([]view.PartitionStatus, 0, len(parts))
+	for _, p := range parts {
+		committed := int64(-1)
+		if o, ok := c.groupOff[p]; ok && o >= 0 {
+			committed = o
+		}
+		if c.assigned[p] {
+			if o, ok := c.committed[p]; ok && o > committed {
+				committed = o
+			}
+		}
+		hw := c.hw[p]
+		var lag int64
+		if committed >= 0 {
+			lag = hw - committed
+		} else {
+			lag = hw - c.first[p]
+		}
+		state := view.StateIdle
+		if c.assigned[p] {
+			state = c.cfg.State
+			if c.failing {
+				state = view.StateFailing
+			}
+		}
+		out = append(out, view.PartitionStatus{
+			Partition: p, Committed: committed, HighWatermark: hw, Lag: max(lag, 0),
+			LastEventTime: c.lastEvent[p], State: state,
+		})
+	}
+	return out
+}

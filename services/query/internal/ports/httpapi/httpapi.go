@@ -1,0 +1,232 @@
+// Package httpapi is the HTTP port of the query service: the read endpoints
+// of the companias views (with read-your-writes waits, ETags and cursor
+// pagination), the prototype-compatible routes, the projection status, the
+// rebuild admin endpoints, health and readiness probes, and the OpenAPI
+// document. It renders the read models of package view as JSON and errors as
+// RFC 9457 problem details; *gin.Context never leaves this package.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/propalpes/companias/services/query/internal/view"
+)
+
+// Views reads the companias read model. Get returns an error matching
+// view.ErrNotFound (errors.Is) when no view exists for id. Errors of kind
+// apperr.Unavailable become 503; any other error becomes a generic 500.
+// Implementations must treat every string they receive as a literal value,
+// never as a query operator.
+type Views interface {
+	Get(ctx context.Context, id string) (view.Compania, error)
+	List(ctx context.Context, f view.Filter) (view.Page, error)
+	Estadisticas(ctx context.Context) (view.Estadisticas, error)
+}
+
+// Pinger checks that the view store is reachable; the readiness probe calls it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Projection reports the state of the projection consumer. Both methods
+// must be safe for concurrent use and must not block.
+type Projection interface {
+	// Status returns the progress of each partition of the events topic.
+	Status() []view.PartitionStatus
+	// Joined reports whether the consumer has joined its group and holds an
+	// assignment (the readiness probe requires it).
+	Joined() bool
+}
+
+// Rebuilder starts and reports view rebuilds. Methods must be safe for
+// concurrent use.
+type Rebuilder interface {
+	// Start begins a rebuild in the background and returns its initial
+	// progress. ctx bounds only the start itself: the rebuild keeps running
+	// after the HTTP request ends, until it finishes or the service stops.
+	// If a rebuild is already running, Start returns an error of kind
+	// apperr.Conflict (rendered as 409).
+	Start(ctx context.Context) (view.RebuildProgress, error)
+	// Progress returns the progress of the current or last rebuild
+	// (State "idle" if none ever ran).
+	Progress() view.RebuildProgress
+}
+
+// ChangeNotifier is an optional hook that lets a read-your-writes wait wake
+// up as soon as the projection applies something, instead of only on its
+// polling backoff.
+type ChangeNotifier interface {
+	// Changed returns a channel that is closed the next time the projection
+	// applies a batch of events.
+	Changed() <-chan struct{}
+}
+
+// Deps are the collaborators of the API. Every field but Changes is
+// required.
+type Deps struct {
+	Views      Views
+	Store      Pinger
+	Projection Projection
+	Rebuild    Rebuilder
+	// Changes, if not nil, wakes read-your-writes waits early.
+	Changes ChangeNotifier
+	// Logger receives the access log (at debug) and each error, once.
+	Logger *slog.Logger
+}
+
+// Options tune the API. Zero fields take the defaults below.
+type Options struct {
+	// DefaultWait is the read-your-writes wait when a request sets
+	// min_version without wait (default 2s).
+	DefaultWait time.Duration
+	// MaxWait is the largest wait a request may ask for (default 10s).
+	MaxWait time.Duration
+	// PollMin and PollMax bound the polling backoff of a read-your-writes
+	// wait (defaults 5ms and 100ms).
+	PollMin, PollMax time.Duration
+	// RetryAfter is sent in the Retry-After header of a 503 when the view
+	// did not reach the requested version (default 1s, rounded up to whole seconds).
+	RetryAfter time.Duration
+	// ReadyTimeout bounds the store ping of the readiness probe (default 2s).
+	ReadyTimeout time.Duration
+}
+
+// Default option values.
+const (
+	DefaultWait         = 2 * time.Second
+	DefaultMaxWait      = 10 * time.Second
+	DefaultPollMin      = 5 * time.Millisecond
+	DefaultPollMax      = 100 * time.Millisecond
+	DefaultRetryAfter   = time.Second
+	DefaultReadyTimeout = 2 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	set := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	set(&o.DefaultWait, DefaultWait)
+	set(&o.MaxWait, DefaultMaxWait)
+	set(&o.PollMin, DefaultPollMin)
+	set(&o.PollMax, DefaultPollMax)
+	set(&o.RetryAfter, DefaultRetryAfter)
+	set(&o.ReadyTimeout, DefaultReadyTimeout)
+	if o.DefaultWait > o.MaxWait {
+		o.DefaultWait = o.MaxWait
+	}
+	if o.PollMax < o.PollMin {
+		o.PollMax = o.PollMin
+	}
+	return o
+}
+
+// Route is one registered (method, path) pair, with the path in OpenAPI
+// form ("/v1/companias/{id}").
+type Route struct {
+	Method string
+	Path   string
+}
+
+// API is the HTTP handler of the query service. It is safe for concurrent
+// use; build it with New.
+type API struct {
+	deps   Deps
+	opts   Options
+	log    *slog.Logger
+	engine *gin.Engine
+}
+
+// New builds the API. It fails if a required dependency is missing, so
+// that wiring mistakes surface at start-up rather than mid-request. New does
+// not change gin's global mode; main sets gin.ReleaseMode.
+func New(deps Deps, opts Options) (*API, error) {
+	var errs []error
+	if deps.Views == nil {
+		errs = append(errs, errors.New("httpapi: Views is required"))
+	}
+	if deps.Store == nil {
+		errs = append(errs, errors.New("httpapi: Store is required"))
+	}
+	if deps.Projection == nil {
+		errs = append(errs, errors.New("httpapi: Projection is required"))
+	}
+	if deps.Rebuild == nil {
+		errs = append(errs, errors.New("httpapi: Rebuild is required"))
+	}
+	if deps.Logger == nil {
+		errs = append(errs, errors.New("httpapi: Logger is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	a := &API{deps: deps, opts: opts.withDefaults(), log: deps.Logger}
+	a.engine = a.routes()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
+
+// Routes lists the routes registered in the router, sorted by path then
+// method, with path parameters in OpenAPI form.
+func (a *API) Routes() []Route {
+	var out []Route
+	for _, r := range a.engine.Routes() {
+		out = append(out, Route{Method: r.Method, Path: openAPIPath(r.Path)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// openAPIPath turns gin's ":id" segments into OpenAPI's "{id}".
+func openAPIPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") {
+			segs[i] = "{" + s[1:] + "}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func (a *API) routes() *gin.Engine {
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(a.requestID, a.accessLog, a.recover)
+	e.NoRoute(a.noRoute)
+	e.NoMethod(a.noMethod)
+
+	e.GET("/healthz", a.healthz)
+	e.GET("/readyz", a.readyz)
+	e.GET("/openapi.json", a.openAPI)
+
+	v1 := e.Group("/v1")
+	v1.GET("/companias", a.listCompanias)
+	v1.GET("/companias/:id", a.getCompania)
+	v1.GET("/estadisticas", a.estadisticas)
+	v1.GET("/proyecciones", a.proyecciones)
+	v1.POST("/admin/rebuild", a.startRebuild)
+	v1.GET("/admin/rebuild", a.rebuildProgress)
+
+	// Routes of the Python prototype, kept for its clients.
+	e.GET("/health", a.legacyHealth)
+	e.GET("/ingestion/compania-query", a.legacyList)
+	e.GET("/ingestion/compania-query/:id", a.legacyGet)
+	return e
+}
