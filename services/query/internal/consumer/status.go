@@ -143,7 +143,9 @@ func (c *Consumer) Status() []view.PartitionStatus {
 				committed = o
 			}
 		}
-		hw := c.hw[p]
+		// The high watermark is refreshed every StatusInterval while commits
+		// are seen at once: a committed offset proves the log reaches it.
+		hw := max(c.hw[p], committed)
 		var lag int64
 		if committed >= 0 {
 			lag = hw - committed
