@@ -49,7 +49,7 @@ type options struct {
 	commandAddr, queryAddr string
 	kafkaAddr, mongoAddr   string
 	adminURL               string
-	database, mongoBackend string
+	database               string
 	dataDir                string
 	partitions             int
 	logLevel               string

@@ -284,7 +284,7 @@ func validHostPort(s string) bool {
 // [a-zA-Z0-9._-], and not "." or "..".
 func checkTopic(t string) error {
 	if t == "" || len(t) > 249 || t == "." || t == ".." {
-		return fmt.Errorf("topic name %q must have 1..249 characters and not be . or ..", t)
+		return fmt.Errorf("topic name %q must have 1 to 249 characters and must not be a dot or two dots", t)
 	}
 	for _, r := range t {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {

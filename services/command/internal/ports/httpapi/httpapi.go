@@ -61,10 +61,10 @@ func (cfg Config) validate() error {
 		errs = append(errs, errors.New("every command handler of App is required"))
 	}
 	if cfg.Ready == nil {
-		errs = append(errs, errors.New("Ready is required"))
+		errs = append(errs, errors.New("the Ready check is required"))
 	}
 	if cfg.Logger == nil {
-		errs = append(errs, errors.New("Logger is required"))
+		errs = append(errs, errors.New("a Logger is required"))
 	}
 	return errors.Join(errs...)
 }
