@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
@@ -26,6 +28,7 @@ import (
 	"github.com/propalpes/companias/services/command/internal/app"
 	"github.com/propalpes/companias/services/command/internal/config"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
+	"github.com/propalpes/companias/services/command/internal/metrics"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 	"github.com/propalpes/companias/services/command/internal/ports/kafkaintake"
 )
@@ -81,7 +84,17 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	application := app.New(repo, newID, now, afterCommit)
 
-	router, err := httpapi.NewRouter(httpapi.Config{App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log})
+	// The service's own registry, served at GET /metrics: no global state.
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, pool, log)
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+
+	router, err := httpapi.NewRouter(httpapi.Config{
+		App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log,
+		Metrics: metrics.Handler(reg, log), ObserveRequest: m.ObserveRequest,
+	})
 	if err != nil {
 		return fmt.Errorf("build http router: %w", err)
 	}
@@ -105,7 +118,10 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("build kafka writer: %w", err)
 	}
 	defer closeLogged(log, "kafka writer", writer)
-	relay, err := outbox.New(pool, writer, outbox.Options{BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Logger: log})
+	relay, err := outbox.New(pool, writer, outbox.Options{
+		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Logger: log,
+		OnRowPublished: m.RowPublished,
+	})
 	if err != nil {
 		return fmt.Errorf("build outbox relay: %w", err)
 	}
@@ -126,6 +142,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if cfg.CommandsIntake {
 		intake, err := kafkaintake.New(kafkaintake.Config{
 			Brokers: cfg.KafkaBrokers, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
+			OnDeadLetter: m.DeadLettered,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {
 			return fmt.Errorf("build kafka intake: %w", err)
@@ -152,6 +169,23 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	err = g.Wait()
 	log.Info("stopped", "error", err)
 	return err
+}
+
+// newMetrics registers on reg the Go runtime and process collectors, the
+// service's event metrics (returned, for the hooks of the HTTP router, the
+// relay and the intake) and the outbox backlog collector, which queries db
+// at each scrape.
+func newMetrics(reg prometheus.Registerer, db metrics.Querier, log *slog.Logger) (*metrics.Metrics, error) {
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewBacklog(db, metrics.DefaultBacklogTimeout, log),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return metrics.New(reg)
 }
 
 // idempotencyPruner is the part of the repository pruneIdempotency needs.

@@ -26,9 +26,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/services/query/internal/config"
+	"github.com/propalpes/companias/services/query/internal/metrics"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 )
 
@@ -103,18 +106,29 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
 
-	proj, err := newProjection(cfg, inf, log)
+	// The service's own registry, served at GET /metrics: no global state.
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	proj, err := newProjection(cfg, inf, log, m)
 	if err != nil {
 		return err
 	}
+	if err := registerCollectors(reg, proj); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 
 	api, err := httpapi.New(httpapi.Deps{
-		Views:      inf.store,
-		Store:      inf.store,
-		Projection: proj,
-		Rebuild:    proj.rebuild,
-		Changes:    proj.live,
-		Logger:     log,
+		Views:          inf.store,
+		Store:          inf.store,
+		Projection:     proj,
+		Rebuild:        proj.rebuild,
+		Changes:        proj.live,
+		Logger:         log,
+		Metrics:        metrics.Handler(reg, log),
+		ObserveRequest: m.ObserveRequest,
 	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax})
 	if err != nil {
 		return fmt.Errorf("build http api: %w", err)
@@ -155,6 +169,24 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	err = g.Wait()
 	log.Info("query service stopped", "error", err)
 	return err
+}
+
+// registerCollectors registers on reg the Go runtime and process collectors
+// and the collectors read at scrape time: the live consumer's lag per
+// partition and running counters, and the rebuild progress.
+func registerCollectors(reg prometheus.Registerer, p *projection) error {
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewLag(p.live),
+		metrics.NewCounters(p.live),
+		metrics.NewRebuild(p.rebuild),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // serveHTTP serves on ln until ctx is cancelled, then shuts the server down

@@ -141,6 +141,28 @@ func creada(id string, n int, at time.Time) companiaevent.Event {
 	}
 }
 
+// getText GETs url and returns its body; any status but 200 fails the test.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d\n%s", url, res.StatusCode, body)
+	}
+	return string(body)
+}
+
 func getJSON(t *testing.T, url string, out any) int {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
@@ -260,6 +282,34 @@ func TestIntegrationServe(t *testing.T) {
 	}
 	if code := getJSON(t, base+"/v1/companias/"+id, &got); code != http.StatusOK || got["id"] != id {
 		t.Errorf("GET after rebuild = %d %v", code, got)
+	}
+
+	// GET /metrics exposes the service's metrics from its own registry.
+	var scrape string
+	eventually(t, 30*time.Second, "zero lag on the 3 partitions in /metrics", func() bool {
+		scrape = getText(t, base+"/metrics")
+		return strings.Contains(scrape, `companias_consumer_lag{partition="0"} 0`) &&
+			strings.Contains(scrape, `companias_consumer_lag{partition="1"} 0`) &&
+			strings.Contains(scrape, `companias_consumer_lag{partition="2"} 0`)
+	})
+	for _, line := range []string{
+		`companias_http_requests_total{code="2xx",method="GET",route="/v1/companias/:id"} `,
+		`companias_http_requests_total{code="2xx",method="GET",route="/healthz"} 1`,
+		`companias_http_request_duration_seconds_count{method="GET",route="/v1/companias/:id"} `,
+		"companias_projection_freshness_seconds_count 2",
+		"companias_events_applied_total 2",
+		"companias_events_skipped_unknown_total 0",
+		"companias_rebuild_progress_ratio 1",
+		`companias_rebuild_state{state="done"} 1`,
+		"companias_consumer_high_watermark{partition=",
+		"go_goroutines ",
+	} {
+		if !strings.Contains(scrape, line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	if strings.Contains(scrape, id) {
+		t.Error("a raw path (a company id) leaked into a metric label")
 	}
 
 	cancel()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/metrics"
 	"github.com/propalpes/companias/services/query/internal/rebuild"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -35,8 +36,13 @@ type projection struct {
 	rebuild *rebuild.Rebuilder
 }
 
-func newProjection(cfg config.Config, inf *infra, log *slog.Logger) (*projection, error) {
-	live, err := consumer.New(consumerConfig(cfg, log.With("component", "consumer")),
+// newProjection builds the live consumer, reporting applied events and dead
+// letters to m, and the rebuild service (whose replay m does not see).
+func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.Metrics) (*projection, error) {
+	liveCfg := consumerConfig(cfg, log.With("component", "consumer"))
+	liveCfg.OnApplied = m.Applied
+	liveCfg.OnDeadLetter = m.DeadLettered
+	live, err := consumer.New(liveCfg,
 		consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
 			_, err := inf.store.Apply(ctx, views)
 			return err

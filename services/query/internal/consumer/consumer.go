@@ -126,6 +126,14 @@ type Config struct {
 	Dialer *kafka.Dialer
 	// Logger receives operational logs (default: discard).
 	Logger *slog.Logger
+	// OnApplied, if set, is called after each batch's views were written,
+	// with the event time (ce_time) of every event of the batch, for a
+	// freshness metric. It runs on the consumer goroutine: keep it fast.
+	OnApplied func(eventTimes []time.Time)
+	// OnDeadLetter, if set, is called for each poison message once it was
+	// dead-lettered (with DisableDLQ: counted and skipped), with its reason
+	// (a deadletter.Reason* value). It runs on the consumer goroutine.
+	OnDeadLetter func(reason string)
 }
 
 func (c *Config) setDefaults() error {
@@ -500,6 +508,7 @@ func (c *Consumer) dropStale(batch []kafka.Message, next map[int]int64) []kafka.
 func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	var events []companiaevent.Event
 	var poison []kafka.Message
+	var reasons []string
 	lastEvent := map[int]time.Time{}
 	var skipped int64
 	for _, m := range batch {
@@ -516,6 +525,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 		case deadLetter:
 			c.log.Warn("poison message", "partition", m.Partition, "offset", m.Offset, "reason", d.reason, "err", d.err)
 			poison = append(poison, c.deadLetterMessage(m, d))
+			reasons = append(reasons, d.reason)
 		}
 	}
 	if len(poison) > 0 && c.dlq != nil {
@@ -533,6 +543,18 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	c.applied.Add(int64(len(events)))
 	c.skipped.Add(skipped)
 	c.dead.Add(int64(len(poison)))
+	if c.cfg.OnDeadLetter != nil {
+		for _, r := range reasons {
+			c.cfg.OnDeadLetter(r)
+		}
+	}
+	if c.cfg.OnApplied != nil && len(events) > 0 {
+		times := make([]time.Time, len(events))
+		for i, e := range events {
+			times[i] = e.Time
+		}
+		c.cfg.OnApplied(times)
+	}
 
 	c.mu.Lock()
 	for _, m := range batch {

@@ -3,7 +3,9 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,7 +130,21 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 		{4, deadletter.ReasonInvalid},
 	}
 
-	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "poison"}, m.store)
+	var hookMu sync.Mutex
+	var hookReasons []string
+	var hookTimes []time.Time
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "poison",
+		OnDeadLetter: func(reason string) {
+			hookMu.Lock()
+			defer hookMu.Unlock()
+			hookReasons = append(hookReasons, reason)
+		},
+		OnApplied: func(times []time.Time) {
+			hookMu.Lock()
+			defer hookMu.Unlock()
+			hookTimes = append(hookTimes, times...)
+		},
+	}, m.store)
 	eventually(t, time.Minute, "the partition to move past the poison", func() bool {
 		return caughtUp(int64(len(msgs)), r.c.Status())
 	})
@@ -136,6 +152,23 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 	if c := r.c.Counters(); c.DeadLettered != 4 || c.SkippedUnknown != 1 || c.Applied != 3 {
 		t.Errorf("counters: %+v", c)
 	}
+	hookMu.Lock()
+	var wantReasons []string
+	for _, w := range wantDLQ {
+		wantReasons = append(wantReasons, w.reason)
+	}
+	if !slices.Equal(hookReasons, wantReasons) {
+		t.Errorf("OnDeadLetter reasons = %v, want %v", hookReasons, wantReasons)
+	}
+	if len(hookTimes) != 3 {
+		t.Errorf("OnApplied got %d event times, want 3", len(hookTimes))
+	}
+	for i, tm := range hookTimes {
+		if i < 3 && !tm.Equal(good[i].Time) {
+			t.Errorf("OnApplied time %d = %v, want the event's ce_time %v", i, tm, good[i].Time)
+		}
+	}
+	hookMu.Unlock()
 
 	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: topic + ".dlq", Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer func() { _ = dlq.Close() }()

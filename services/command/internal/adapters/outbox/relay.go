@@ -91,6 +91,11 @@ type Options struct {
 	// (time.Since(oldest) is the worst commit-to-publish latency of the
 	// batch). It runs on the relay goroutine: keep it fast.
 	OnPublished func(rows int, oldestCreatedAt time.Time)
+	// OnRowPublished, if set, is called for each row of a batch after the
+	// batch was published and stamped, with the row's created_at
+	// (time.Since(createdAt) is its commit-to-publish latency), before
+	// OnPublished. It runs on the relay goroutine: keep it fast.
+	OnRowPublished func(createdAt time.Time)
 }
 
 // Relay publishes the outbox to Kafka. Create it with New and run it with
@@ -355,6 +360,11 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	}
 	if _, err := r.exec(gctx, conn, markSQL, ids); err != nil {
 		return 0, fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
+	}
+	if r.opts.OnRowPublished != nil {
+		for _, rw := range rows {
+			r.opts.OnRowPublished(rw.createdAt)
+		}
 	}
 	if r.opts.OnPublished != nil {
 		r.opts.OnPublished(len(rows), oldest)

@@ -186,12 +186,18 @@ func TestIntegrationRelayRetriesFailedBatchWhole(t *testing.T) {
 		}
 		return nil
 	}}
-	var published atomic.Int64
+	var published, rowsSeen, badTimes atomic.Int64
 	r, err := outbox.New(pool, pub, outbox.Options{
 		BatchSize:   10,
 		BackoffMin:  5 * time.Millisecond,
 		BackoffMax:  20 * time.Millisecond,
 		OnPublished: func(n int, _ time.Time) { published.Add(int64(n)) },
+		OnRowPublished: func(createdAt time.Time) {
+			rowsSeen.Add(1)
+			if createdAt.IsZero() {
+				badTimes.Add(1)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +240,9 @@ func TestIntegrationRelayRetriesFailedBatchWhole(t *testing.T) {
 	}
 	if published.Load() != int64(len(all)) {
 		t.Errorf("OnPublished counted %d rows, want %d", published.Load(), len(all))
+	}
+	if rowsSeen.Load() != int64(len(all)) || badTimes.Load() != 0 {
+		t.Errorf("OnRowPublished saw %d rows (%d with a zero created_at), want %d", rowsSeen.Load(), badTimes.Load(), len(all))
 	}
 }
 

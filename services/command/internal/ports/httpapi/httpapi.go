@@ -1,6 +1,7 @@
 // Package httpapi is the HTTP port of the command service: the gin router
 // with the company commands (/v1/companias…), the prototype-compatible
-// ingestion route, health and readiness probes and the OpenAPI document.
+// ingestion route, health and readiness probes, the Prometheus metrics and the
+// OpenAPI document.
 //
 // Handlers are thin: they check the request's shape (media type, size, JSON
 // syntax, headers), build an app command, run it and write the result.
@@ -52,6 +53,14 @@ type Config struct {
 	// Logger receives 5xx causes (Error; 503 at Warn), recovered panics and
 	// one Debug access-log line per request.
 	Logger *slog.Logger
+	// Metrics, if set, serves GET /metrics (the Prometheus exposition);
+	// while it is nil that route answers 404. Optional.
+	Metrics http.Handler
+	// ObserveRequest, if set, is called once per request after it was
+	// served (a recovered panic included), with gin's route template
+	// ("/v1/companias/:id", never the raw path; "" when no route matched),
+	// the method, the status and the duration. Optional.
+	ObserveRequest func(route, method string, status int, d time.Duration)
 }
 
 func (cfg Config) validate() error {
@@ -83,7 +92,7 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger}
+	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest}
 
 	r := gin.New()
 	// An API answers a wrong path with a 404 problem, not a redirect that a
@@ -91,6 +100,9 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
+	if h.observe != nil {
+		r.Use(h.observeRequest) // first, so that it times and sees everything
+	}
 	r.Use(h.requestContext, h.accessLog, h.recoverer)
 	r.NoRoute(func(c *gin.Context) {
 		h.fail(c, &requestError{status: http.StatusNotFound, code: "not_found", detail: "no resource at " + c.Request.URL.EscapedPath()})
@@ -112,14 +124,17 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/openapi.json", h.openapi)
+	r.GET("/metrics", h.serveMetrics)
 	return r, nil
 }
 
 // handlers holds the dependencies of every route.
 type handlers struct {
-	app   app.Application
-	ready func(context.Context) error
-	log   *slog.Logger
+	app     app.Application
+	ready   func(context.Context) error
+	log     *slog.Logger
+	metrics http.Handler
+	observe func(route, method string, status int, d time.Duration)
 }
 
 type statusBody struct {
@@ -150,6 +165,16 @@ func (h *handlers) readyz(c *gin.Context) {
 		return
 	}
 	h.writeJSON(c, http.StatusOK, statusBody{Status: "ready"})
+}
+
+// serveMetrics hands GET /metrics to the Prometheus handler, if any.
+func (h *handlers) serveMetrics(c *gin.Context) {
+	if h.metrics == nil {
+		h.fail(c, &requestError{status: http.StatusNotFound, code: "not_found", detail: "metrics are not enabled"})
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	h.metrics.ServeHTTP(c.Writer, c.Request)
 }
 
 func (h *handlers) openapi(c *gin.Context) {

@@ -109,6 +109,14 @@ func allZero(s string) bool {
 	return true
 }
 
+// observeRequest reports each served request to the ObserveRequest hook,
+// labelled with the route template, never the raw path.
+func (h *handlers) observeRequest(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	h.observe(c.FullPath(), c.Request.Method, c.Writer.Status(), time.Since(start))
+}
+
 // accessLog writes one Debug line per request, after it was served.
 func (h *handlers) accessLog(c *gin.Context) {
 	start := time.Now()

@@ -89,6 +89,10 @@ type Config struct {
 	// SessionTimeout, HeartbeatInterval, RebalanceTimeout and
 	// JoinGroupBackoff tune the consumer group; zero keeps kafka-go's defaults.
 	SessionTimeout, HeartbeatInterval, RebalanceTimeout, JoinGroupBackoff time.Duration
+	// OnDeadLetter, if set, is called once for each message written to the
+	// dead-letter topic, with its reason (a deadletter.Reason* value), for a
+	// metric. It runs on the consumer goroutine: keep it fast.
+	OnDeadLetter func(reason string)
 }
 
 // Consumer reads CrearCompania commands from one topic as a member of a
@@ -395,6 +399,9 @@ func (c *Consumer) deadLetter(ctx context.Context, w messageWriter, m kafka.Mess
 			c.log.Warn("command dead-lettered", "reason", reason, "error", cause.Error(),
 				"command_id", commandID, "partition", m.Partition, "offset", m.Offset,
 				"dead_letter_topic", c.cfg.DeadLetterTopic)
+			if c.cfg.OnDeadLetter != nil {
+				c.cfg.OnDeadLetter(reason)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,6 +211,13 @@ func TestRunDeadLettersPermanentFailures(t *testing.T) {
 	t.Parallel()
 	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
 	c, logs := fakeConsumer(t, l, w, cr)
+	var hookMu sync.Mutex
+	var hooked []string
+	c.cfg.OnDeadLetter = func(reason string) {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		hooked = append(hooked, reason)
+	}
 	cases := []struct {
 		value, reason, errText string
 	}{
@@ -265,6 +275,15 @@ func TestRunDeadLettersPermanentFailures(t *testing.T) {
 		if lines[i]["reason"] != tc.reason {
 			t.Errorf("log line %d reason = %q, want %q", i, lines[i]["reason"], tc.reason)
 		}
+	}
+	hookMu.Lock()
+	defer hookMu.Unlock()
+	var want []string
+	for _, tc := range cases {
+		want = append(want, tc.reason)
+	}
+	if !slices.Equal(hooked, want) {
+		t.Errorf("OnDeadLetter reasons = %v, want %v", hooked, want)
 	}
 }
 
@@ -327,6 +346,8 @@ func TestRunRetriesDeadLetterWritesBeforeCommitting(t *testing.T) {
 	w := &fakeDLQ{writeErrs: []error{errors.New("leader not available"), errors.New("timeout")}}
 	cr := newFakeCreator()
 	c, _ := fakeConsumer(t, l, w, cr)
+	var hooked atomic.Int64
+	c.cfg.OnDeadLetter = func(string) { hooked.Add(1) }
 	l.produce(0, "k", `not json`)
 	l.produce(0, "k", validCmd)
 	stop := start(t, c)
@@ -336,6 +357,9 @@ func TestRunRetriesDeadLetterWritesBeforeCommitting(t *testing.T) {
 	}
 	if n := len(w.snapshot()); n != 1 {
 		t.Errorf("%d dead letters, want 1", n)
+	}
+	if n := hooked.Load(); n != 1 {
+		t.Errorf("OnDeadLetter called %d times, want once (after the write succeeded)", n)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

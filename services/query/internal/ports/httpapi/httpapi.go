@@ -1,8 +1,8 @@
 // Package httpapi is the HTTP port of the query service: the read endpoints
 // of the companias views (with read-your-writes waits, ETags and cursor
 // pagination), the prototype-compatible routes, the projection status, the
-// rebuild admin endpoints, health and readiness probes, and the OpenAPI
-// document. It renders the read models of package view as JSON and errors as
+// rebuild admin endpoints, health and readiness probes, the Prometheus
+// metrics and the OpenAPI document. It renders the read models of package view as JSON and errors as
 // RFC 9457 problem details; *gin.Context never leaves this package.
 package httpapi
 
@@ -69,8 +69,8 @@ type ChangeNotifier interface {
 	Changed() <-chan struct{}
 }
 
-// Deps are the collaborators of the API. Every field but Changes is
-// required.
+// Deps are the collaborators of the API. Every field but Changes, Metrics
+// and ObserveRequest is required.
 type Deps struct {
 	Views      Views
 	Store      Pinger
@@ -80,6 +80,14 @@ type Deps struct {
 	Changes ChangeNotifier
 	// Logger receives the access log (at debug) and each error, once.
 	Logger *slog.Logger
+	// Metrics, if not nil, serves GET /metrics (the Prometheus exposition);
+	// while it is nil that route answers 404.
+	Metrics http.Handler
+	// ObserveRequest, if not nil, is called once per request after it was
+	// served (a recovered panic included), with gin's route template
+	// ("/v1/companias/:id", never the raw path; "" when no route matched),
+	// the method, the status and the duration.
+	ObserveRequest func(route, method string, status int, d time.Duration)
 }
 
 // Options tune the API. Zero fields take the defaults below.
@@ -208,6 +216,9 @@ func (a *API) routes() *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	if a.deps.ObserveRequest != nil {
+		e.Use(a.observeRequest) // first, so that it times and sees everything
+	}
 	e.Use(a.requestID, a.accessLog, a.recover)
 	e.NoRoute(a.noRoute)
 	e.NoMethod(a.noMethod)
@@ -215,6 +226,7 @@ func (a *API) routes() *gin.Engine {
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/openapi.json", a.openAPI)
+	e.GET("/metrics", a.metrics)
 
 	v1 := e.Group("/v1")
 	v1.GET("/companias", a.listCompanias)

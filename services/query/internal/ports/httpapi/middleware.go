@@ -60,6 +60,14 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// observeRequest reports each served request to Deps.ObserveRequest,
+// labelled with the route template, never the raw path.
+func (a *API) observeRequest(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	a.deps.ObserveRequest(c.FullPath(), c.Request.Method, c.Writer.Status(), time.Since(start))
+}
+
 // accessLog logs every request at debug level once it is answered.
 func (a *API) accessLog(c *gin.Context) {
 	start := time.Now()

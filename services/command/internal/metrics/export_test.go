@@ -1,0 +1,4 @@
+package metrics
+
+// BacklogSQL is the query of the Backlog collector, for EXPLAIN in tests.
+const BacklogSQL = backlogSQL

@@ -1,0 +1,174 @@
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/rebuild"
+	"github.com/propalpes/companias/services/query/internal/view"
+)
+
+// StatusSource reports the partitions of a consumer; *consumer.Consumer
+// implements it. Status must not block.
+type StatusSource interface {
+	Status() []view.PartitionStatus
+}
+
+// Lag is a collector of the live consumer's position, per partition of the
+// events topic, evaluated at each scrape from StatusSource.Status (the
+// group's committed offsets and the high watermarks, refreshed by the
+// consumer every StatusInterval):
+//
+//	companias_consumer_lag{partition}             high watermark − committed offset
+//	companias_consumer_committed_offset{partition} next offset the group reads (-1: none)
+//	companias_consumer_high_watermark{partition}
+type Lag struct {
+	src                 StatusSource
+	lag, committed, hwm *prometheus.Desc
+}
+
+// NewLag returns a Lag collector of src. Give it the live consumer only: a
+// second consumer of the same partitions (a rebuild's replay) would repeat
+// the partition labels.
+func NewLag(src StatusSource) *Lag {
+	part := []string{"partition"}
+	return &Lag{
+		src: src,
+		lag: prometheus.NewDesc("companias_consumer_lag",
+			"Events of the partition not yet committed by the projection's consumer group (high watermark − committed offset).", part, nil),
+		committed: prometheus.NewDesc("companias_consumer_committed_offset",
+			"Next offset the projection's consumer group reads in the partition (-1 if none committed).", part, nil),
+		hwm: prometheus.NewDesc("companias_consumer_high_watermark",
+			"High watermark of the partition: the offset of its next event.", part, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (l *Lag) Describe(ch chan<- *prometheus.Desc) {
+	ch <- l.lag
+	ch <- l.committed
+	ch <- l.hwm
+}
+
+// Collect implements prometheus.Collector.
+func (l *Lag) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range l.src.Status() {
+		part := strconv.Itoa(p.Partition)
+		ch <- prometheus.MustNewConstMetric(l.lag, prometheus.GaugeValue, float64(p.Lag), part)
+		ch <- prometheus.MustNewConstMetric(l.committed, prometheus.GaugeValue, float64(p.Committed), part)
+		ch <- prometheus.MustNewConstMetric(l.hwm, prometheus.GaugeValue, float64(p.HighWatermark), part)
+	}
+}
+
+// CountersSource reports a consumer's running totals; *consumer.Consumer
+// implements it.
+type CountersSource interface {
+	Counters() consumer.Counters
+}
+
+// Counters is a collector of the live consumer's running totals, read at
+// each scrape:
+//
+//	companias_events_applied_total          events written to the views
+//	companias_events_skipped_unknown_total  events of an unknown type, skipped
+//	companias_projection_retries_total      failed store or dead-letter writes retried
+type Counters struct {
+	src                       CountersSource
+	applied, skipped, retries *prometheus.Desc
+}
+
+// NewCounters returns a Counters collector of src.
+func NewCounters(src CountersSource) *Counters {
+	return &Counters{
+		src: src,
+		applied: prometheus.NewDesc("companias_events_applied_total",
+			"Events the live consumer wrote to the views (redeliveries included).", nil, nil),
+		skipped: prometheus.NewDesc("companias_events_skipped_unknown_total",
+			"Events of an unknown type of a known major version (a newer contract), counted and skipped.", nil, nil),
+		retries: prometheus.NewDesc("companias_projection_retries_total",
+			"Failed view-store or dead-letter writes of the live consumer that were retried.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Counters) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.applied
+	ch <- c.skipped
+	ch <- c.retries
+}
+
+// Collect implements prometheus.Collector.
+func (c *Counters) Collect(ch chan<- prometheus.Metric) {
+	n := c.src.Counters()
+	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.CounterValue, float64(n.Applied))
+	ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(n.SkippedUnknown))
+	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(n.Retries))
+}
+
+// ProgressSource reports the current or last rebuild; *rebuild.Rebuilder
+// implements it. Progress must not block.
+type ProgressSource interface {
+	Progress() view.RebuildProgress
+}
+
+// Rebuild is a collector of the rebuild progress, read at each scrape:
+//
+//	companias_rebuild_progress_ratio   processed / total (1 once done, 0 before any)
+//	companias_rebuild_processed_events events replayed so far
+//	companias_rebuild_total_events     events to replay
+//	companias_rebuild_state{state}     1 for the current state, 0 for the others
+type Rebuild struct {
+	src                            ProgressSource
+	ratio, processed, total, state *prometheus.Desc
+}
+
+// NewRebuild returns a Rebuild collector of src.
+func NewRebuild(src ProgressSource) *Rebuild {
+	return &Rebuild{
+		src: src,
+		ratio: prometheus.NewDesc("companias_rebuild_progress_ratio",
+			"Progress of the current or last view rebuild, from 0 to 1.", nil, nil),
+		processed: prometheus.NewDesc("companias_rebuild_processed_events",
+			"Events replayed by the current or last view rebuild.", nil, nil),
+		total: prometheus.NewDesc("companias_rebuild_total_events",
+			"Events the current or last view rebuild replays (the high watermarks at its start).", nil, nil),
+		state: prometheus.NewDesc("companias_rebuild_state",
+			"State of the current or last view rebuild: 1 for the current state, 0 for the others.", []string{"state"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (r *Rebuild) Describe(ch chan<- *prometheus.Desc) {
+	ch <- r.ratio
+	ch <- r.processed
+	ch <- r.total
+	ch <- r.state
+}
+
+// Collect implements prometheus.Collector.
+func (r *Rebuild) Collect(ch chan<- prometheus.Metric) {
+	p := r.src.Progress()
+	ratio := 0.0
+	switch {
+	case p.State == rebuild.StateDone:
+		ratio = 1
+	case p.Total > 0:
+		ratio = min(float64(p.Processed)/float64(p.Total), 1)
+	}
+	ch <- prometheus.MustNewConstMetric(r.ratio, prometheus.GaugeValue, ratio)
+	ch <- prometheus.MustNewConstMetric(r.processed, prometheus.GaugeValue, float64(p.Processed))
+	ch <- prometheus.MustNewConstMetric(r.total, prometheus.GaugeValue, float64(p.Total))
+	known := false
+	for _, s := range []string{rebuild.StateIdle, rebuild.StateRunning, rebuild.StateSwitching, rebuild.StateDone, rebuild.StateFailed} {
+		v := 0.0
+		if s == p.State {
+			v, known = 1, true
+		}
+		ch <- prometheus.MustNewConstMetric(r.state, prometheus.GaugeValue, v, s)
+	}
+	if !known && p.State != "" {
+		ch <- prometheus.MustNewConstMetric(r.state, prometheus.GaugeValue, 1, p.State)
+	}
+}
