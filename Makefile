@@ -9,10 +9,13 @@ BIN          := $(CURDIR)/bin
 STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 30m
 FUZZTIME     ?= 10s
+# deploy/check validates the deployment files; it is kept out of go.work so its
+# dependencies (compose-go) never change what the services are built with.
+DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run build test test-short lint fmt vet staticcheck fuzz bench tidy clean
+.PHONY: help run build test test-short check-deploy lint fmt vet staticcheck fuzz bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,8 +29,11 @@ build: ## build the service binaries and the dev stack into bin/
 run: build ## run the whole system on embedded Kafka (kfake) and MongoDB-wire (FerretDB); Ctrl-C stops it
 	$(BIN)/devstack -command $(BIN)/companias-command -query $(BIN)/companias-query
 
-test: vet ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
+test: vet check-deploy ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+check-deploy: ## validate docker-compose.yml, the Dockerfiles, deploy/kafka and deploy/k8s (no Docker needed)
+	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) test -race -count=1 ./...
 
 test-short: ## run the pure unit tests only
 	$(GO) test -race -short -count=1 $(PKGS)
@@ -35,13 +41,15 @@ test-short: ## run the pure unit tests only
 lint: fmt vet staticcheck ## gofmt, go vet and staticcheck
 
 fmt: ## fail if any file needs gofmt
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $(MODULES) $(DEPLOY_CHECK)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet: fmt ## go vet every package
 	$(GO) vet $(PKGS)
+	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) vet ./...
 
 staticcheck: ## staticcheck every package
 	$(GO) run $(STATICCHECK) $(PKGS)
+	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) run $(STATICCHECK) ./...
 
 fuzz: ## run each fuzz target for FUZZTIME
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
@@ -56,6 +64,7 @@ bench: ## run the benchmarks of bench/ (see bench/RESULTS.md)
 
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) mod tidy
 
 clean: ## remove build output and local dev data
 	rm -rf $(BIN) .data

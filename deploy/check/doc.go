@@ -1,0 +1,14 @@
+// Package check validates the deployment files of the repository without a
+// container engine or a cluster: docker-compose.yml (loaded with compose-go,
+// every profile), deploy/*.Dockerfile, deploy/kafka (topic creation) and the
+// kustomize base deploy/k8s. Its tests cross-check every environment variable
+// those files set against the variables the services actually read, parsed
+// from services/*/internal/config and the README's configuration tables.
+//
+// It is a module of its own, outside go.work, so that its dependencies
+// (compose-go) never change the versions the services build with:
+//
+//	cd deploy/check && GOWORK=off go test -race ./...
+//
+// The package has no non-test code.
+package check

@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# The writer (companias-command). Build from the repository root, which holds
+# go.work and libs/:
+#
+#   docker build -f deploy/command.Dockerfile -t propalpes/companias-command:dev .
+#
+# GO_VERSION must satisfy the go line of go.work (deploy/check verifies it).
+ARG GO_VERSION=1.26.8
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+ENV CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# The whole workspace (see .dockerignore): go.work needs every module it uses.
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags="-s -w" -o /out/companias-command ./services/command/cmd/commandd
+
+# Static binary on distroless: no shell, no package manager, uid 65532.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/companias-command /usr/local/bin/companias-command
+USER nonroot:nonroot
+EXPOSE 8080
+ENV HTTP_ADDR=:8080
+ENTRYPOINT ["/usr/local/bin/companias-command"]
