@@ -18,12 +18,19 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// retainForever is the configuration of every topic the service creates:
+// no time limit. The event topic is replayed from the start by view rebuilds
+// and new consumers, and dead letters wait for an operator; a broker default
+// (seven days) would silently lose them.
+var retainForever = []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: "-1"}}
+
 // maxReplicationFactor caps the replication factor of created topics; a
 // smaller cluster gets one replica per broker.
 const maxReplicationFactor = 3
 
 // Ensure creates each of topics that does not exist yet with the given number
-// of partitions and a replication factor of min(3, brokers in the cluster),
+// of partitions, no retention time limit and a replication factor of
+// min(3, brokers in the cluster),
 // then waits until the cluster metadata shows every topic with a leader for
 // each partition. Existing topics are left as they are, whatever their
 // partition count. It is idempotent and safe to run from several processes
@@ -96,7 +103,7 @@ func create(ctx context.Context, conn *kafka.Conn, partitions int, topics []stri
 	}
 	cfgs := make([]kafka.TopicConfig, len(topics))
 	for i, t := range topics {
-		cfgs[i] = kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: rf}
+		cfgs[i] = kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: rf, ConfigEntries: retainForever}
 	}
 	if err := cc.CreateTopics(cfgs...); err != nil {
 		return fmt.Errorf("create: %w", err)

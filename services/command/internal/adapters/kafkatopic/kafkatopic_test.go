@@ -109,3 +109,30 @@ func TestEnsureFailsWhenNoBrokerAnswers(t *testing.T) {
 		t.Error("Ensure against a closed port = nil error")
 	}
 }
+
+func TestIntegrationEnsureCreatesTopicsWithoutRetentionLimit(t *testing.T) {
+	t.Parallel()
+	addr := startBroker(t)
+	ctx := t.Context()
+	if err := kafkatopic.Ensure(ctx, []string{addr}, 3, "eventos"); err != nil {
+		t.Fatal(err)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(addr)}
+	res, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: "eventos", ConfigNames: []string{"retention.ms"},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, r := range res.Resources {
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "retention.ms" {
+				got = e.ConfigValue
+			}
+		}
+	}
+	if got != "-1" {
+		t.Errorf("retention.ms = %q, want -1", got)
+	}
+}

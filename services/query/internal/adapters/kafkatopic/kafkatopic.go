@@ -26,6 +26,12 @@ type Topic struct {
 	ReplicationFactor int
 }
 
+// retainForever is the configuration of every topic the service creates:
+// no time limit, since view rebuilds replay the event topic from its start
+// and dead letters wait for an operator; a broker default (seven days)
+// would silently lose them.
+var retainForever = []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: "-1"}}
+
 // pollInterval is how often Ensure re-reads metadata while it waits for new
 // topics to become visible.
 const pollInterval = 50 * time.Millisecond
@@ -90,7 +96,8 @@ func ensureVia(ctx context.Context, broker string, topics []Topic) error {
 
 	cfgs := make([]kafka.TopicConfig, 0, len(missing))
 	for _, t := range missing {
-		cfgs = append(cfgs, kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: t.ReplicationFactor})
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: t.ReplicationFactor,
+			ConfigEntries: retainForever})
 	}
 	// TopicAlreadyExists (another replica won the race) is not an error:
 	// kafka-go's CreateTopics skips it.
