@@ -4,7 +4,7 @@
 SHELL        := /bin/bash
 GO           ?= go
 PKGS         := github.com/propalpes/companias/...
-MODULES      := libs/seedwork libs/contracts libs/devinfra services/command services/query e2e
+MODULES      := libs/seedwork libs/contracts libs/devinfra services/command services/query e2e tools/dlq
 BIN          := $(CURDIR)/bin
 STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 30m
@@ -20,11 +20,12 @@ export GOTOOLCHAIN := local
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build the service binaries and the dev stack into bin/
+build: ## build the service binaries, the DLQ tool and the dev stack into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/companias-command ./services/command/cmd/commandd
 	$(GO) build -o $(BIN)/companias-query ./services/query/cmd/queryd
 	$(GO) build -o $(BIN)/devstack ./libs/devinfra/cmd/devstack
+	$(GO) build -o $(BIN)/companias-dlq ./tools/dlq/cmd/companias-dlq
 
 run: build ## run the whole system on embedded Kafka (kfake) and MongoDB-wire (FerretDB); Ctrl-C stops it
 	$(BIN)/devstack -command $(BIN)/companias-command -query $(BIN)/companias-query

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/propalpes/companias/libs/contracts/companiacmd"
+	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/tools/dlq/internal/dlqtest"
+	"github.com/propalpes/companias/tools/dlq/internal/replay"
+	"github.com/segmentio/kafka-go"
+)
+
+var (
+	cmdTopic = companiacmd.DefaultTopic
+	cmdDLQ   = deadletter.Topic(companiacmd.DefaultTopic)
+	evtDLQ   = deadletter.Topic(companiaevent.DefaultTopic)
+)
+
+// seed starts a broker with the real topic names and dead-letters three
+// commands: two malformed (keys a, b) and one conflict (key c, an hour old).
+func seed(t *testing.T) string {
+	t.Helper()
+	addr := dlqtest.StartBroker(t, cmdTopic, cmdDLQ, evtDLQ, "elsewhere")
+	now := time.Now()
+	dlqtest.ProduceDead(t, addr, cmdDLQ,
+		dlqtest.Dead{Key: "a", Value: `{"id":"a"`, Reason: deadletter.ReasonMalformed, Error: "unexpected end of JSON input", OriginalTopic: cmdTopic, Time: now,
+			Headers: []kafka.Header{{Key: "traceparent", Value: []byte("00-aa-bb-01")}}},
+		dlqtest.Dead{Key: "b", Value: strings.Repeat("x", 300), Reason: deadletter.ReasonMalformed, Error: "not json", OriginalTopic: cmdTopic, Time: now},
+		dlqtest.Dead{Key: "c", Value: `{"id":"c","nit":"900"}`, Reason: deadletter.ReasonConflict, Error: "duplicate nit", OriginalTopic: cmdTopic, Time: now.Add(-2 * time.Hour)},
+	)
+	return addr
+}
+
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(t.Context(), args, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+func TestIntegrationCLIList(t *testing.T) {
+	t.Parallel()
+	addr := seed(t)
+	out, errOut, err := runCLI(t, "list", "-brokers", addr, "-topic", cmdDLQ)
+	if err != nil {
+		t.Fatalf("list: %v\n%s", err, errOut)
+	}
+	ls := lines(out)
+	if len(ls) != 3 {
+		t.Fatalf("list printed %d lines:\n%s", len(ls), out)
+	}
+	joined := strings.Join(ls, "\n")
+	for _, want := range []string{
+		"reason=malformed from=" + cmdTopic + "/1/", `key="a"`, `error="unexpected end of JSON input"`,
+		`value="{\"id\":\"a\""`, "(300 bytes)", "reason=conflict",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("list output lacks %q:\n%s", want, joined)
+		}
+	}
+	if !strings.Contains(errOut, "3 scanned, 3 matched") || !strings.Contains(errOut, "3/3 scanned") {
+		t.Errorf("stderr lacks progress/summary:\n%s", errOut)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		keys string
+	}{
+		{[]string{"-reason", "malformed"}, "ab"},
+		{[]string{"-since", "1h"}, "ab"},
+		{[]string{"-until", "1h"}, "c"},
+		{[]string{"-key", "b"}, "b"},
+		{[]string{"-grep", "nit"}, "c"},
+		{[]string{"-reason", "invalid"}, ""},
+	} {
+		out, errOut, err := runCLI(t, append([]string{"list", "-brokers", addr, "-topic", cmdDLQ, "-json"}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tc.args, err, errOut)
+		}
+		var keys string
+		for _, l := range lines(out) {
+			var r jsonRecord
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("%v: bad JSON line %q: %v", tc.args, l, err)
+			}
+			keys += r.Key
+		}
+		if keys != tc.keys {
+			t.Errorf("%v: keys %q, want %q", tc.args, keys, tc.keys)
+		}
+	}
+
+	out, _, err = runCLI(t, "list", "-brokers", addr, "-topic", cmdDLQ, "-json", "-key", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r jsonRecord
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Topic != cmdDLQ || r.Reason != "malformed" || r.OriginalTopic != cmdTopic || r.OriginalPartition != 1 ||
+		r.ConsumerGroup != "test-group" || r.DLQTime == "" || r.ValuePreview != `{"id":"a"` || r.ValueBytes != 9 ||
+		len(r.Headers) != 1 || r.Headers[0].Key != "traceparent" {
+		t.Fatalf("json record = %+v", r)
+	}
+
+	// Listing is read-only: no consumer group, no offsets, the DLQ unchanged.
+	if groups := dlqtest.Groups(t, addr); len(groups) != 0 {
+		t.Fatalf("listing created consumer groups %v", groups)
+	}
+	// An empty DLQ lists nothing.
+	out, errOut, err = runCLI(t, "list", "-brokers", addr, "-topic", evtDLQ)
+	if err != nil || out != "" || !strings.Contains(errOut, "0 scanned, 0 matched") {
+		t.Fatalf("empty topic: %v %q %q", err, out, errOut)
+	}
+	// An unknown topic is an error, not a usage error.
+	_, _, err = runCLI(t, "list", "-brokers", addr, "-topic", "nope.dlq")
+	if err == nil || errors.As(err, new(usageError)) {
+		t.Fatalf("unknown topic: %v", err)
+	}
+}
+
+func TestIntegrationCLIReplay(t *testing.T) {
+	t.Parallel()
+	addr := seed(t)
+	base := []string{"replay", "-brokers", addr, "-topic", cmdDLQ, "-reason", "malformed"}
+
+	// Dry run: prints the two matches and writes nothing.
+	out, errOut, err := runCLI(t, append(base, "-dry-run")...)
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, errOut)
+	}
+	if ls := lines(out); len(ls) != 2 || !strings.Contains(out, "-> "+cmdTopic) {
+		t.Fatalf("dry run printed:\n%s", out)
+	}
+	if !strings.Contains(errOut, "dry run: would replay to "+cmdTopic+" (2)") {
+		t.Fatalf("dry run summary:\n%s", errOut)
+	}
+	if n := dlqtest.EndOffsets(t, addr, cmdTopic); n != 0 {
+		t.Fatalf("dry run wrote %d messages", n)
+	}
+
+	// Without -yes nothing is written either.
+	_, _, err = runCLI(t, base...)
+	if err == nil || !strings.Contains(err.Error(), "-yes") {
+		t.Fatalf("without -yes: %v", err)
+	}
+	if n := dlqtest.EndOffsets(t, addr, cmdTopic); n != 0 {
+		t.Fatalf("replay without -yes wrote %d messages", n)
+	}
+
+	// With -yes: both go back to the command topic without dlq_* headers.
+	_, errOut, err = runCLI(t, append(base, "-yes")...)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "2 replayed to "+cmdTopic) {
+		t.Fatalf("replay summary:\n%s", errOut)
+	}
+	if n := dlqtest.EndOffsets(t, addr, cmdTopic); n != 2 {
+		t.Fatalf("%s has %d messages, want 2", cmdTopic, n)
+	}
+	// Listing the command topic shows no DLQ metadata but the replay marker.
+	out, _, err = runCLI(t, "list", "-brokers", addr, "-topic", cmdTopic, "-json", "-key", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r jsonRecord
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if r.Reason != "" || r.OriginalTopic != "" || r.ValuePreview != `{"id":"a"` || len(r.Headers) != 1 || r.Headers[0].Key != "traceparent" {
+		t.Fatalf("replayed record = %+v", r)
+	}
+
+	// -to overrides the destination.
+	_, errOut, err = runCLI(t, "replay", "-brokers", addr, "-topic", cmdDLQ, "-key", "c", "-to", "elsewhere", "-yes")
+	if err != nil {
+		t.Fatalf("replay -to: %v\n%s", err, errOut)
+	}
+	if n := dlqtest.EndOffsets(t, addr, "elsewhere"); n != 1 {
+		t.Fatalf("elsewhere has %d messages", n)
+	}
+	if n := dlqtest.EndOffsets(t, addr, cmdTopic); n != 2 {
+		t.Fatalf("-to also wrote to %s", cmdTopic)
+	}
+
+	// Nothing matching is not an error.
+	_, errOut, err = runCLI(t, "replay", "-brokers", addr, "-topic", cmdDLQ, "-key", "zzz", "-yes")
+	if err != nil || !strings.Contains(errOut, "nothing to replay") {
+		t.Fatalf("no match: %v %q", err, errOut)
+	}
+	if groups := dlqtest.Groups(t, addr); len(groups) != 0 {
+		t.Fatalf("replay created consumer groups %v", groups)
+	}
+}
+
+func TestIntegrationCLIReplayWithoutOriginalTopic(t *testing.T) {
+	t.Parallel()
+	addr := dlqtest.StartBroker(t, evtDLQ)
+	dlqtest.ProduceDead(t, addr, evtDLQ, dlqtest.Dead{Key: "k", Reason: deadletter.ReasonInvalid, Time: time.Now()})
+	_, _, err := runCLI(t, "replay", "-brokers", addr, "-topic", evtDLQ, "-yes")
+	if !errors.Is(err, replay.ErrNoTarget) {
+		t.Fatalf("replay without dlq_original_topic: %v", err)
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		nil,
+		{"purge"},
+		{"list"},
+		{"list", "-topic", "t", "-nope"},
+		{"list", "-topic", "t", "-reason", "bogus"},
+		{"list", "-topic", "t", "-since", "yesterday"},
+		{"list", "-topic", "t", "-until", "tomorrow"},
+		{"list", "-topic", "t", "-since", "1h", "-until", "2h"},
+		{"list", "-topic", "t", "-brokers", " , "},
+		{"list", "-topic", "t", "extra"},
+		{"list", "-topic", "t", "-to", "x"}, // -to is replay-only
+		{"replay", "-topic", "t", "-to", "t"},
+	} {
+		_, _, err := runCLI(t, args...)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	out, _, err := runCLI(t, "help")
+	if err != nil || !strings.Contains(out, "companias-dlq list") {
+		t.Fatalf("help: %v %q", err, out)
+	}
+	_, errOut, err := runCLI(t, "replay", "-help")
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut, "idempotent") || !strings.Contains(errOut, "-dry-run") {
+		t.Fatalf("replay -help: %v\n%s", err, errOut)
+	}
+}
+
+func TestRunUnreachableBroker(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for _, cmd := range []string{"list", "replay"} {
+		var out, errb bytes.Buffer
+		err := run(ctx, []string{cmd, "-brokers", "127.0.0.1:1", "-topic", cmdDLQ}, &out, &errb)
+		if err == nil || errors.As(err, new(usageError)) || !strings.HasPrefix(err.Error(), cmd+":") {
+			t.Fatalf("%s on an unreachable broker: %v", cmd, err)
+		}
+	}
+}

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/tools/dlq/internal/progress"
+	"github.com/propalpes/companias/tools/dlq/internal/replay"
+	"github.com/propalpes/companias/tools/dlq/internal/scan"
+)
+
+// usageError is a bad command line; main exits 2 on it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// previewLen bounds the value preview.
+const previewLen = 120
+
+const topUsage = `companias-dlq lists and replays the dead-letter topics of the companias services.
+
+Usage:
+  companias-dlq list   -topic <dlq topic> [filters] [-json]
+  companias-dlq replay -topic <dlq topic> [filters] [-to <topic>] [-dry-run] [-yes]
+
+Dead-letter topics: topic-comando-crear-compania.dlq (commands),
+                    topic-eventos-compania.dlq (events).
+Run "companias-dlq <command> -help" for the flags of a command.
+`
+
+const listUsage = `Usage: companias-dlq list -topic <dlq topic> [flags]
+
+Prints one line (or, with -json, one JSON object) per dead-lettered message
+that matches every filter: partition/offset, dlq_time, reason, original
+topic/partition/offset, key, error and a value preview. The topic is read
+from its first offset to the high watermarks captured at start, with plain
+partition fetches: no consumer group is joined and no offset is committed.
+
+Flags:
+`
+
+const replayUsage = `Usage: companias-dlq replay -topic <dlq topic> [flags]
+
+Re-produces every matching dead-lettered message to its original topic (the
+dlq_original_topic header, or -to), with its original key, value and headers
+minus the dlq_* ones, plus dlq_replayed_from=<dlq topic>/<partition>/<offset>,
+so the consumer processes it afresh. Writes use acks=all and the Murmur2
+partitioner, like the services' producers. The DLQ itself is left untouched.
+
+Replay is safe to repeat: the consumers are idempotent (the command intake
+keys on the command id, the projector on the event version), so a message
+replayed twice, or one that had in fact been processed, changes nothing.
+A message that still fails is dead-lettered again.
+
+Without -yes nothing is written: the matching messages are counted and the
+command fails asking for -yes; -dry-run prints them instead.
+
+Flags:
+`
+
+// options are the parsed flags of either command.
+type options struct {
+	brokers []string
+	topic   string
+	filter  scan.Filter
+	json    bool
+	to      string
+	dryRun  bool
+	yes     bool
+}
+
+// run executes the command line args (without the program name), writing
+// results to stdout and progress and summaries to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return usagef("missing command (list or replay)")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return nil
+	case "list", "replay":
+	default:
+		fmt.Fprint(stderr, topUsage)
+		return usagef("unknown command %q (want list or replay)", args[0])
+	}
+	cmd := args[0]
+	opts, err := parse(cmd, args[1:], stderr, time.Now())
+	if err != nil {
+		return err
+	}
+	bar := progress.New(stderr, progress.IsTerminal(stderr), "scan", nil)
+	if cmd == "list" {
+		return list(ctx, opts, stdout, stderr, bar)
+	}
+	return replayCmd(ctx, opts, stdout, stderr, bar)
+}
+
+func parse(cmd string, args []string, stderr io.Writer, now time.Time) (options, error) {
+	fs := flag.NewFlagSet("companias-dlq "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	help := listUsage
+	if cmd == "replay" {
+		help = replayUsage
+	}
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), help)
+		fs.PrintDefaults()
+	}
+	var o options
+	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers (host:port)")
+	fs.StringVar(&o.topic, "topic", "", "dead-letter topic to read (required), e.g. topic-eventos-compania.dlq")
+	reason := fs.String("reason", "", "only this dlq_reason: "+strings.Join(knownReasons(), ", "))
+	since := fs.String("since", "", "only messages dead-lettered at or after this time: a duration ago (1h, 30m) or RFC 3339")
+	until := fs.String("until", "", "only messages dead-lettered before this time: a duration ago or RFC 3339")
+	fs.StringVar(&o.filter.Key, "key", "", "only messages with exactly this key")
+	fs.StringVar(&o.filter.Grep, "grep", "", "only messages whose key, value or dlq_error contains this text")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per message")
+	if cmd == "replay" {
+		fs.StringVar(&o.to, "to", "", "write to this topic instead of each message's dlq_original_topic")
+		fs.BoolVar(&o.dryRun, "dry-run", false, "print what would be replayed; write nothing")
+		fs.BoolVar(&o.yes, "yes", false, "really replay (without it, replay only counts the matches)")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return o, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	for b := range strings.SplitSeq(*brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			o.brokers = append(o.brokers, b)
+		}
+	}
+	if len(o.brokers) == 0 {
+		return o, usagef("-brokers is empty")
+	}
+	if o.topic == "" {
+		return o, usagef("-topic is required (e.g. topic-comando-crear-compania.dlq)")
+	}
+	if *reason != "" && !slices.Contains(knownReasons(), *reason) {
+		return o, usagef("-reason %q is not one of %s", *reason, strings.Join(knownReasons(), ", "))
+	}
+	o.filter.Reason = *reason
+	var err error
+	if o.filter.Since, err = scan.ParseTime(*since, now); err != nil {
+		return o, usagef("-since: %v", err)
+	}
+	if o.filter.Until, err = scan.ParseTime(*until, now); err != nil {
+		return o, usagef("-until: %v", err)
+	}
+	if !o.filter.Since.IsZero() && !o.filter.Until.IsZero() && !o.filter.Since.Before(o.filter.Until) {
+		return o, usagef("-since must be before -until")
+	}
+	if o.to != "" && o.to == o.topic {
+		return o, usagef("-to must differ from -topic")
+	}
+	return o, nil
+}
+
+// knownReasons are the valid -reason values.
+func knownReasons() []string {
+	return []string{
+		deadletter.ReasonMalformed, deadletter.ReasonInvalid,
+		deadletter.ReasonConflict, deadletter.ReasonUnsupportedVersion,
+	}
+}
+
+// collect plans and scans o.topic, calling each for every matching record.
+func collect(ctx context.Context, o options, bar *progress.Bar, each func(scan.Record) error) (scanned, matched int64, err error) {
+	s, err := scan.New(scan.Config{Brokers: o.brokers, Topic: o.topic})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	plan, err := s.Plan(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	total := plan.Total()
+	bar.Scanned(0, total, 0)
+	scanned, err = s.Scan(ctx, plan, o.filter, func(r scan.Record, ok bool, n int64) error {
+		if ok {
+			matched++
+			if err := each(r); err != nil {
+				return err
+			}
+		}
+		bar.Scanned(n, total, matched)
+		return nil
+	})
+	// Compaction gaps make the real count lower than the offset span.
+	bar.Scanned(scanned, max(scanned, total), matched)
+	return scanned, matched, err
+}
+
+func list(ctx context.Context, o options, stdout, stderr io.Writer, bar *progress.Bar) error {
+	start := time.Now()
+	enc := json.NewEncoder(stdout)
+	scanned, matched, err := collect(ctx, o, bar, func(r scan.Record) error {
+		bar.Clear()
+		return printRecord(stdout, enc, o.json, r, "")
+	})
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	fmt.Fprintf(stderr, "%s: %d scanned, %d matched (%s)\n", o.topic, scanned, matched, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *progress.Bar) error {
+	start := time.Now()
+	var recs []scan.Record
+	scanned, matched, err := collect(ctx, o, bar, func(r scan.Record) error {
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		bar.Done()
+		return fmt.Errorf("replay: %w", err)
+	}
+	// Every destination is checked before anything is written.
+	targets := map[string]int{}
+	for _, r := range recs {
+		m, err := replay.Message(r, o.to)
+		if err != nil {
+			bar.Done()
+			return fmt.Errorf("replay: %w (use -to, or narrow the filters)", err)
+		}
+		targets[m.Topic]++
+	}
+	dest := describeTargets(targets)
+	if o.dryRun || len(recs) == 0 || !o.yes {
+		bar.Done()
+		if o.dryRun {
+			enc := json.NewEncoder(stdout)
+			for _, r := range recs {
+				m, _ := replay.Message(r, o.to)
+				if err := printRecord(stdout, enc, o.json, r, m.Topic); err != nil {
+					return err
+				}
+			}
+		}
+		switch {
+		case len(recs) == 0:
+			fmt.Fprintf(stderr, "%s: %d scanned, 0 matched: nothing to replay\n", o.topic, scanned)
+			return nil
+		case o.dryRun:
+			fmt.Fprintf(stderr, "%s: %d scanned, %d matched; dry run: would replay to %s, wrote nothing\n", o.topic, scanned, matched, dest)
+			return nil
+		default:
+			return fmt.Errorf("replay: %d message(s) match (to %s); re-run with -yes to replay them, or -dry-run to see them", matched, dest)
+		}
+	}
+	w, err := replay.New(replay.Config{Brokers: o.brokers})
+	if err != nil {
+		bar.Done()
+		return err
+	}
+	bar.StartReplay(int64(len(recs)))
+	n, werr := w.Write(ctx, recs, o.to, func(written int) { bar.Replayed(int64(written)) })
+	cerr := w.Close()
+	bar.Done()
+	fmt.Fprintf(stderr, "%s: %d scanned, %d matched, %d replayed to %s (%s)\n",
+		o.topic, scanned, matched, n, dest, time.Since(start).Round(time.Millisecond))
+	if err := errors.Join(werr, cerr); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	return nil
+}
+
+func describeTargets(t map[string]int) string {
+	if len(t) == 0 {
+		return "-"
+	}
+	names := make([]string, 0, len(t))
+	for k := range t {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s (%d)", k, t[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jsonRecord is the -json shape of a record.
+type jsonRecord struct {
+	Topic             string       `json:"topic"`
+	Partition         int          `json:"partition"`
+	Offset            int64        `json:"offset"`
+	DLQTime           string       `json:"dlq_time,omitempty"`
+	Reason            string       `json:"reason"`
+	Error             string       `json:"error"`
+	OriginalTopic     string       `json:"original_topic"`
+	OriginalPartition int          `json:"original_partition"`
+	OriginalOffset    int64        `json:"original_offset"`
+	ConsumerGroup     string       `json:"consumer_group,omitempty"`
+	Key               string       `json:"key"`
+	ValuePreview      string       `json:"value_preview"`
+	ValueBytes        int          `json:"value_bytes"`
+	Headers           []jsonHeader `json:"headers"`
+	ReplayTo          string       `json:"replay_to,omitempty"`
+}
+
+type jsonHeader struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func preview(v []byte) string {
+	if len(v) <= previewLen {
+		return string(v)
+	}
+	return string(v[:previewLen]) + "…"
+}
+
+func printRecord(w io.Writer, enc *json.Encoder, asJSON bool, r scan.Record, replayTo string) error {
+	var dlqTime string
+	if !r.DLQTime.IsZero() {
+		dlqTime = r.DLQTime.UTC().Format(time.RFC3339Nano)
+	}
+	if asJSON {
+		hs := make([]jsonHeader, 0, len(r.Headers))
+		for _, h := range r.OriginalHeaders() {
+			hs = append(hs, jsonHeader{h.Key, string(h.Value)})
+		}
+		return enc.Encode(jsonRecord{
+			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, DLQTime: dlqTime,
+			Reason: r.Reason, Error: r.Error, OriginalTopic: r.OriginalTopic,
+			OriginalPartition: r.OriginalPartition, OriginalOffset: r.OriginalOffset,
+			ConsumerGroup: r.ConsumerGroup, Key: string(r.Key),
+			ValuePreview: preview(r.Value), ValueBytes: len(r.Value), Headers: hs, ReplayTo: replayTo,
+		})
+	}
+	if dlqTime == "" {
+		dlqTime = "-"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d/%d dlq_time=%s reason=%s from=%s/%d/%d key=%q error=%q value=%q",
+		r.Partition, r.Offset, dlqTime, orDash(r.Reason), orDash(r.OriginalTopic),
+		r.OriginalPartition, r.OriginalOffset, r.Key, r.Error, preview(r.Value))
+	if len(r.Value) > previewLen {
+		fmt.Fprintf(&b, " (%d bytes)", len(r.Value))
+	}
+	if replayTo != "" {
+		fmt.Fprintf(&b, " -> %s", replayTo)
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,23 @@
+module github.com/propalpes/companias/tools/dlq
+
+go 1.26.0
+
+require (
+	github.com/propalpes/companias/libs/contracts v0.0.0
+	github.com/propalpes/companias/libs/devinfra v0.0.0
+	github.com/segmentio/kafka-go v0.4.51
+)
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+)
+
+replace (
+	github.com/propalpes/companias/libs/contracts => ../../libs/contracts
+	github.com/propalpes/companias/libs/devinfra => ../../libs/devinfra
+	github.com/propalpes/companias/libs/seedwork => ../../libs/seedwork
+)
