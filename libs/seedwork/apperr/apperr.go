@@ -29,6 +29,12 @@ const (
 	PreconditionFailed
 	// Unavailable means a dependency is temporarily unreachable; retrying may help.
 	Unavailable
+	// Unauthenticated means the caller did not prove who it is: credentials
+	// are missing or invalid (expired, badly signed, meant for someone else).
+	Unauthenticated
+	// Forbidden means the caller is known but not allowed to do this, for
+	// example because its token lacks a required scope.
+	Forbidden
 )
 
 // String returns the lower-case name of the kind.
@@ -44,6 +50,10 @@ func (k Kind) String() string {
 		return "precondition_failed"
 	case Unavailable:
 		return "unavailable"
+	case Unauthenticated:
+		return "unauthenticated"
+	case Forbidden:
+		return "forbidden"
 	default:
 		return "internal"
 	}

@@ -34,3 +34,20 @@ func TestKindAndIs(t *testing.T) {
 		t.Errorf("cause not unwrapped")
 	}
 }
+
+func TestKindString(t *testing.T) {
+	t.Parallel()
+	for k, want := range map[apperr.Kind]string{
+		apperr.Internal: "internal", apperr.Invalid: "invalid", apperr.NotFound: "not_found",
+		apperr.Conflict: "conflict", apperr.PreconditionFailed: "precondition_failed",
+		apperr.Unavailable: "unavailable", apperr.Unauthenticated: "unauthenticated", apperr.Forbidden: "forbidden",
+	} {
+		if got := k.String(); got != want {
+			t.Errorf("Kind(%d).String() = %q, want %q", int(k), got, want)
+		}
+	}
+	err := fmt.Errorf("verify: %w", apperr.New(apperr.Unauthenticated, "invalid_token", "expired"))
+	if apperr.KindOf(err) != apperr.Unauthenticated || apperr.KindOf(apperr.New(apperr.Forbidden, "s", "")) != apperr.Forbidden {
+		t.Errorf("KindOf does not see the auth kinds")
+	}
+}

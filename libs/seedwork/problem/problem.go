@@ -75,6 +75,10 @@ func StatusOf(kind apperr.Kind) int {
 		return http.StatusPreconditionFailed
 	case apperr.Unavailable:
 		return http.StatusServiceUnavailable
+	case apperr.Unauthenticated:
+		return http.StatusUnauthorized
+	case apperr.Forbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

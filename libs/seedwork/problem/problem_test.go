@@ -24,6 +24,8 @@ func TestFromError(t *testing.T) {
 		{apperr.New(apperr.Conflict, "dup", "dup"), 409, "dup"},
 		{apperr.New(apperr.PreconditionFailed, "v", "v"), 412, "v"},
 		{apperr.New(apperr.Unavailable, "u", "u"), 503, "u"},
+		{fmt.Errorf("auth: %w", apperr.New(apperr.Unauthenticated, "invalid_token", "expired")), 401, "invalid_token"},
+		{apperr.New(apperr.Forbidden, "insufficient_scope", "needs a scope"), 403, "insufficient_scope"},
 		{apperr.New(apperr.Internal, "boom", "secret detail"), 500, "internal"},
 		{errors.New("db password is hunter2"), 500, "internal"},
 	}

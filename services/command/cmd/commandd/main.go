@@ -51,6 +51,10 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "companias-command")
+	auth, err := newAuthenticator(cfg.Auth, log)
+	if err != nil {
+		return err
+	}
 
 	startCtx, cancelStart := context.WithTimeout(ctx, time.Minute)
 	defer cancelStart()
@@ -93,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 
 	router, err := httpapi.NewRouter(httpapi.Config{
 		App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log,
-		Metrics: metrics.Handler(reg, log), ObserveRequest: m.ObserveRequest,
+		Metrics: metrics.Handler(reg, log), ObserveRequest: m.ObserveRequest, Auth: auth,
 	})
 	if err != nil {
 		return fmt.Errorf("build http router: %w", err)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +56,54 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel slog.Level
+	// Auth configures bearer-token authentication of the HTTP API (AUTH_*).
+	Auth Auth
 }
+
+// AuthMode selects how the HTTP API authenticates requests.
+type AuthMode string
+
+// The authentication modes (AUTH_MODE).
+const (
+	// AuthNone checks no token: the API is open (development only).
+	AuthNone AuthMode = "none"
+	// AuthHS256 verifies HS256 tokens with a shared secret.
+	AuthHS256 AuthMode = "hs256"
+	// AuthJWKS verifies RS256 and ES256 tokens with the keys of a JWKS URL.
+	AuthJWKS AuthMode = "jwks"
+)
+
+// MinAuthSecretLen is the shortest HS256 secret accepted, in bytes.
+const MinAuthSecretLen = 32
+
+// Auth is the bearer-token configuration.
+type Auth struct {
+	// Mode is none, hs256 or jwks (AUTH_MODE, default none).
+	Mode AuthMode
+	// HS256Secret is the shared secret of mode hs256: AUTH_HS256_SECRET, or
+	// the content of the file AUTH_HS256_SECRET_FILE (one trailing newline
+	// removed); at least MinAuthSecretLen bytes.
+	HS256Secret Secret
+	// JWKSURL is the http(s) URL of the key set of mode jwks (AUTH_JWKS_URL).
+	JWKSURL string
+	// Issuer, if set, must equal the tokens' iss claim (AUTH_ISSUER).
+	Issuer string
+	// Audience, if set, must be one of the tokens' aud values (AUTH_AUDIENCE).
+	Audience string
+}
+
+// Secret is a confidential string. It formats and logs as "[redacted]", so
+// that printing a Config does not leak it; convert it to use the value.
+type Secret string
+
+// String returns "[redacted]".
+func (Secret) String() string { return "[redacted]" }
+
+// GoString returns "[redacted]" (for %#v).
+func (Secret) GoString() string { return "[redacted]" }
+
+// LogValue implements slog.LogValuer with "[redacted]".
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // Defaults are the values used for unset variables.
 var defaults = map[string]string{
@@ -75,6 +124,12 @@ var defaults = map[string]string{
 	"IDEMPOTENCY_RETENTION":    "24h",
 	"SHUTDOWN_TIMEOUT":         "10s",
 	"LOG_LEVEL":                "info",
+	"AUTH_MODE":                string(AuthNone),
+	"AUTH_HS256_SECRET":        "",
+	"AUTH_HS256_SECRET_FILE":   "",
+	"AUTH_JWKS_URL":            "",
+	"AUTH_ISSUER":              "",
+	"AUTH_AUDIENCE":            "",
 }
 
 // Variables lists every environment variable the service reads
@@ -108,6 +163,7 @@ func Load(getenv func(string) string) (Config, error) {
 		IdempotencyRetention: p.duration("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
 		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
 		LogLevel:             p.level("LOG_LEVEL"),
+		Auth:                 p.auth(),
 	}
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
 	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {
@@ -210,4 +266,63 @@ func (p *parser) level(name string) slog.Level {
 		p.fail(name, fmt.Sprintf("must be debug, info, warn or error, got %q", p.raw(name)))
 	}
 	return l
+}
+
+// auth reads the AUTH_* variables and reports every inconsistency: an
+// unknown mode, a missing or short secret, both a secret and a secret file,
+// a missing or malformed JWKS URL, and settings of another mode.
+func (p *parser) auth() Auth {
+	a := Auth{
+		Mode:     AuthMode(strings.ToLower(p.raw("AUTH_MODE"))),
+		JWKSURL:  p.raw("AUTH_JWKS_URL"),
+		Issuer:   p.raw("AUTH_ISSUER"),
+		Audience: p.raw("AUTH_AUDIENCE"),
+	}
+	secret, file := p.getenv("AUTH_HS256_SECRET"), p.raw("AUTH_HS256_SECRET_FILE")
+	readFailed := false
+	switch {
+	case secret != "" && file != "":
+		p.fail("AUTH_HS256_SECRET", "and AUTH_HS256_SECRET_FILE are both set; set one")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			p.fail("AUTH_HS256_SECRET_FILE", fmt.Sprintf("cannot be read: %v", err))
+			readFailed = true
+		}
+		secret = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	}
+	a.HS256Secret = Secret(secret)
+	secretName := "AUTH_HS256_SECRET"
+	if file != "" {
+		secretName = "AUTH_HS256_SECRET_FILE"
+	}
+	switch a.Mode {
+	case AuthNone:
+		for _, v := range [][2]string{{secretName, secret + file}, {"AUTH_JWKS_URL", a.JWKSURL}, {"AUTH_ISSUER", a.Issuer}, {"AUTH_AUDIENCE", a.Audience}} {
+			if v[1] != "" {
+				p.fail(v[0], "is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)")
+			}
+		}
+	case AuthHS256:
+		if secret == "" && file == "" {
+			p.fail("AUTH_HS256_SECRET", "or AUTH_HS256_SECRET_FILE is required with AUTH_MODE=hs256")
+		} else if !readFailed && len(secret) < MinAuthSecretLen {
+			p.fail(secretName, fmt.Sprintf("must hold at least %d bytes, got %d", MinAuthSecretLen, len(secret)))
+		}
+		if a.JWKSURL != "" {
+			p.fail("AUTH_JWKS_URL", "is only used with AUTH_MODE=jwks")
+		}
+	case AuthJWKS:
+		if a.JWKSURL == "" {
+			p.fail("AUTH_JWKS_URL", "is required with AUTH_MODE=jwks")
+		} else if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.fail("AUTH_JWKS_URL", fmt.Sprintf("must be an absolute http(s) URL, got %q", a.JWKSURL))
+		}
+		if secret != "" || file != "" {
+			p.fail(secretName, "is only used with AUTH_MODE=hs256")
+		}
+	default:
+		p.fail("AUTH_MODE", fmt.Sprintf("must be none, hs256 or jwks, got %q", p.raw("AUTH_MODE")))
+	}
+	return a
 }

@@ -1,6 +1,9 @@
 package config_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +67,94 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const secret32 = "0123456789abcdef0123456789abcdef"
+
+func TestLoadAuth(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(nil))
+	if err != nil || c.Auth != (config.Auth{Mode: config.AuthNone}) {
+		t.Fatalf("default auth = %+v, %v; want mode none", c.Auth, err)
+	}
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32,
+		"AUTH_ISSUER": "https://idp", "AUTH_AUDIENCE": "companias-command"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth != (config.Auth{Mode: config.AuthHS256, HS256Secret: secret32, Issuer: "https://idp", Audience: "companias-command"}) {
+		t.Errorf("hs256 auth = %#v", c.Auth)
+	}
+	// The secret never shows when the configuration is printed.
+	if s := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.Auth.HS256Secret); strings.Contains(s, secret32) || !strings.Contains(s, "[redacted]") {
+		t.Errorf("printed config leaks the secret: %s", s)
+	}
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n")}))
+	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
+	}
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json"}))
+	if err != nil || c.Auth.Mode != config.AuthJWKS || c.Auth.JWKSURL != "https://idp.example/.well-known/jwks.json" {
+		t.Errorf("jwks auth = %+v, %v", c.Auth, err)
+	}
+}
+
+func TestLoadAuthReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"unknown mode", map[string]string{"AUTH_MODE": "basic"}, []string{`AUTH_MODE must be none, hs256 or jwks, got "basic"`}},
+		{"hs256 without secret", map[string]string{"AUTH_MODE": "hs256"}, []string{"AUTH_HS256_SECRET or AUTH_HS256_SECRET_FILE is required"}},
+		{"short secret", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short"}, []string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5"}},
+		{"short secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, "short\n")}, []string{"AUTH_HS256_SECRET_FILE must hold at least 32 bytes"}},
+		{"missing secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/nonexistent/secret"}, []string{"AUTH_HS256_SECRET_FILE cannot be read"}},
+		{"secret and file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_HS256_SECRET_FILE": writeFile(t, secret32)}, []string{"both set"}},
+		{"jwks url in hs256", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x"}, []string{"AUTH_JWKS_URL is only used with AUTH_MODE=jwks"}},
+		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
+		{"jwks bad url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "file:///etc/jwks"}, []string{"AUTH_JWKS_URL must be an absolute http(s) URL"}},
+		{"secret in jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://x/jwks", "AUTH_HS256_SECRET": secret32}, []string{"AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"}},
+		{"settings with none", map[string]string{"AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
+			[]string{"AUTH_HS256_SECRET is set but AUTH_MODE is none", "AUTH_JWKS_URL is set", "AUTH_ISSUER is set", "AUTH_AUDIENCE is set"}},
+		{"with other problems", map[string]string{"AUTH_MODE": "jwks", "LOG_LEVEL": "loud"}, []string{"AUTH_JWKS_URL is required", "LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tt.env))
+			if err == nil {
+				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestVariablesListAuth(t *testing.T) {
+	t.Parallel()
+	v := config.Variables()
+	for _, name := range []string{"AUTH_MODE", "AUTH_HS256_SECRET", "AUTH_HS256_SECRET_FILE", "AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"} {
+		if _, ok := v[name]; !ok {
+			t.Errorf("Variables() lacks %s", name)
+		}
+	}
+	if v["AUTH_MODE"] != "none" {
+		t.Errorf("AUTH_MODE default = %q, want none", v["AUTH_MODE"])
 	}
 }

@@ -55,8 +55,8 @@ commands:
 
 Configuration is read from the environment: HTTP_ADDR, KAFKA_BROKERS,
 KAFKA_EVENTS_TOPIC, KAFKA_EVENTS_DLQ_TOPIC, KAFKA_GROUP_ID,
-KAFKA_TOPIC_PARTITIONS, MONGO_URI, MONGO_DATABASE, SHUTDOWN_TIMEOUT, LOG_LEVEL
-and more (see internal/config).
+KAFKA_TOPIC_PARTITIONS, MONGO_URI, MONGO_DATABASE, SHUTDOWN_TIMEOUT, LOG_LEVEL,
+AUTH_MODE (none, hs256 or jwks) and more (see internal/config).
 `
 
 // run is the whole program: it returns when the command is done or ctx is
@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // rebuild host stop, closing their Kafka readers and writers on the way out
 // (bounded by ShutdownTimeout too); then the Mongo client disconnects.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
+	auth, err := newAuthenticator(cfg.Auth, log)
+	if err != nil {
+		return err
+	}
 	inf, err := openInfra(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -129,6 +133,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		Logger:         log,
 		Metrics:        metrics.Handler(reg, log),
 		ObserveRequest: m.ObserveRequest,
+		Auth:           auth,
 	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax})
 	if err != nil {
 		return fmt.Errorf("build http api: %w", err)

@@ -46,6 +46,8 @@ func TestRunCommandLine(t *testing.T) {
 			wantErr: "KAFKA_TOPIC_PARTITIONS"},
 		{name: "bad configuration, rebuild", args: []string{"rebuild"}, env: map[string]string{"LOG_LEVEL": "chatty"},
 			wantErr: "LOG_LEVEL"},
+		{name: "bad auth configuration", args: []string{"serve"}, env: map[string]string{"AUTH_MODE": "jwks"},
+			wantErr: "AUTH_JWKS_URL"},
 		{name: "unreachable kafka", args: []string{"serve"}, env: map[string]string{"KAFKA_BROKERS": closedAddr(t)},
 			wantErr: "ensure topics"},
 	}

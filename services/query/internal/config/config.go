@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -90,7 +92,55 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is the slog level: debug, info, warn or error (LOG_LEVEL).
 	LogLevel slog.Level
+
+	// Auth configures bearer-token authentication of the HTTP API (AUTH_*).
+	Auth Auth
 }
+
+// AuthMode selects how the HTTP API authenticates requests.
+type AuthMode string
+
+// The authentication modes (AUTH_MODE).
+const (
+	// AuthNone checks no token: the API is open (the default).
+	AuthNone AuthMode = "none"
+	// AuthHS256 verifies HS256 tokens with a shared secret.
+	AuthHS256 AuthMode = "hs256"
+	// AuthJWKS verifies RS256 and ES256 tokens with the keys of a JWKS URL.
+	AuthJWKS AuthMode = "jwks"
+)
+
+// MinAuthSecretLen is the shortest HS256 secret accepted, in bytes.
+const MinAuthSecretLen = 32
+
+// Auth is the bearer-token configuration.
+type Auth struct {
+	// Mode is none, hs256 or jwks (AUTH_MODE, default none).
+	Mode AuthMode
+	// HS256Secret is the shared secret of mode hs256: AUTH_HS256_SECRET, or
+	// the content of the file AUTH_HS256_SECRET_FILE (one trailing newline
+	// removed); at least MinAuthSecretLen bytes.
+	HS256Secret Secret
+	// JWKSURL is the http(s) URL of the key set of mode jwks (AUTH_JWKS_URL).
+	JWKSURL string
+	// Issuer, if set, must equal the tokens' iss claim (AUTH_ISSUER).
+	Issuer string
+	// Audience, if set, must be one of the tokens' aud values (AUTH_AUDIENCE).
+	Audience string
+}
+
+// Secret is a confidential string. It formats and logs as "[redacted]", so
+// that printing a Config does not leak it; convert it to use the value.
+type Secret string
+
+// String returns "[redacted]".
+func (Secret) String() string { return "[redacted]" }
+
+// GoString returns "[redacted]" (for %#v).
+func (Secret) GoString() string { return "[redacted]" }
+
+// LogValue implements slog.LogValuer with "[redacted]".
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in
 // tests) and validates it. It returns the Config together with an error
@@ -116,6 +166,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ProjectionLinger:       p.duration("PROJECTION_LINGER", DefaultProjectionLinger),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
 		LogLevel:               p.level("LOG_LEVEL", DefaultLogLevel),
+		Auth:                   p.auth(),
 	}
 	c.KafkaEventsDLQTopic = p.str("KAFKA_EVENTS_DLQ_TOPIC", deadletter.Topic(c.KafkaEventsTopic))
 	return c, errors.Join(append(p.errs, c.Validate())...)
@@ -194,7 +245,45 @@ func (c Config) Validate() error {
 	default:
 		bad("LOG_LEVEL %s is not one of debug, info, warn, error", c.LogLevel)
 	}
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
+}
+
+// validate reports every inconsistency of the AUTH_* settings: an unknown
+// mode, a missing or short secret, a missing or malformed JWKS URL, and
+// settings that belong to another mode.
+func (a Auth) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch a.Mode {
+	case AuthNone:
+		for _, v := range [][2]string{{"AUTH_HS256_SECRET", string(a.HS256Secret)}, {"AUTH_JWKS_URL", a.JWKSURL}, {"AUTH_ISSUER", a.Issuer}, {"AUTH_AUDIENCE", a.Audience}} {
+			if v[1] != "" {
+				bad("%s is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)", v[0])
+			}
+		}
+	case AuthHS256:
+		if a.HS256Secret == "" {
+			bad("AUTH_HS256_SECRET or AUTH_HS256_SECRET_FILE is required with AUTH_MODE=hs256")
+		} else if len(a.HS256Secret) < MinAuthSecretLen {
+			bad("AUTH_HS256_SECRET must hold at least %d bytes, got %d", MinAuthSecretLen, len(a.HS256Secret))
+		}
+		if a.JWKSURL != "" {
+			bad("AUTH_JWKS_URL is only used with AUTH_MODE=jwks")
+		}
+	case AuthJWKS:
+		if a.JWKSURL == "" {
+			bad("AUTH_JWKS_URL is required with AUTH_MODE=jwks")
+		} else if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("AUTH_JWKS_URL must be an absolute http(s) URL, got %q", a.JWKSURL)
+		}
+		if a.HS256Secret != "" {
+			bad("AUTH_HS256_SECRET is only used with AUTH_MODE=hs256")
+		}
+	default:
+		bad("AUTH_MODE must be none, hs256 or jwks, got %q", string(a.Mode))
+	}
+	return errs
 }
 
 // parser collects every parse error instead of stopping at the first.
@@ -303,4 +392,28 @@ func checkDatabase(db string) error {
 		return fmt.Errorf("database name %q contains a character MongoDB forbids", db)
 	}
 	return nil
+}
+
+// auth reads the AUTH_* variables; Validate checks them. The secret comes
+// from AUTH_HS256_SECRET or from the file AUTH_HS256_SECRET_FILE, not both.
+func (p *parser) auth() Auth {
+	a := Auth{
+		Mode:     AuthMode(strings.ToLower(p.str("AUTH_MODE", string(AuthNone)))),
+		JWKSURL:  p.str("AUTH_JWKS_URL", ""),
+		Issuer:   p.str("AUTH_ISSUER", ""),
+		Audience: p.str("AUTH_AUDIENCE", ""),
+	}
+	secret := p.getenv("AUTH_HS256_SECRET")
+	if file, ok := p.raw("AUTH_HS256_SECRET_FILE"); ok {
+		if secret != "" {
+			p.errs = append(p.errs, errors.New("AUTH_HS256_SECRET and AUTH_HS256_SECRET_FILE are both set; set one"))
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("AUTH_HS256_SECRET_FILE cannot be read: %w", err))
+		}
+		secret = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	}
+	a.HS256Secret = Secret(secret)
+	return a
 }

@@ -1,7 +1,10 @@
 package config_test
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		ProjectionLinger:       5 * time.Millisecond,
 		ShutdownTimeout:        10 * time.Second,
 		LogLevel:               slog.LevelInfo,
+		Auth:                   config.Auth{Mode: config.AuthNone},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty env) =\n%+v\nwant\n%+v", got, want)
@@ -67,6 +71,10 @@ func TestLoadOverrides(t *testing.T) {
 		"PROJECTION_LINGER":        "1ms",
 		"SHUTDOWN_TIMEOUT":         "4s",
 		"LOG_LEVEL":                "DEBUG",
+		"AUTH_MODE":                "JWKS",
+		"AUTH_JWKS_URL":            "https://idp.example/.well-known/jwks.json",
+		"AUTH_ISSUER":              "https://idp.example",
+		"AUTH_AUDIENCE":            "companias-query",
 	}))
 	if err != nil {
 		t.Fatalf("Load error = %v, want nil", err)
@@ -91,6 +99,8 @@ func TestLoadOverrides(t *testing.T) {
 		ProjectionLinger:       time.Millisecond,
 		ShutdownTimeout:        4 * time.Second,
 		LogLevel:               slog.LevelDebug,
+		Auth: config.Auth{Mode: config.AuthJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
+			Issuer: "https://idp.example", Audience: "companias-query"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
@@ -170,5 +180,68 @@ func TestValidateZeroConfig(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate(zero) error does not mention %s: %v", w, err)
 		}
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const secret32 = "0123456789abcdef0123456789abcdef"
+
+func TestLoadAuthHS256(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32}))
+	if err != nil || c.Auth != (config.Auth{Mode: config.AuthHS256, HS256Secret: secret32}) {
+		t.Fatalf("Load = %#v, %v", c.Auth, err)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secret32) || !strings.Contains(s, "[redacted]") {
+		t.Errorf("printed config leaks the secret: %s", s)
+	}
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n")}))
+	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
+	}
+}
+
+func TestLoadAuthReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"unknown mode", map[string]string{"AUTH_MODE": "oauth"}, []string{`AUTH_MODE must be none, hs256 or jwks, got "oauth"`}},
+		{"hs256 without secret", map[string]string{"AUTH_MODE": "hs256"}, []string{"AUTH_HS256_SECRET or AUTH_HS256_SECRET_FILE is required"}},
+		{"short secret", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short"}, []string{"at least 32 bytes, got 5"}},
+		{"short secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, "tiny")}, []string{"at least 32 bytes, got 4"}},
+		{"missing secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/nonexistent/secret"}, []string{"AUTH_HS256_SECRET_FILE cannot be read"}},
+		{"secret and file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_HS256_SECRET_FILE": writeFile(t, secret32)}, []string{"both set"}},
+		{"jwks url in hs256", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x"}, []string{"AUTH_JWKS_URL is only used with AUTH_MODE=jwks"}},
+		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
+		{"jwks bad url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "idp.example/jwks"}, []string{"AUTH_JWKS_URL must be an absolute http(s) URL"}},
+		{"secret in jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://x/jwks", "AUTH_HS256_SECRET": secret32}, []string{"AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"}},
+		{"settings with none", map[string]string{"AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
+			[]string{"AUTH_HS256_SECRET is set but AUTH_MODE is none", "AUTH_JWKS_URL is set", "AUTH_ISSUER is set", "AUTH_AUDIENCE is set"}},
+		{"with other problems", map[string]string{"AUTH_MODE": "jwks", "LOG_LEVEL": "loud"}, []string{"AUTH_JWKS_URL is required", "LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tt.env))
+			if err == nil {
+				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -52,6 +52,12 @@ func newEnv(t *testing.T, repo command.Repository) *env {
 // newEnvReady starts the API on repo with a readiness check; nil uses e.ready.
 func newEnvReady(t *testing.T, repo command.Repository, ready func(context.Context) error) *env {
 	t.Helper()
+	return newEnvConfig(t, repo, ready, nil)
+}
+
+// newEnvConfig is newEnvReady with a last say on the router's Config.
+func newEnvConfig(t *testing.T, repo command.Repository, ready func(context.Context) error, mod func(*httpapi.Config)) *env {
+	t.Helper()
 	e := &env{t: t, logs: &logSink{}, ready: &atomic.Pointer[error]{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if ready == nil {
@@ -62,11 +68,15 @@ func newEnvReady(t *testing.T, repo command.Repository, ready func(context.Conte
 			return nil
 		}
 	}
-	r, err := httpapi.NewRouter(httpapi.Config{
+	cfg := httpapi.Config{
 		App:    app.New(repo, newUUID, testClock(), nil),
 		Ready:  ready,
 		Logger: logger,
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := httpapi.NewRouter(cfg)
 	if err != nil {
 		t.Fatalf("NewRouter: %v", err)
 	}
@@ -368,7 +378,7 @@ func (s *openapiSpec) check(t *testing.T, method, path string, r resp) {
 		res, _ = s.lookup(ref)
 	}
 	headers, _ := res["headers"].(map[string]any)
-	for _, h := range []string{"ETag", "Location", "Idempotent-Replayed", "Accept-Patch", "X-Request-Id"} {
+	for _, h := range []string{"ETag", "Location", "Idempotent-Replayed", "Accept-Patch", "X-Request-Id", "WWW-Authenticate"} {
 		if r.header.Get(h) != "" && headers[h] == nil {
 			t.Errorf("%s %s %d: header %s is sent but not documented", method, template, r.status, h)
 		}

@@ -61,6 +61,11 @@ type Config struct {
 	// ("/v1/companias/:id", never the raw path; "" when no route matched),
 	// the method, the status and the duration. Optional.
 	ObserveRequest func(route, method string, status int, d time.Duration)
+	// Auth, if set, guards the command routes with bearer tokens: creating,
+	// updating and ingesting need AuthScopeWrite, approving and rejecting
+	// AuthScopeApprove. While it is nil the API is open (AUTH_MODE=none).
+	// The probes, /openapi.json and /metrics are always open. Optional.
+	Auth Authenticator
 }
 
 func (cfg Config) validate() error {
@@ -92,7 +97,7 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest}
+	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest, auth: cfg.Auth}
 
 	r := gin.New()
 	// An API answers a wrong path with a 404 problem, not a redirect that a
@@ -113,12 +118,13 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 	})
 
 	v1 := r.Group("/v1/companias")
-	v1.POST("", h.crear)
-	v1.PATCH("/:id", h.actualizar)
-	v1.POST("/:id/aprobar", h.aprobar)
-	v1.POST("/:id/rechazar", h.rechazar)
+	write, approve := h.authorize(AuthScopeWrite), h.authorize(AuthScopeApprove)
+	v1.POST("", write, h.crear)
+	v1.PATCH("/:id", write, h.actualizar)
+	v1.POST("/:id/aprobar", approve, h.aprobar)
+	v1.POST("/:id/rechazar", approve, h.rechazar)
 
-	r.POST("/ingestion/compania-comando", h.ingestion)
+	r.POST("/ingestion/compania-comando", write, h.ingestion)
 
 	r.GET("/health", h.health)
 	r.GET("/healthz", h.healthz)
@@ -135,6 +141,7 @@ type handlers struct {
 	log     *slog.Logger
 	metrics http.Handler
 	observe func(route, method string, status int, d time.Duration)
+	auth    Authenticator // nil: the API is open
 }
 
 type statusBody struct {

@@ -133,6 +133,7 @@ func (h *handlers) accessLog(c *gin.Context) {
 		slog.Int("bytes", max(c.Writer.Size(), 0)),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("request_id", c.GetString(keyRequestID)),
+		slog.String("subject", c.GetString(keySubject)),
 	)
 }
 

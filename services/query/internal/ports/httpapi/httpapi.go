@@ -69,8 +69,8 @@ type ChangeNotifier interface {
 	Changed() <-chan struct{}
 }
 
-// Deps are the collaborators of the API. Every field but Changes, Metrics
-// and ObserveRequest is required.
+// Deps are the collaborators of the API. Every field but Changes, Metrics,
+// ObserveRequest and Auth is required.
 type Deps struct {
 	Views      Views
 	Store      Pinger
@@ -88,6 +88,11 @@ type Deps struct {
 	// ("/v1/companias/:id", never the raw path; "" when no route matched),
 	// the method, the status and the duration.
 	ObserveRequest func(route, method string, status int, d time.Duration)
+	// Auth, if not nil, guards the read routes with bearer tokens holding
+	// AuthScopeRead, and the rebuild routes with AuthScopeAdmin. While it is
+	// nil the API is open (AUTH_MODE=none). The probes, /openapi.json and
+	// /metrics are always open.
+	Auth Authenticator
 }
 
 // Options tune the API. Zero fields take the defaults below.
@@ -228,17 +233,18 @@ func (a *API) routes() *gin.Engine {
 	e.GET("/openapi.json", a.openAPI)
 	e.GET("/metrics", a.metrics)
 
+	read, admin := a.authorize(AuthScopeRead), a.authorize(AuthScopeAdmin)
 	v1 := e.Group("/v1")
-	v1.GET("/companias", a.listCompanias)
-	v1.GET("/companias/:id", a.getCompania)
-	v1.GET("/estadisticas", a.estadisticas)
-	v1.GET("/proyecciones", a.proyecciones)
-	v1.POST("/admin/rebuild", a.startRebuild)
-	v1.GET("/admin/rebuild", a.rebuildProgress)
+	v1.GET("/companias", read, a.listCompanias)
+	v1.GET("/companias/:id", read, a.getCompania)
+	v1.GET("/estadisticas", read, a.estadisticas)
+	v1.GET("/proyecciones", read, a.proyecciones)
+	v1.POST("/admin/rebuild", admin, a.startRebuild)
+	v1.GET("/admin/rebuild", admin, a.rebuildProgress)
 
 	// Routes of the Python prototype, kept for its clients.
 	e.GET("/health", a.legacyHealth)
-	e.GET("/ingestion/compania-query", a.legacyList)
-	e.GET("/ingestion/compania-query/:id", a.legacyGet)
+	e.GET("/ingestion/compania-query", read, a.legacyList)
+	e.GET("/ingestion/compania-query/:id", read, a.legacyGet)
 	return e
 }

@@ -85,6 +85,7 @@ func (a *API) accessLog(c *gin.Context) {
 		slog.Int("bytes", max(c.Writer.Size(), 0)),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("client_ip", c.ClientIP()),
+		slog.String("subject", c.GetString(subjectKey)),
 	)
 }
 
