@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// preload copies the first n outbox rows the writer stored (real
+// CompaniaCreada events, one per company) onto topic, keys, values and
+// headers unchanged, and returns how many it wrote.
+func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic string, n int) (int, error) {
+	rows, err := pool.Query(ctx, `SELECT key, value, headers::text FROM outbox ORDER BY id LIMIT $1`, n)
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var msgs []kafka.Message
+	for rows.Next() {
+		var (
+			key, value []byte
+			hdrs       string
+		)
+		if err := rows.Scan(&key, &value, &hdrs); err != nil {
+			return 0, err
+		}
+		var hs []struct {
+			Key   string  `json:"key"`
+			Value *string `json:"value"`
+			B64   *string `json:"b64"`
+		}
+		if err := json.Unmarshal([]byte(hdrs), &hs); err != nil {
+			return 0, fmt.Errorf("decode outbox headers: %w", err)
+		}
+		m := kafka.Message{Topic: topic, Key: key, Value: value}
+		for _, h := range hs {
+			var v []byte
+			switch {
+			case h.Value != nil:
+				v = []byte(*h.Value)
+			case h.B64 != nil:
+				if v, err = base64.StdEncoding.DecodeString(*h.B64); err != nil {
+					return 0, fmt.Errorf("decode outbox header: %w", err)
+				}
+			}
+			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: v})
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	total := len(msgs)
+	for len(msgs) > 0 {
+		chunk := msgs[:min(len(msgs), 500)]
+		msgs = msgs[len(chunk):]
+		if err := kw.WriteMessages(ctx, chunk...); err != nil {
+			return 0, fmt.Errorf("preload %s: %w", topic, err)
+		}
+	}
+	return total, nil
+}
+
+type proyecciones struct {
+	Joined     bool `json:"joined"`
+	TotalLag   int  `json:"total_lag"`
+	Partitions []struct {
+		Committed     int64 `json:"committed"`
+		HighWatermark int64 `json:"high_watermark"`
+	} `json:"partitions"`
+}
+
+func getProyecciones(ctx context.Context, hc *http.Client, base string) (proyecciones, error) {
+	var p proyecciones
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/proyecciones", nil)
+	if err != nil {
+		return p, err
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return p, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return p, fmt.Errorf("GET /v1/proyecciones: %w %d", errStatus, res.StatusCode)
+	}
+	return p, json.NewDecoder(res.Body).Decode(&p)
+}
+
+// projRun is one catch-up of figure 3.
+type projRun struct {
+	events      int
+	startup     time.Duration // process start → joined
+	catchup     time.Duration // joined → lag 0 with every event committed
+	total       time.Duration // process start → lag 0
+	raw         time.Duration // raw bulk upserts of the same documents
+	rawDocs     int
+	readerRate  float64
+	rawRate     float64
+	readerTotal float64 // events / total (start-up included)
+}
+
+// catchUp starts a reader on topic with a new group and database, waits
+// until it has committed all n events, stops it, then writes the documents
+// it produced into a fresh collection with raw versioned bulk upserts.
+func catchUp(ctx context.Context, b *bench, s *stack, topic string, n, i int, mc *mongo.Client) (projRun, error) {
+	dbName := fmt.Sprintf("%s_proj%d", s.prefix, i)
+	hc := httpClient()
+	t0 := time.Now()
+	// Spawn without the readiness wait, and poll the status from the start:
+	// a ready reader has joined its group and may already be projecting.
+	rd, err := s.spawn(fmt.Sprintf("query-proj%d", i), s.queryBin,
+		"KAFKA_EVENTS_TOPIC="+topic, "KAFKA_GROUP_ID="+dbName, "MONGO_URI="+s.mongo.URI(), "MONGO_DATABASE="+dbName)
+	if err != nil {
+		return projRun{}, err
+	}
+	defer rd.stop()
+	var joined, done time.Time
+	deadline := time.Now().Add(b.projTimeout)
+	for {
+		if time.Now().After(deadline) {
+			return projRun{}, fmt.Errorf("reader did not catch up %d events within %s", n, b.projTimeout)
+		}
+		p, err := getProyecciones(ctx, hc, rd.url(""))
+		now := time.Now()
+		if err == nil {
+			if p.Joined && joined.IsZero() {
+				joined = now
+			}
+			var sum int64
+			all := len(p.Partitions) > 0
+			for _, q := range p.Partitions {
+				sum += max(q.Committed, 0)
+				all = all && q.Committed >= q.HighWatermark
+			}
+			if p.Joined && all && sum >= int64(n) && p.TotalLag == 0 {
+				done = now
+				break
+			}
+		}
+		select {
+		case <-rd.done:
+			return projRun{}, fmt.Errorf("%s exited: %v (see its log)", rd.name, rd.err)
+		default:
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return projRun{}, err
+		}
+	}
+	rd.stop()
+	out := projRun{events: n, startup: joined.Sub(t0), catchup: done.Sub(joined), total: done.Sub(t0)}
+	out.readerRate = float64(n) / out.catchup.Seconds()
+	out.readerTotal = float64(n) / out.total.Seconds()
+
+	// Raw: the same documents, versioned upserts in ordered chunks of 40
+	// (FerretDB hangs on update commands of 50+ statements), into a fresh
+	// collection with the same _id index workaround.
+	src, err := activeCollection(ctx, mc.Database(dbName))
+	if err != nil {
+		return out, err
+	}
+	cur, err := src.Find(ctx, bson.D{})
+	if err != nil {
+		return out, fmt.Errorf("read projected documents: %w", err)
+	}
+	var docs []bson.D
+	if err := cur.All(ctx, &docs); err != nil {
+		return out, fmt.Errorf("read projected documents: %w", err)
+	}
+	rawDB := mc.Database(dbName + "_raw")
+	if err := rawDB.CreateCollection(ctx, "companias"); err != nil {
+		return out, fmt.Errorf("create raw collection: %w", err)
+	}
+	if err := s.mongo.EnsureIDIndex(ctx, rawDB.Name(), "companias"); err != nil {
+		return out, err
+	}
+	dst := rawDB.Collection("companias")
+	models := make([]mongo.WriteModel, 0, len(docs))
+	for _, d := range docs {
+		var id, version any
+		set := bson.D{}
+		for _, e := range d {
+			switch e.Key {
+			case "_id":
+				id = e.Value
+				continue
+			case "version":
+				version = e.Value
+			}
+			set = append(set, e)
+		}
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: bson.D{{Key: "$lt", Value: version}}}}).
+			SetUpdate(bson.D{{Key: "$set", Value: set}}).
+			SetUpsert(true))
+	}
+	rt := time.Now()
+	for len(models) > 0 {
+		chunk := models[:min(len(models), 40)]
+		models = models[len(chunk):]
+		if _, err := dst.BulkWrite(ctx, chunk, options.BulkWrite().SetOrdered(true)); err != nil {
+			return out, fmt.Errorf("raw bulk upsert: %w", err)
+		}
+	}
+	out.raw, out.rawDocs = time.Since(rt), len(docs)
+	out.rawRate = float64(len(docs)) / out.raw.Seconds()
+	return out, nil
+}
