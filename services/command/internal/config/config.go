@@ -23,7 +23,9 @@ import (
 type Config struct {
 	// HTTPAddr is the listen address of the HTTP API (HTTP_ADDR).
 	HTTPAddr string
-	// DatabaseURL is the PostgreSQL connection string (DATABASE_URL).
+	// DatabaseURL is the PostgreSQL connection string: DATABASE_URL, or the
+	// content of the file DATABASE_URL_FILE (one trailing newline removed);
+	// setting both is an error.
 	DatabaseURL string
 	// KafkaBrokers are the bootstrap brokers (KAFKA_BROKERS, comma-separated).
 	KafkaBrokers []string
@@ -58,7 +60,28 @@ type Config struct {
 	LogLevel slog.Level
 	// Auth configures bearer-token authentication of the HTTP API (AUTH_*).
 	Auth Auth
+	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
+	Tracing Tracing
 }
+
+// Tracing is the OpenTelemetry tracing configuration. Spans are exported
+// over OTLP/HTTP only when an endpoint is set.
+type Tracing struct {
+	// Endpoint is the full OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// as given, or else OTEL_EXPORTER_OTLP_ENDPOINT (a base URL) with
+	// "/v1/traces" appended, as the OpenTelemetry specification says. ""
+	// (neither set) turns tracing off.
+	Endpoint string
+	// ServiceName is the service.name of the spans (OTEL_SERVICE_NAME).
+	ServiceName string
+	// SampleRatio is the share of new traces sampled, in [0, 1]
+	// (OTEL_TRACES_SAMPLER_ARG); requests that come with a trace context
+	// follow its sampled flag (parent-based sampling).
+	SampleRatio float64
+}
+
+// Enabled reports whether spans are exported.
+func (t Tracing) Enabled() bool { return t.Endpoint != "" }
 
 // AuthMode selects how the HTTP API authenticates requests.
 type AuthMode string
@@ -109,6 +132,7 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 var defaults = map[string]string{
 	"HTTP_ADDR":                ":8080",
 	"DATABASE_URL":             "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
+	"DATABASE_URL_FILE":        "",
 	"KAFKA_BROKERS":            "127.0.0.1:9092",
 	"KAFKA_EVENTS_TOPIC":       companiaevent.DefaultTopic,
 	"KAFKA_COMMANDS_TOPIC":     companiacmd.DefaultTopic,
@@ -130,6 +154,11 @@ var defaults = map[string]string{
 	"AUTH_JWKS_URL":            "",
 	"AUTH_ISSUER":              "",
 	"AUTH_AUDIENCE":            "",
+
+	"OTEL_EXPORTER_OTLP_ENDPOINT":        "",
+	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
+	"OTEL_SERVICE_NAME":                  "companias-command",
+	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
 }
 
 // Variables lists every environment variable the service reads
@@ -143,12 +172,24 @@ func Variables() map[string]string {
 }
 
 // Load reads the configuration through getenv (os.Getenv in main) and
-// validates it. The error lists every invalid variable.
+// validates it; the *_FILE variables name files read with os.ReadFile. The
+// error lists every invalid variable.
 func Load(getenv func(string) string) (Config, error) {
-	p := parser{getenv: getenv}
+	return LoadFiles(getenv, os.ReadFile)
+}
+
+// LoadFiles is Load with readFile reading the files named by the *_FILE
+// variables (DATABASE_URL_FILE, AUTH_HS256_SECRET_FILE), so that tests need
+// no files. A file that cannot be read is reported with the other errors.
+func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+	p := parser{getenv: getenv, readFile: readFile}
+	dbVar := "DATABASE_URL"
+	if p.raw("DATABASE_URL_FILE") != "" {
+		dbVar = "DATABASE_URL_FILE"
+	}
 	c := Config{
 		HTTPAddr:             p.addr("HTTP_ADDR"),
-		DatabaseURL:          p.str("DATABASE_URL"),
+		DatabaseURL:          p.strOrFile("DATABASE_URL"),
 		KafkaBrokers:         p.list("KAFKA_BROKERS"),
 		EventsTopic:          p.topic("KAFKA_EVENTS_TOPIC"),
 		CommandsTopic:        p.topic("KAFKA_COMMANDS_TOPIC"),
@@ -164,13 +205,14 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
 		LogLevel:             p.level("LOG_LEVEL"),
 		Auth:                 p.auth(),
+		Tracing:              p.tracing(),
 	}
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
 	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {
 		c.CommandsDLQTopic = p.topic("KAFKA_COMMANDS_DLQ_TOPIC")
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		p.fail("DATABASE_URL", "must be a postgres:// URL")
+		p.fail(dbVar, "must be a postgres:// URL")
 	}
 	if c.CommandsTopic != "" && (c.CommandsTopic == c.EventsTopic || c.CommandsDLQTopic == c.CommandsTopic) {
 		p.fail("KAFKA_COMMANDS_TOPIC", "must differ from KAFKA_EVENTS_TOPIC and KAFKA_COMMANDS_DLQ_TOPIC")
@@ -182,8 +224,9 @@ func Load(getenv func(string) string) (Config, error) {
 }
 
 type parser struct {
-	getenv func(string) string
-	errs   []error
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	errs     []error
 }
 
 func (p *parser) fail(name, msg string) { p.errs = append(p.errs, fmt.Errorf("%s %s", name, msg)) }
@@ -201,6 +244,35 @@ func (p *parser) str(name string) string {
 		p.fail(name, "is required")
 	}
 	return v
+}
+
+// strOrFile reads name, or the content of the file named by name+"_FILE"
+// with one trailing newline removed. Setting both, an unreadable file and an
+// empty value are errors; the value itself is never put in an error.
+func (p *parser) strOrFile(name string) string {
+	file := p.raw(name + "_FILE")
+	if file == "" {
+		return p.str(name)
+	}
+	if strings.TrimSpace(p.getenv(name)) != "" {
+		p.fail(name, fmt.Sprintf("and %s_FILE are both set; set one", name))
+		return ""
+	}
+	b, err := p.readFile(file)
+	if err != nil {
+		p.fail(name+"_FILE", fmt.Sprintf("cannot be read: %v", err))
+		return ""
+	}
+	v := trimNewline(string(b))
+	if v == "" {
+		p.fail(name+"_FILE", fmt.Sprintf("names an empty file %q", file))
+	}
+	return v
+}
+
+// trimNewline removes one trailing newline ("\n" or "\r\n").
+func trimNewline(s string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
 }
 
 func (p *parser) addr(name string) string {
@@ -284,12 +356,12 @@ func (p *parser) auth() Auth {
 	case secret != "" && file != "":
 		p.fail("AUTH_HS256_SECRET", "and AUTH_HS256_SECRET_FILE are both set; set one")
 	case file != "":
-		b, err := os.ReadFile(file)
+		b, err := p.readFile(file)
 		if err != nil {
 			p.fail("AUTH_HS256_SECRET_FILE", fmt.Sprintf("cannot be read: %v", err))
 			readFailed = true
 		}
-		secret = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		secret = trimNewline(string(b))
 	}
 	a.HS256Secret = Secret(secret)
 	secretName := "AUTH_HS256_SECRET"
@@ -325,4 +397,37 @@ func (p *parser) auth() Auth {
 		p.fail("AUTH_MODE", fmt.Sprintf("must be none, hs256 or jwks, got %q", p.raw("AUTH_MODE")))
 	}
 	return a
+}
+
+// tracing reads the OTEL_* variables. Tracing stays off unless an OTLP
+// endpoint is set; the endpoints must be absolute http(s) URLs and the
+// sampler argument a ratio in [0, 1].
+func (p *parser) tracing() Tracing {
+	t := Tracing{ServiceName: p.raw("OTEL_SERVICE_NAME")}
+	ratio, err := strconv.ParseFloat(p.raw("OTEL_TRACES_SAMPLER_ARG"), 64)
+	if err != nil || !(ratio >= 0 && ratio <= 1) {
+		p.fail("OTEL_TRACES_SAMPLER_ARG", fmt.Sprintf("must be a ratio in [0, 1], got %q", p.raw("OTEL_TRACES_SAMPLER_ARG")))
+	}
+	t.SampleRatio = ratio
+	if v := p.raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
+		if otlpURL(v) {
+			t.Endpoint = v
+		} else {
+			p.fail("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", fmt.Sprintf("must be an http(s) URL, got %q", v))
+		}
+	} else if v := p.raw("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
+		if otlpURL(v) {
+			t.Endpoint = strings.TrimSuffix(v, "/") + "/v1/traces"
+		} else {
+			p.fail("OTEL_EXPORTER_OTLP_ENDPOINT", fmt.Sprintf("must be an http(s) URL, got %q", v))
+		}
+	}
+	return t
+}
+
+// otlpURL reports whether v is an absolute http(s) URL with a host and no
+// query or fragment.
+func otlpURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,75 @@ func TestVariablesListAuth(t *testing.T) {
 	}
 	if v["AUTH_MODE"] != "none" {
 		t.Errorf("AUTH_MODE default = %q, want none", v["AUTH_MODE"])
+	}
+}
+
+// files is a hermetic readFile: the content of each known path, fs.ErrNotExist otherwise.
+func files(m map[string]string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
+		if v, ok := m[name]; ok {
+			return []byte(v), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+}
+
+func TestLoadDatabaseURLFile(t *testing.T) {
+	t.Parallel()
+	const dsn = "postgres://companias:s3cret@db:5432/propalpes?sslmode=require"
+	read := files(map[string]string{"/run/secrets/db": dsn + "\n", "/run/secrets/crlf": dsn + "\r\n", "/run/secrets/two": dsn + "\n\n"})
+	for _, path := range []string{"/run/secrets/db", "/run/secrets/crlf"} {
+		c, err := config.LoadFiles(env(map[string]string{"DATABASE_URL_FILE": path}), read)
+		if err != nil || c.DatabaseURL != dsn {
+			t.Errorf("DATABASE_URL_FILE=%s: DatabaseURL = %q, %v; want %q", path, c.DatabaseURL, err, dsn)
+		}
+	}
+	// Only one trailing newline is removed; the rest belongs to the value.
+	if c, err := config.LoadFiles(env(map[string]string{"DATABASE_URL_FILE": "/run/secrets/two"}), read); err != nil || c.DatabaseURL != dsn+"\n" {
+		t.Errorf("two newlines: DatabaseURL = %q, %v", c.DatabaseURL, err)
+	}
+	// Load reads real files.
+	if c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": writeFile(t, dsn+"\n")})); err != nil || c.DatabaseURL != dsn {
+		t.Errorf("Load with a real file: DatabaseURL = %q, %v", c.DatabaseURL, err)
+	}
+}
+
+func TestLoadDatabaseURLFileErrors(t *testing.T) {
+	t.Parallel()
+	read := files(map[string]string{"/db": "postgres://u:pw@db/x", "/mysql": "mysql://u:pw@db/x\n", "/empty": "\n"})
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"both set", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_URL_FILE": "/db"}, []string{"DATABASE_URL and DATABASE_URL_FILE are both set"}},
+		{"unreadable", map[string]string{"DATABASE_URL_FILE": "/missing", "LOG_LEVEL": "loud"}, []string{"DATABASE_URL_FILE cannot be read", "/missing", "LOG_LEVEL"}},
+		{"empty", map[string]string{"DATABASE_URL_FILE": "/empty"}, []string{`DATABASE_URL_FILE names an empty file "/empty"`}},
+		{"not postgres", map[string]string{"DATABASE_URL_FILE": "/mysql"}, []string{"DATABASE_URL_FILE must be a postgres:// URL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.LoadFiles(env(tt.env), read)
+			if err == nil {
+				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "pw@") {
+				t.Errorf("error leaks the credentials: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadFilesReadsSecretFile(t *testing.T) {
+	t.Parallel()
+	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}
 }

@@ -28,8 +28,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/metrics"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
@@ -56,7 +58,8 @@ commands:
 Configuration is read from the environment: HTTP_ADDR, KAFKA_BROKERS,
 KAFKA_EVENTS_TOPIC, KAFKA_EVENTS_DLQ_TOPIC, KAFKA_GROUP_ID,
 KAFKA_TOPIC_PARTITIONS, MONGO_URI, MONGO_DATABASE, SHUTDOWN_TIMEOUT, LOG_LEVEL,
-AUTH_MODE (none, hs256 or jwks) and more (see internal/config).
+AUTH_MODE (none, hs256 or jwks), OTEL_EXPORTER_OTLP_ENDPOINT (tracing, off
+unless set) and more (see internal/config).
 `
 
 // run is the whole program: it returns when the command is done or ctx is
@@ -104,6 +107,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
+	tracer, stopTracing, err := startTracing(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // last: after the consumer stopped making spans
 	inf, err := openInfra(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -116,7 +124,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
-	proj, err := newProjection(cfg, inf, log, m)
+	proj, err := newProjection(cfg, inf, log, m, tracer)
 	if err != nil {
 		return err
 	}
@@ -174,6 +182,31 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	err = g.Wait()
 	log.Info("query service stopped", "error", err)
 	return err
+}
+
+// startTracing starts OpenTelemetry tracing when an OTLP endpoint is
+// configured. It returns the tracer (nil when tracing is off: the consumer
+// then makes no span) and a stop function that flushes the spans still
+// buffered, within cfg.ShutdownTimeout, and stops the exporter.
+func startTracing(cfg config.Config, log *slog.Logger) (trace.Tracer, func(), error) {
+	tracer, shutdown, err := tracing.Start(tracing.Config{
+		Endpoint: cfg.Tracing.Endpoint, ServiceName: cfg.Tracing.ServiceName, SampleRatio: cfg.Tracing.SampleRatio,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if tracer == nil {
+		return nil, func() {}, nil
+	}
+	log.Info("tracing enabled", "endpoint", cfg.Tracing.Endpoint, "service_name", cfg.Tracing.ServiceName, "sample_ratio", cfg.Tracing.SampleRatio)
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			log.Warn("flush traces", "error", err)
+		}
+	}
+	return tracer, stop, nil
 }
 
 // registerCollectors registers on reg the Go runtime and process collectors

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
@@ -37,11 +39,13 @@ type projection struct {
 }
 
 // newProjection builds the live consumer, reporting applied events and dead
-// letters to m, and the rebuild service (whose replay m does not see).
-func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.Metrics) (*projection, error) {
+// letters to m and its batches to tracer (nil: no spans), and the rebuild
+// service (whose replay m and tracer do not see).
+func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.Metrics, tracer trace.Tracer) (*projection, error) {
 	liveCfg := consumerConfig(cfg, log.With("component", "consumer"))
 	liveCfg.OnApplied = m.Applied
 	liveCfg.OnDeadLetter = m.DeadLettered
+	liveCfg.Tracer = tracer
 	live, err := consumer.New(liveCfg,
 		consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
 			_, err := inf.store.Apply(ctx, views)

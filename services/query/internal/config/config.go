@@ -37,6 +37,8 @@ const (
 	DefaultProjectionLinger      = 5 * time.Millisecond
 	DefaultShutdownTimeout       = 10 * time.Second
 	DefaultLogLevel              = slog.LevelInfo
+	DefaultOTELServiceName       = "companias-query"
+	DefaultOTELSampleRatio       = 1.0
 )
 
 // Config is the whole configuration of the query service. Build it with
@@ -76,7 +78,9 @@ type Config struct {
 	// creates a missing topic (KAFKA_REPLICATION_FACTOR).
 	KafkaReplicationFactor int
 
-	// MongoURI is the MongoDB connection string (MONGO_URI).
+	// MongoURI is the MongoDB connection string: MONGO_URI, or the content
+	// of the file MONGO_URI_FILE (one trailing newline removed); setting
+	// both is an error.
 	MongoURI string
 	// MongoDatabase holds the view collections (MONGO_DATABASE).
 	MongoDatabase string
@@ -95,7 +99,29 @@ type Config struct {
 
 	// Auth configures bearer-token authentication of the HTTP API (AUTH_*).
 	Auth Auth
+
+	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
+	Tracing Tracing
 }
+
+// Tracing is the OpenTelemetry tracing configuration. Spans are exported
+// over OTLP/HTTP only when an endpoint is set.
+type Tracing struct {
+	// Endpoint is the full OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+	// as given, or else OTEL_EXPORTER_OTLP_ENDPOINT (a base URL) with
+	// "/v1/traces" appended, as the OpenTelemetry specification says. ""
+	// (neither set) turns tracing off.
+	Endpoint string
+	// ServiceName is the service.name of the spans (OTEL_SERVICE_NAME).
+	ServiceName string
+	// SampleRatio is the share of new traces sampled, in [0, 1]
+	// (OTEL_TRACES_SAMPLER_ARG); spans with a parent follow its sampled flag
+	// (parent-based sampling).
+	SampleRatio float64
+}
+
+// Enabled reports whether spans are exported.
+func (t Tracing) Enabled() bool { return t.Endpoint != "" }
 
 // AuthMode selects how the HTTP API authenticates requests.
 type AuthMode string
@@ -143,10 +169,18 @@ func (Secret) GoString() string { return "[redacted]" }
 func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in
-// tests) and validates it. It returns the Config together with an error
-// that joins every unparsable or invalid setting.
+// tests) and validates it; the *_FILE variables name files read with
+// os.ReadFile. It returns the Config together with an error that joins
+// every unparsable or invalid setting.
 func Load(getenv func(string) string) (Config, error) {
-	p := parser{getenv: getenv}
+	return LoadFiles(getenv, os.ReadFile)
+}
+
+// LoadFiles is Load with readFile reading the files named by the *_FILE
+// variables (MONGO_URI_FILE, AUTH_HS256_SECRET_FILE), so that tests need no
+// files. A file that cannot be read is reported with the other errors.
+func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+	p := parser{getenv: getenv, readFile: readFile}
 	c := Config{
 		HTTPAddr:               p.str("HTTP_ADDR", DefaultHTTPAddr),
 		HTTPReadHeaderTimeout:  p.duration("HTTP_READ_HEADER_TIMEOUT", DefaultHTTPReadHeaderTimeout),
@@ -167,6 +201,14 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
 		LogLevel:               p.level("LOG_LEVEL", DefaultLogLevel),
 		Auth:                   p.auth(),
+		Tracing: Tracing{
+			Endpoint:    p.otlpEndpoint(),
+			ServiceName: p.str("OTEL_SERVICE_NAME", DefaultOTELServiceName),
+			SampleRatio: p.float("OTEL_TRACES_SAMPLER_ARG", DefaultOTELSampleRatio),
+		},
+	}
+	if file, ok := p.raw("MONGO_URI_FILE"); ok {
+		c.MongoURI = p.fromFile("MONGO_URI", file, c.MongoURI)
 	}
 	c.KafkaEventsDLQTopic = p.str("KAFKA_EVENTS_DLQ_TOPIC", deadletter.Topic(c.KafkaEventsTopic))
 	return c, errors.Join(append(p.errs, c.Validate())...)
@@ -246,6 +288,15 @@ func (c Config) Validate() error {
 		bad("LOG_LEVEL %s is not one of debug, info, warn, error", c.LogLevel)
 	}
 	errs = append(errs, c.Auth.validate()...)
+	if !(c.Tracing.SampleRatio >= 0 && c.Tracing.SampleRatio <= 1) {
+		bad("OTEL_TRACES_SAMPLER_ARG must be a ratio in [0, 1], got %v", c.Tracing.SampleRatio)
+	}
+	if c.Tracing.Enabled() && strings.TrimSpace(c.Tracing.ServiceName) == "" {
+		bad("OTEL_SERVICE_NAME must not be empty")
+	}
+	if c.Tracing.Enabled() && !otlpURL(c.Tracing.Endpoint) {
+		bad("the OTLP traces endpoint must be an http(s) URL, got %q", c.Tracing.Endpoint)
+	}
 	return errors.Join(errs...)
 }
 
@@ -288,8 +339,9 @@ func (a Auth) validate() []error {
 
 // parser collects every parse error instead of stopping at the first.
 type parser struct {
-	getenv func(string) string
-	errs   []error
+	getenv   func(string) string
+	readFile func(string) ([]byte, error)
+	errs     []error
 }
 
 func (p *parser) raw(name string) (string, bool) {
@@ -302,6 +354,33 @@ func (p *parser) str(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// fromFile returns the content of file, with one trailing newline removed,
+// as the value of the variable name, whose name+"_FILE" variable named the
+// file. Setting name too, an unreadable file and an empty file are errors
+// (and return def); the value itself is never put in an error.
+func (p *parser) fromFile(name, file, def string) string {
+	if _, set := p.raw(name); set {
+		p.errs = append(p.errs, fmt.Errorf("%s and %s_FILE are both set; set one", name, name))
+		return def
+	}
+	b, err := p.readFile(file)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s_FILE cannot be read: %w", name, err))
+		return def
+	}
+	v := trimNewline(string(b))
+	if v == "" {
+		p.errs = append(p.errs, fmt.Errorf("%s_FILE names an empty file %q", name, file))
+		return def
+	}
+	return v
+}
+
+// trimNewline removes one trailing newline ("\n" or "\r\n").
+func trimNewline(s string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
 }
 
 func (p *parser) list(name, def string) []string {
@@ -326,6 +405,50 @@ func (p *parser) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (p *parser) float(name string, def float64) float64 {
+	v, ok := p.raw(name)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %q is not a number", name, v))
+		return def
+	}
+	return f
+}
+
+// otlpEndpoint returns the OTLP/HTTP traces URL:
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or else
+// OTEL_EXPORTER_OTLP_ENDPOINT with "/v1/traces" appended, or "" (tracing
+// off). A value that is not an http(s) URL is an error naming its variable.
+func (p *parser) otlpEndpoint() string {
+	traces, _ := p.raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	base, _ := p.raw("OTEL_EXPORTER_OTLP_ENDPOINT")
+	switch {
+	case traces != "":
+		if !otlpURL(traces) {
+			p.errs = append(p.errs, fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL, got %q", traces))
+			return ""
+		}
+		return traces
+	case base != "":
+		if !otlpURL(base) {
+			p.errs = append(p.errs, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL, got %q", base))
+			return ""
+		}
+		return strings.TrimSuffix(base, "/") + "/v1/traces"
+	}
+	return ""
+}
+
+// otlpURL reports whether v is an absolute http(s) URL with a host and no
+// query or fragment.
+func otlpURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 func (p *parser) duration(name string, def time.Duration) time.Duration {
@@ -408,11 +531,11 @@ func (p *parser) auth() Auth {
 		if secret != "" {
 			p.errs = append(p.errs, errors.New("AUTH_HS256_SECRET and AUTH_HS256_SECRET_FILE are both set; set one"))
 		}
-		b, err := os.ReadFile(file)
+		b, err := p.readFile(file)
 		if err != nil {
 			p.errs = append(p.errs, fmt.Errorf("AUTH_HS256_SECRET_FILE cannot be read: %w", err))
 		}
-		secret = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		secret = trimNewline(string(b))
 	}
 	a.HS256Secret = Secret(secret)
 	return a

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ func TestLoadDefaults(t *testing.T) {
 		ShutdownTimeout:        10 * time.Second,
 		LogLevel:               slog.LevelInfo,
 		Auth:                   config.Auth{Mode: config.AuthNone},
+		Tracing:                config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty env) =\n%+v\nwant\n%+v", got, want)
@@ -101,6 +103,7 @@ func TestLoadOverrides(t *testing.T) {
 		LogLevel:               slog.LevelDebug,
 		Auth: config.Auth{Mode: config.AuthJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
 			Issuer: "https://idp.example", Audience: "companias-query"},
+		Tracing: config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
@@ -241,6 +244,67 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// files is a hermetic readFile: the content of each known path, fs.ErrNotExist otherwise.
+func files(m map[string]string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) {
+		if v, ok := m[name]; ok {
+			return []byte(v), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+}
+
+func TestLoadMongoURIFile(t *testing.T) {
+	t.Parallel()
+	const uri = "mongodb://companias:s3cret@mongo:27017/?authSource=admin"
+	read := files(map[string]string{"/run/secrets/mongo": uri + "\n", "/run/secrets/crlf": uri + "\r\n", "/run/secrets/raw": uri})
+	for _, path := range []string{"/run/secrets/mongo", "/run/secrets/crlf", "/run/secrets/raw"} {
+		c, err := config.LoadFiles(env(map[string]string{"MONGO_URI_FILE": path}), read)
+		if err != nil || c.MongoURI != uri {
+			t.Errorf("MONGO_URI_FILE=%s: MongoURI = %q, %v; want %q", path, c.MongoURI, err, uri)
+		}
+	}
+	if c, err := config.Load(env(map[string]string{"MONGO_URI_FILE": writeFile(t, uri+"\n")})); err != nil || c.MongoURI != uri {
+		t.Errorf("Load with a real file: MongoURI = %q, %v", c.MongoURI, err)
+	}
+	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
+	}
+}
+
+func TestLoadMongoURIFileErrors(t *testing.T) {
+	t.Parallel()
+	read := files(map[string]string{"/mongo": "mongodb://u:pw@mongo/", "/pg": "postgres://u:pw@db/x\n", "/empty": "\n"})
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"both set", map[string]string{"MONGO_URI": "mongodb://m/", "MONGO_URI_FILE": "/mongo"}, []string{"MONGO_URI and MONGO_URI_FILE are both set"}},
+		{"unreadable", map[string]string{"MONGO_URI_FILE": "/missing", "LOG_LEVEL": "loud"}, []string{"MONGO_URI_FILE cannot be read", "/missing", "LOG_LEVEL"}},
+		{"empty", map[string]string{"MONGO_URI_FILE": "/empty"}, []string{`MONGO_URI_FILE names an empty file "/empty"`}},
+		{"not mongodb", map[string]string{"MONGO_URI_FILE": "/pg"}, []string{"MONGO_URI must start with mongodb://"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.LoadFiles(env(tt.env), read)
+			if err == nil {
+				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "pw@") {
+				t.Errorf("error leaks the credentials: %v", err)
 			}
 		})
 	}

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
@@ -78,6 +79,12 @@ const (
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 5 * time.Second
 	DefaultStatusInterval = time.Second
+	// DefaultMaxFetchBytes bounds one fetch response of a partition reader
+	// (1 MiB, Kafka's default max.message.bytes; about 2,000 events). A
+	// broker still returns a first record batch larger than this, whole, so
+	// that the reader makes progress: the topic's max.message.bytes is what
+	// bounds a message.
+	DefaultMaxFetchBytes = 1 << 20
 	// maxDLQErrorLen bounds the dlq_error header.
 	maxDLQErrorLen = 1024
 )
@@ -106,6 +113,9 @@ type Config struct {
 	// MaxWait bounds one fetch request of a partition reader, and so how
 	// long a rebalance waits for the readers to stop (default DefaultMaxWait).
 	MaxWait time.Duration
+	// MaxFetchBytes is the partition readers' MaxBytes: the most bytes one
+	// fetch asks for (default DefaultMaxFetchBytes).
+	MaxFetchBytes int
 	// HeartbeatInterval, SessionTimeout, RebalanceTimeout and
 	// JoinGroupBackoff tune the group membership (kafka-go defaults 3s, 30s,
 	// 30s, 5s when zero). A rebalance is noticed within HeartbeatInterval.
@@ -134,6 +144,11 @@ type Config struct {
 	// dead-lettered (with DisableDLQ: counted and skipped), with its reason
 	// (a deadletter.Reason* value). It runs on the consumer goroutine.
 	OnDeadLetter func(reason string)
+	// Tracer, if set, records a consumer span per processed batch, linked
+	// (not parented: a batch serves many traces) to the traceparent of each
+	// applied event, with the event's company id, version, partition and
+	// offset on the link. While it is nil no span is made. Optional.
+	Tracer trace.Tracer
 }
 
 func (c *Config) setDefaults() error {
@@ -159,6 +174,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxFetchBytes <= 0 {
+		c.MaxFetchBytes = DefaultMaxFetchBytes
 	}
 	def(&c.Linger, DefaultLinger)
 	def(&c.MaxWait, DefaultMaxWait)
@@ -388,17 +406,7 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, assign ma
 		if off >= 0 {
 			next[p] = off
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:   c.cfg.Brokers,
-			Topic:     c.cfg.Topic,
-			Partition: p,
-			Dialer:    c.cfg.Dialer,
-			MinBytes:  1,
-			MaxBytes:  10 << 20,
-			MaxWait:   c.cfg.MaxWait,
-			// kafka-go retries broker errors itself and logs them here.
-			ErrorLogger: c.kafkaLogger(slog.LevelInfo),
-		})
+		r := c.partitionReader(p)
 		start := off
 		if start < 0 { // no committed offset: kafka.FirstOffset (StartOffset)
 			start = kafka.FirstOffset
@@ -432,6 +440,21 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, assign ma
 			return
 		}
 	}
+}
+
+// partitionReader returns a reader of partition p of the events topic.
+func (c *Consumer) partitionReader(p int) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   c.cfg.Brokers,
+		Topic:     c.cfg.Topic,
+		Partition: p,
+		Dialer:    c.cfg.Dialer,
+		MinBytes:  1,
+		MaxBytes:  c.cfg.MaxFetchBytes,
+		MaxWait:   c.cfg.MaxWait,
+		// kafka-go retries broker errors itself and logs them here.
+		ErrorLogger: c.kafkaLogger(slog.LevelInfo),
+	})
 }
 
 // fetch copies the messages of one partition reader to out until ctx is done.
@@ -511,11 +534,15 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	var reasons []string
 	lastEvent := map[int]time.Time{}
 	var skipped int64
+	var links []trace.Link
 	for _, m := range batch {
 		d := c.dec.decode(m)
 		switch d.verdict {
 		case apply:
 			events = append(events, d.event)
+			if c.cfg.Tracer != nil {
+				links = appendLink(links, d.event, m)
+			}
 			if d.event.Time.After(lastEvent[m.Partition]) {
 				lastEvent[m.Partition] = d.event.Time
 			}
@@ -528,14 +555,21 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 			reasons = append(reasons, d.reason)
 		}
 	}
+	var span trace.Span
+	if c.cfg.Tracer != nil {
+		ctx, span = c.startSpan(ctx, batch, links, skipped, len(poison))
+		defer span.End()
+	}
 	if len(poison) > 0 && c.dlq != nil {
 		if err := c.retry(ctx, "dead-letter", func() error { return c.dlq.WriteMessages(ctx, poison...) }); err != nil {
+			endWithError(span, err)
 			return err
 		}
 	}
 	if len(events) > 0 {
 		views := projection.Collapse(events)
 		if err := c.retry(ctx, "write views", func() error { return c.writer.WriteViews(ctx, views) }); err != nil {
+			endWithError(span, err)
 			return err
 		}
 		c.batches.Add(1)

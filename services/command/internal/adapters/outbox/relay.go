@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
@@ -96,6 +97,10 @@ type Options struct {
 	// (time.Since(createdAt) is its commit-to-publish latency), before
 	// OnPublished. It runs on the relay goroutine: keep it fast.
 	OnRowPublished func(createdAt time.Time)
+	// Tracer, if set, records a producer span per published batch, linked
+	// to the trace context (traceparent header) of each of its rows. While
+	// it is nil the relay makes no span. Optional.
+	Tracer trace.Tracer
 }
 
 // Relay publishes the outbox to Kafka. Create it with New and run it with
@@ -354,7 +359,15 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 
 	gctx, cancel := graceful(ctx, r.opts.ShutdownGrace)
 	defer cancel()
+	var span trace.Span
+	if r.opts.Tracer != nil {
+		gctx, span = startPublishSpan(gctx, r.opts.Tracer, msgs, ids)
+		defer span.End()
+	}
 	if err := r.pub.WriteMessages(gctx, msgs...); err != nil {
+		if span != nil {
+			endWithError(span, err)
+		}
 		if ctx.Err() != nil {
 			return 0, nil // shutting down: the rows stay unpublished
 		}
@@ -364,6 +377,9 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		r.beforeMark(ctx, ids)
 	}
 	if _, err := r.exec(gctx, conn, markSQL, ids); err != nil {
+		if span != nil {
+			endWithError(span, err)
+		}
 		return 0, fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
 	}
 	if r.opts.OnRowPublished != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/command/internal/app"
@@ -66,6 +67,12 @@ type Config struct {
 	// AuthScopeApprove. While it is nil the API is open (AUTH_MODE=none).
 	// The probes, /openapi.json and /metrics are always open. Optional.
 	Auth Authenticator
+	// Tracer, if set, runs each request in a server span named
+	// "METHOD /route/template", child of the request's valid traceparent
+	// (or the root of a new trace), and the commands store that span's
+	// context as their traceparent. While it is nil no span is made and the
+	// request's own traceparent, if valid, is passed on as is. Optional.
+	Tracer trace.Tracer
 }
 
 func (cfg Config) validate() error {
@@ -90,14 +97,14 @@ func (cfg Config) validate() error {
 // It puts gin in release mode (gin.SetMode is process-wide by gin's design;
 // release mode silences gin's debug output). The engine has no gin logger or
 // recovery: its own middlewares generate or propagate X-Request-Id, extract a
-// valid W3C traceparent, log each request at Debug and turn a panic into a 500
-// problem.
+// valid W3C traceparent (with a Tracer, a server span per request), log each
+// request at Debug and turn a panic into a 500 problem.
 func NewRouter(cfg Config) (*gin.Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest, auth: cfg.Auth}
+	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest, auth: cfg.Auth, tracer: cfg.Tracer}
 
 	r := gin.New()
 	// An API answers a wrong path with a 404 problem, not a redirect that a
@@ -108,7 +115,11 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 	if h.observe != nil {
 		r.Use(h.observeRequest) // first, so that it times and sees everything
 	}
-	r.Use(h.requestContext, h.accessLog, h.recoverer)
+	r.Use(h.requestContext)
+	if h.tracer != nil {
+		r.Use(h.traceRequest) // after requestContext, whose traceparent it continues
+	}
+	r.Use(h.accessLog, h.recoverer)
 	r.NoRoute(func(c *gin.Context) {
 		h.fail(c, &requestError{status: http.StatusNotFound, code: "not_found", detail: "no resource at " + c.Request.URL.EscapedPath()})
 	})
@@ -142,6 +153,7 @@ type handlers struct {
 	metrics http.Handler
 	observe func(route, method string, status int, d time.Duration)
 	auth    Authenticator // nil: the API is open
+	tracer  trace.Tracer  // nil: no spans
 }
 
 type statusBody struct {

@@ -9,8 +9,9 @@
 //     between redelivers the message, and the use case's idempotency record
 //     (scope "kafka:<topic>", key = command id, hash of the data) turns the
 //     second run into a replay, which counts as success.
-//   - A message that can never succeed (malformed JSON, invalid data, a
-//     duplicate company, a command id reused with another body) is written to
+//   - A message that can never succeed (a value over MaxCommandBytes,
+//     malformed JSON, invalid data, a duplicate company, a command id reused
+//     with another body) is written to
 //     the dead-letter topic with its original key, value and headers plus the
 //     headers of libs/contracts/deadletter, and the consumer moves on.
 //   - Any other failure (database down, timeout) is retried with capped
@@ -59,6 +60,15 @@ const (
 	DefaultHandleTimeout = 30 * time.Second
 	DefaultMaxWait       = time.Second
 	DefaultCloseTimeout  = 10 * time.Second
+	// DefaultMaxFetchBytes bounds one fetch response of a partition (1 MiB,
+	// Kafka's default max.message.bytes). A broker still returns a first
+	// record batch larger than this, whole, so that consumers make progress:
+	// the topic's max.message.bytes is what bounds a message.
+	DefaultMaxFetchBytes = 1 << 20
+	// DefaultMaxCommandBytes bounds the value of a command (64 KiB, far above
+	// the largest valid CrearCompania); a larger one is dead-lettered
+	// (reason malformed) without being parsed.
+	DefaultMaxCommandBytes = 64 << 10
 )
 
 // Config configures a Consumer. Brokers and GroupID are required; every
@@ -86,6 +96,12 @@ type Config struct {
 	// CloseTimeout bounds how long Run waits for the kafka-go reader to
 	// close when it stops (default DefaultCloseTimeout).
 	CloseTimeout time.Duration
+	// MaxFetchBytes is the kafka-go reader's MaxBytes: the most bytes one
+	// fetch asks for (default DefaultMaxFetchBytes).
+	MaxFetchBytes int
+	// MaxCommandBytes is the largest command value parsed; a larger one is
+	// dead-lettered with reason malformed (default DefaultMaxCommandBytes).
+	MaxCommandBytes int
 	// SessionTimeout, HeartbeatInterval, RebalanceTimeout and
 	// JoinGroupBackoff tune the consumer group; zero keeps kafka-go's defaults.
 	SessionTimeout, HeartbeatInterval, RebalanceTimeout, JoinGroupBackoff time.Duration
@@ -150,6 +166,15 @@ func New(cfg Config, creator Creator, log *slog.Logger) (*Consumer, error) {
 		cfg.MaxWait < 0 || cfg.CloseTimeout < 0 {
 		return nil, errors.New("kafkaintake: durations must be positive and MaxBackoff >= MinBackoff")
 	}
+	if cfg.MaxFetchBytes == 0 {
+		cfg.MaxFetchBytes = DefaultMaxFetchBytes
+	}
+	if cfg.MaxCommandBytes == 0 {
+		cfg.MaxCommandBytes = DefaultMaxCommandBytes
+	}
+	if cfg.MaxFetchBytes < 0 || cfg.MaxCommandBytes < 0 {
+		return nil, errors.New("kafkaintake: MaxFetchBytes and MaxCommandBytes must be positive")
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -180,6 +205,8 @@ func (c *Consumer) kafkaReader() messageReader {
 		// Pick up partitions added to the topic (kafka-go #1134).
 		WatchPartitionChanges: true,
 		MaxWait:               c.cfg.MaxWait,
+		MinBytes:              1,
+		MaxBytes:              c.cfg.MaxFetchBytes,
 		SessionTimeout:        c.cfg.SessionTimeout,
 		HeartbeatInterval:     c.cfg.HeartbeatInterval,
 		RebalanceTimeout:      c.cfg.RebalanceTimeout,
@@ -327,6 +354,10 @@ func (c *Consumer) commit(ctx context.Context, r messageReader, m kafka.Message)
 // permanently, in which case m is dead-lettered. It returns nil when m may be
 // committed, and a non-nil error only when ctx was cancelled.
 func (c *Consumer) process(ctx context.Context, w messageWriter, m kafka.Message) error {
+	if len(m.Value) > c.cfg.MaxCommandBytes {
+		err := fmt.Errorf("%w: value of %d bytes exceeds the limit of %d bytes", companiacmd.ErrMalformed, len(m.Value), c.cfg.MaxCommandBytes)
+		return c.deadLetter(ctx, w, m, "", deadletter.ReasonMalformed, err)
+	}
 	cmd, err := companiacmd.DecodeCrearCompania(m.Value)
 	if err != nil {
 		return c.deadLetter(ctx, w, m, "", deadletter.ReasonMalformed, err)

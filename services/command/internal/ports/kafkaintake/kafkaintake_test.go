@@ -44,7 +44,8 @@ func TestNew(t *testing.T) {
 	}
 	if c.cfg.MinBackoff != DefaultMinBackoff || c.cfg.MaxBackoff != DefaultMaxBackoff ||
 		c.cfg.HandleTimeout != DefaultHandleTimeout || c.cfg.MaxWait != DefaultMaxWait ||
-		c.cfg.CloseTimeout != DefaultCloseTimeout {
+		c.cfg.CloseTimeout != DefaultCloseTimeout || c.cfg.MaxFetchBytes != DefaultMaxFetchBytes ||
+		c.cfg.MaxCommandBytes != DefaultMaxCommandBytes {
 		t.Errorf("defaults not applied: %+v", c.cfg)
 	}
 	bad := map[string]struct {
@@ -57,6 +58,8 @@ func TestNew(t *testing.T) {
 		"dlq is topic":    {Config{Brokers: ok.Brokers, GroupID: "g", Topic: "t", DeadLetterTopic: "t"}, cr},
 		"backoff min>max": {Config{Brokers: ok.Brokers, GroupID: "g", MinBackoff: time.Second, MaxBackoff: time.Millisecond}, cr},
 		"negative":        {Config{Brokers: ok.Brokers, GroupID: "g", HandleTimeout: -1}, cr},
+		"negative fetch":  {Config{Brokers: ok.Brokers, GroupID: "g", MaxFetchBytes: -1}, cr},
+		"negative value":  {Config{Brokers: ok.Brokers, GroupID: "g", MaxCommandBytes: -1}, cr},
 	}
 	for name, tc := range bad {
 		if _, err := New(tc.cfg, tc.cr, nil); err == nil {
@@ -227,6 +230,9 @@ func TestRunDeadLettersPermanentFailures(t *testing.T) {
 		{`{"id":"bad","data":{"nombre":"","email":"nope","identificacion":"!!"}}`, deadletter.ReasonInvalid, "nombre"},
 		{cmdJSON("dup", "Acme SAS", "900123456-7"), deadletter.ReasonConflict, "compania"},
 		{`{"id":"cmd-1","data":{"nombre":"Otra","email":"info@acme.co","identificacion":"1"}}`, deadletter.ReasonConflict, "Idempotency-Key"},
+		// Over DefaultMaxCommandBytes: dead-lettered unparsed, though well-formed.
+		{cmdJSON("big", strings.Repeat("a", DefaultMaxCommandBytes), "77"), deadletter.ReasonMalformed,
+			fmt.Sprintf("exceeds the limit of %d bytes", DefaultMaxCommandBytes)},
 	}
 	l.produce(0, "k0", validCmd) // offset 0: creates Acme
 	for _, tc := range cases {
@@ -469,5 +475,44 @@ func TestRunStoppedAfterHandleBeforeCommitReplays(t *testing.T) {
 	eventually(t, "commit", func() bool { return l.committedOffset(0) == 1 })
 	if calls, created := cr.counts(); calls != 2 || created != 1 {
 		t.Errorf("calls = %d, created = %d; want 2 (one replay), 1", calls, created)
+	}
+}
+
+func TestRunBoundsCommandSize(t *testing.T) {
+	t.Parallel()
+	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
+	c, _ := fakeConsumer(t, l, w, cr)
+	atLimit := cmdJSON("edge", "Borde SAS", "12")
+	c.cfg.MaxCommandBytes = len(atLimit)
+	l.produce(0, "k0", atLimit)     // exactly at the limit: parsed and created
+	l.produce(0, "k1", atLimit+" ") // one byte over (valid JSON): dead-lettered unparsed
+	start(t, c)
+	eventually(t, "both committed", func() bool { return l.committedOffset(0) == 2 })
+	if calls, created := cr.counts(); calls != 1 || created != 1 {
+		t.Errorf("calls = %d, created = %d; want 1, 1", calls, created)
+	}
+	dl := w.snapshot()
+	if len(dl) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dl))
+	}
+	reason, _ := header(dl[0].Headers, deadletter.HeaderReason)
+	errText, _ := header(dl[0].Headers, deadletter.HeaderError)
+	want := fmt.Sprintf("malformed command: value of %d bytes exceeds the limit of %d bytes", len(atLimit)+1, len(atLimit))
+	if reason != deadletter.ReasonMalformed || errText != want || string(dl[0].Value) != atLimit+" " {
+		t.Errorf("dead letter reason %q error %q value %q; want %q, %q", reason, errText, dl[0].Value, deadletter.ReasonMalformed, want)
+	}
+}
+
+func TestKafkaReaderBoundsFetches(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{Brokers: []string{"127.0.0.1:1"}, GroupID: "g", MaxFetchBytes: 12345}, newFakeCreator(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.kafkaReader().(*kafka.Reader)
+	cfg := r.Config()
+	c.closeReader(r)
+	if cfg.MaxBytes != 12345 || cfg.MinBytes != 1 {
+		t.Errorf("reader MinBytes, MaxBytes = %d, %d; want 1, 12345", cfg.MinBytes, cfg.MaxBytes)
 	}
 }
