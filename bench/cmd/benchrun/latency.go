@@ -49,7 +49,7 @@ func newWatcher(ctx context.Context, brokers, topic string, partitions int) (*wa
 		w.readers = append(w.readers, r)
 		w.wg.Go(func() {
 			for {
-				m, err := r.ReadMessage(ctx)
+				m, err := r.FetchMessage(ctx)
 				if err != nil {
 					return // ctx cancelled or reader closed
 				}
