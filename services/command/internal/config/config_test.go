@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/command/internal/config"
 )
 
@@ -85,7 +86,7 @@ const secret32 = "0123456789abcdef0123456789abcdef"
 func TestLoadAuth(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(nil))
-	if err != nil || c.Auth != (config.Auth{Mode: config.AuthNone}) {
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone}) {
 		t.Fatalf("default auth = %+v, %v; want mode none", c.Auth, err)
 	}
 	c, err = config.Load(env(map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32,
@@ -93,7 +94,7 @@ func TestLoadAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Auth != (config.Auth{Mode: config.AuthHS256, HS256Secret: secret32, Issuer: "https://idp", Audience: "companias-command"}) {
+	if c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32, Issuer: "https://idp", Audience: "companias-command"}) {
 		t.Errorf("hs256 auth = %#v", c.Auth)
 	}
 	// The secret never shows when the configuration is printed.
@@ -105,7 +106,7 @@ func TestLoadAuth(t *testing.T) {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
 	}
 	c, err = config.Load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json"}))
-	if err != nil || c.Auth.Mode != config.AuthJWKS || c.Auth.JWKSURL != "https://idp.example/.well-known/jwks.json" {
+	if err != nil || c.Auth.Mode != jwtauth.ModeJWKS || c.Auth.JWKSURL != "https://idp.example/.well-known/jwks.json" {
 		t.Errorf("jwks auth = %+v, %v", c.Auth, err)
 	}
 }

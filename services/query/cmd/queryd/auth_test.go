@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/propalpes/companias/libs/seedwork/jwtauth"
-	"github.com/propalpes/companias/services/query/internal/config"
 )
 
 func TestNewAuthenticator(t *testing.T) {
@@ -17,7 +16,7 @@ func TestNewAuthenticator(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 
-	a, err := newAuthenticator(config.Auth{Mode: config.AuthNone}, log)
+	a, err := newAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeNone}, log)
 	if err != nil || a != nil {
 		t.Fatalf("mode none = %v, %v; want a nil Authenticator", a, err)
 	}
@@ -25,20 +24,20 @@ func TestNewAuthenticator(t *testing.T) {
 		t.Errorf("mode none logged %q, want a warning that the API is open", logs.String())
 	}
 
-	a, err = newAuthenticator(config.Auth{Mode: config.AuthHS256, HS256Secret: "0123456789abcdef0123456789abcdef"}, log)
+	a, err = newAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: "0123456789abcdef0123456789abcdef"}, log)
 	if err != nil || a == nil {
 		t.Fatalf("mode hs256 = %v, %v", a, err)
 	}
 	if _, err := a.Verify(context.Background(), "a.b.c"); !errors.Is(err, jwtauth.ErrInvalidToken) {
 		t.Errorf("Verify(garbage) = %v, want ErrInvalidToken", err)
 	}
-	if a, err = newAuthenticator(config.Auth{Mode: config.AuthJWKS, JWKSURL: "https://idp.example/jwks"}, log); err != nil || a == nil {
+	if a, err = newAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/jwks"}, log); err != nil || a == nil {
 		t.Fatalf("mode jwks = %v, %v", a, err)
 	}
-	if _, err := newAuthenticator(config.Auth{Mode: config.AuthHS256, HS256Secret: "short"}, log); err == nil {
+	if _, err := newAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: "short"}, log); err == nil {
 		t.Error("a short secret was accepted")
 	}
-	if _, err := newAuthenticator(config.Auth{Mode: "ldap"}, log); err == nil {
+	if _, err := newAuthenticator(jwtauth.Settings{Mode: "ldap"}, log); err == nil {
 		t.Error("an unknown mode was accepted")
 	}
 	if strings.Contains(logs.String(), "0123456789abcdef") {

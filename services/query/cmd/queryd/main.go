@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	cfg, err := config.Load(getenv)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err // "invalid configuration: …", every problem listed
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
 		With("service", "companias-query")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
 
@@ -44,7 +45,7 @@ func TestLoadDefaults(t *testing.T) {
 		ProjectionLinger:       5 * time.Millisecond,
 		ShutdownTimeout:        10 * time.Second,
 		LogLevel:               slog.LevelInfo,
-		Auth:                   config.Auth{Mode: config.AuthNone},
+		Auth:                   jwtauth.Settings{Mode: jwtauth.ModeNone},
 		Tracing:                config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -101,7 +102,7 @@ func TestLoadOverrides(t *testing.T) {
 		ProjectionLinger:       time.Millisecond,
 		ShutdownTimeout:        4 * time.Second,
 		LogLevel:               slog.LevelDebug,
-		Auth: config.Auth{Mode: config.AuthJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
+		Auth: jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
 			Issuer: "https://idp.example", Audience: "companias-query"},
 		Tracing: config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
@@ -200,7 +201,7 @@ const secret32 = "0123456789abcdef0123456789abcdef"
 func TestLoadAuthHS256(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32}))
-	if err != nil || c.Auth != (config.Auth{Mode: config.AuthHS256, HS256Secret: secret32}) {
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32}) {
 		t.Fatalf("Load = %#v, %v", c.Auth, err)
 	}
 	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secret32) || !strings.Contains(s, "[redacted]") {

@@ -1,0 +1,106 @@
+package envconfig_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
+	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+)
+
+const secret32 = "0123456789abcdef0123456789abcdef"
+
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	read := files(map[string]string{"/jwt": secret32 + "\n", "/tiny": "tiny"})
+	tests := []struct {
+		name string
+		vars map[string]string
+		want jwtauth.Settings
+	}{
+		{"default none", nil, jwtauth.Settings{Mode: jwtauth.ModeNone}},
+		{"hs256", map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
+			jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32, Issuer: "i", Audience: "a"}},
+		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32}},
+		{"jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp/jwks"}, jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp/jwks"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := envconfig.New(env(tt.vars), read, nil)
+			if got := p.Auth(); got != tt.want {
+				t.Errorf("Auth() = %#v, want %#v", got, tt.want)
+			}
+			if err := p.Err(); err != nil {
+				t.Errorf("Err() = %v", err)
+			}
+			if err := envconfig.ValidateAuth(tt.want); err != nil {
+				t.Errorf("ValidateAuth(%#v) = %v", tt.want, err)
+			}
+		})
+	}
+}
+
+func TestAuthProblems(t *testing.T) {
+	t.Parallel()
+	read := files(map[string]string{"/jwt": secret32, "/tiny": "tiny\n"})
+	tests := []struct {
+		name string
+		vars map[string]string
+		want []string // every problem, in order
+	}{
+		{"unknown mode", map[string]string{"AUTH_MODE": "oauth"}, []string{`AUTH_MODE must be none, hs256 or jwks, got "oauth"`}},
+		{"hs256 without secret", map[string]string{"AUTH_MODE": "hs256"}, []string{"AUTH_HS256_SECRET or AUTH_HS256_SECRET_FILE is required with AUTH_MODE=hs256"}},
+		{"short secret", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short"}, []string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5"}},
+		{"short secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/tiny"}, []string{"AUTH_HS256_SECRET_FILE must hold at least 32 bytes, got 4"}},
+		{"unreadable file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/missing"},
+			[]string{"AUTH_HS256_SECRET_FILE cannot be read: open /missing: file does not exist"}},
+		{"secret and file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_HS256_SECRET_FILE": "/jwt"},
+			[]string{"AUTH_HS256_SECRET and AUTH_HS256_SECRET_FILE are both set; set one"}},
+		{"jwks url with hs256", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x"},
+			[]string{"AUTH_JWKS_URL is only used with AUTH_MODE=jwks"}},
+		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required with AUTH_MODE=jwks"}},
+		{"jwks bad url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "idp/jwks"}, []string{`AUTH_JWKS_URL must be an absolute http(s) URL, got "idp/jwks"`}},
+		{"secret file with jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://x", "AUTH_HS256_SECRET_FILE": "/jwt"},
+			[]string{"AUTH_HS256_SECRET_FILE is only used with AUTH_MODE=hs256"}},
+		{"settings with none", map[string]string{"AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
+			[]string{
+				"AUTH_HS256_SECRET is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)",
+				"AUTH_JWKS_URL is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)",
+				"AUTH_ISSUER is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)",
+				"AUTH_AUDIENCE is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)",
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := envconfig.New(env(tt.vars), read, nil)
+			p.Auth()
+			want := "invalid configuration: " + strings.Join(tt.want, "\n")
+			if err := p.Err(); err == nil || err.Error() != want {
+				t.Errorf("Err() = %v, want %q", err, want)
+			}
+			if err := p.Err(); err != nil && strings.Contains(err.Error(), secret32) {
+				t.Errorf("Err() leaks the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateAuth(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		s    jwtauth.Settings
+		want string
+	}{
+		{jwtauth.Settings{}, `AUTH_MODE must be none, hs256 or jwks, got ""`},
+		{jwtauth.Settings{Mode: jwtauth.ModeNone, HS256Secret: "x"}, "AUTH_HS256_SECRET is set but AUTH_MODE is none"},
+		{jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: "short"}, "AUTH_HS256_SECRET must hold at least 32 bytes, got 5"},
+		{jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://x", HS256Secret: secret32}, "AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"},
+	} {
+		if err := envconfig.ValidateAuth(tt.s); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ValidateAuth(%s) = %v, want %q", fmt.Sprint(tt.s.Mode), err, tt.want)
+		}
+	}
+}

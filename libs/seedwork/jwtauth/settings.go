@@ -1,0 +1,92 @@
+package jwtauth
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Mode selects how an HTTP API authenticates its requests.
+type Mode string
+
+// The authentication modes.
+const (
+	// ModeNone checks no token: the API is open (development only).
+	ModeNone Mode = "none"
+	// ModeHS256 verifies HS256 tokens with a shared secret.
+	ModeHS256 Mode = "hs256"
+	// ModeJWKS verifies RS256 and ES256 tokens with the keys of a JWKS URL.
+	ModeJWKS Mode = "jwks"
+)
+
+// Secret is a confidential string. It formats and logs as "[redacted]", so
+// that printing a configuration does not leak it; convert it to use the value.
+type Secret string
+
+// String returns "[redacted]".
+func (Secret) String() string { return "[redacted]" }
+
+// GoString returns "[redacted]" (for %#v).
+func (Secret) GoString() string { return "[redacted]" }
+
+// LogValue implements slog.LogValuer with "[redacted]".
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// Settings is the bearer-token configuration of a service, as read from its
+// environment (see envconfig.Parser.Auth): the mode and the key source of
+// that mode, plus the optional issuer and audience checks.
+type Settings struct {
+	// Mode is ModeNone, ModeHS256 or ModeJWKS.
+	Mode Mode
+	// HS256Secret is the shared secret of ModeHS256, at least MinSecretLen bytes.
+	HS256Secret Secret
+	// JWKSURL is the http(s) URL of the key set of ModeJWKS.
+	JWKSURL string
+	// Issuer, if set, must equal the tokens' iss claim.
+	Issuer string
+	// Audience, if set, must be one of the tokens' aud values.
+	Audience string
+}
+
+// NewFromSettings builds the Verifier that s asks for: an HS256 Verifier for
+// ModeHS256, a JWKS Verifier for ModeJWKS (the secret, respectively the URL,
+// of the other mode is ignored). ModeNone and unknown modes are errors: with
+// ModeNone the caller must not authenticate at all, and decides itself how
+// to warn about it. The errors of New are wrapped.
+func NewFromSettings(s Settings) (*Verifier, error) {
+	cfg := Config{Issuer: s.Issuer, Audience: s.Audience}
+	switch s.Mode {
+	case ModeHS256:
+		cfg.HS256Secret = []byte(s.HS256Secret)
+	case ModeJWKS:
+		cfg.JWKSURL = s.JWKSURL
+	case ModeNone:
+		return nil, fmt.Errorf("auth mode %q builds no token verifier", s.Mode)
+	default:
+		return nil, fmt.Errorf("unknown auth mode %q", s.Mode)
+	}
+	v, err := New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("build token verifier: %w", err)
+	}
+	return v, nil
+}
+
+// NewLogged is NewFromSettings for a service's start-up, logging the
+// outcome on log. With ModeNone it logs offWarning at level Warn (it should
+// say what the open API allows and how to turn authentication on) and
+// returns nil, nil: the caller then leaves its API open. Otherwise it
+// builds the Verifier and logs at level Info the mode, JWKS URL, issuer,
+// audience and the scopes the service checks.
+func NewLogged(s Settings, log *slog.Logger, offWarning string, scopes ...string) (*Verifier, error) {
+	if s.Mode == ModeNone {
+		log.Warn(offWarning)
+		return nil, nil
+	}
+	v, err := NewFromSettings(s)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("bearer authentication enabled", "mode", string(s.Mode), "jwks_url", s.JWKSURL,
+		"issuer", s.Issuer, "audience", s.Audience, "scopes", scopes)
+	return v, nil
+}
