@@ -352,6 +352,13 @@ func TestIntegrationRelayOnlyOneLeads(t *testing.T) {
 		t.Fatal(err)
 	}
 	runRelay(t, b)
+	// Another replica starting while A leads must still get through its
+	// migrations: the migration lock is not the relay's lock.
+	migrateCtx, cancelMigrate := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancelMigrate()
+	if err := postgres.Migrate(migrateCtx, pool); err != nil {
+		t.Fatalf("Migrate while a relay leads: %v", err)
+	}
 	for range 5 {
 		mustCommit(t, pool, "t", company(t, 2)...)
 	}

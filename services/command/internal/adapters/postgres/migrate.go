@@ -25,8 +25,11 @@ var migrationFiles embed.FS
 
 // MigrationLockKey is the pg_advisory_xact_lock key that Migrate holds
 // while it checks and applies one migration, so that replicas starting
-// together apply each migration exactly once. It never changes.
-const MigrationLockKey int64 = 0x636f6d70616e6961 // "compania" in ASCII
+// together apply each migration exactly once. It never changes, and it
+// differs from the outbox relay's session lock (outbox.DefaultLockKey),
+// which the leading replica holds for as long as it runs: sharing it would
+// keep every other replica from starting.
+const MigrationLockKey int64 = 0x636f6d702d6d6967 // "comp-mig" in ASCII
 
 // ErrMigrationsPending is matched (errors.Is) by the Checker.Ready error
 // when the database lacks embedded migrations.
