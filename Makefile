@@ -4,18 +4,20 @@
 SHELL        := /bin/bash
 GO           ?= go
 PKGS         := github.com/propalpes/companias/...
-MODULES      := libs/seedwork libs/contracts libs/devinfra libs/telemetry services/command services/query e2e tools/dlq bench
+MODULES      := libs/seedwork libs/contracts libs/devinfra libs/telemetry services/command services/query e2e tools/dlq bench chaos
 BIN          := $(CURDIR)/bin
 STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 30m
 FUZZTIME     ?= 10s
+CHAOS_SEED   ?= 0
+CHAOS_FLAGS  ?=
 # deploy/check validates the deployment files; it is kept out of go.work so its
 # dependencies (compose-go) never change what the services are built with.
 DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run build test test-short check-deploy lint fmt vet staticcheck fuzz bench tidy clean
+.PHONY: help run build test test-short check-deploy chaos chaos-short lint fmt vet staticcheck fuzz bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,6 +61,12 @@ fuzz: ## run each fuzz target for FUZZTIME
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+chaos: ## fault injection, full form: 10,000 commands, 32 faults (CHAOS_SEED=n reproduces a run)
+	cd chaos && $(GO) run ./cmd/chaosrun -repo .. -seed $(CHAOS_SEED) -commands 10000 -nfaults 32 $(CHAOS_FLAGS)
+
+chaos-short: ## fault injection, CI form: ~300 commands, one fault of each kind (also part of make test)
+	cd chaos && CHAOS_SEED=$(filter-out 0,$(CHAOS_SEED)) CHAOS_ARGS="$(CHAOS_FLAGS)" $(GO) test -count=1 -run TestChaosShort -v .
 
 bench: ## run the benchmarks of bench/ (see bench/RESULTS.md)
 	$(MAKE) -C bench all

@@ -1,0 +1,499 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/propalpes/companias/libs/contracts/companiacmd"
+)
+
+// findings collects unexpected observations made during the run.
+type findings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (f *findings) add(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if len(f.list) < 200 {
+		f.list = append(f.list, msg)
+	}
+	fmt.Printf("  finding: %s\n", msg)
+}
+
+// note prints an observation that is not a failure.
+func (s *stack) note(format string, args ...any) {
+	fmt.Printf("  note: %s\n", fmt.Sprintf(format, args...))
+}
+
+func (f *findings) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.list)
+}
+
+func (f *findings) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return "  " + strings.Join(f.list, "\n  ") + "\n"
+}
+
+// result is what the load did, for the checks.
+type result struct {
+	ops        atomic.Int64 // HTTP commands sent (logical, retries excluded)
+	answered   atomic.Int64 // state changes answered 2xx (an idempotent replay not counted)
+	resolved   atomic.Int64 // state changes whose answer was lost, found applied in PostgreSQL
+	retries    atomic.Int64 // transport errors retried
+	replays    atomic.Int64 // deliberate idempotent retries answered as replays
+	kafkaSent  int          // distinct kafka commands produced
+	validCmds  map[string]bool
+	bad        map[string]bool // values of the deliberately bad commands
+	faultsDone int
+}
+
+// httpc is the load's client: short timeouts so that a killed process is
+// noticed quickly; transport errors are retried by the caller.
+var httpc = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+
+type answer struct {
+	status   int
+	replayed bool
+	c        struct {
+		ID      string `json:"id"`
+		Version int64  `json:"version"`
+	}
+	body string
+}
+
+// send sends one request to writer w.
+func send(ctx context.Context, w *service, method, path string, body any, hdr map[string]string) (answer, error) {
+	var a answer
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+w.addr+path, rd)
+	if err != nil {
+		return a, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return a, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return a, err
+	}
+	a.status = resp.StatusCode
+	a.replayed = resp.Header.Get("Idempotent-Replayed") == "true"
+	a.body = string(data)
+	if resp.StatusCode/100 == 2 {
+		_ = json.Unmarshal(data, &a.c)
+	}
+	return a, nil
+}
+
+// client sends commands to the two writers, retrying transport errors and
+// 503 answers (on the other writer) for up to two minutes.
+type client struct {
+	s   *stack
+	res *result
+	n   atomic.Uint64
+}
+
+// do returns the answer and whether a transport error happened first (the
+// outcome of that earlier attempt is unknown).
+func (c *client) do(ctx context.Context, method, path string, body any, hdr map[string]string) (answer, bool, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	ambiguous := false
+	backoff := 50 * time.Millisecond
+	for {
+		w := c.s.writers[c.n.Add(1)%uint64(len(c.s.writers))]
+		a, err := send(ctx, w, method, path, body, hdr)
+		if err == nil && a.status != http.StatusServiceUnavailable {
+			return a, ambiguous, nil
+		}
+		if err != nil {
+			ambiguous = true
+			c.res.retries.Add(1)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return a, ambiguous, fmt.Errorf("%s %s: no answer within 2 minutes: status %d, error %v", method, path, a.status, err)
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// pgVersion reads the company's version in PostgreSQL (0 when absent).
+func (s *stack) pgVersion(ctx context.Context, id string) int64 {
+	var v int64
+	_ = s.db.QueryRow(ctx, `SELECT version FROM companias WHERE id = $1`, id).Scan(&v)
+	return v
+}
+
+// company drives the seeded scenario of company i.
+func (c *client) company(ctx context.Context, i int) {
+	s, res := c.s, c.res
+	r := rand.New(rand.NewPCG(s.o.seed, uint64(i)))
+	f := s.findings
+	body := map[string]string{
+		"nombre":         fmt.Sprintf("Chaos %06d", i),
+		"email":          fmt.Sprintf("c%06d@chaos.example.com", i),
+		"identificacion": fmt.Sprintf("CH-%06d", i),
+	}
+	key := map[string]string{"Idempotency-Key": fmt.Sprintf("crear-%d-%d", s.o.seed, i)}
+	res.ops.Add(1)
+	a, _, err := c.do(ctx, http.MethodPost, "/v1/companias", body, key)
+	if err != nil || a.status != http.StatusCreated || a.c.Version != 1 {
+		f.add("company %d: create: status %d v%d, error %v, body %.200s", i, a.status, a.c.Version, err, a.body)
+		return
+	}
+	res.answered.Add(1)
+	id := a.c.ID
+	version := int64(1)
+	if r.IntN(100) < 15 { // a deliberate idempotent retry replays the answer
+		res.ops.Add(1)
+		b, _, err := c.do(ctx, http.MethodPost, "/v1/companias", body, key)
+		if err != nil || b.status != http.StatusCreated || !b.replayed || b.c.ID != id {
+			f.add("company %d: idempotent retry: status %d replayed %v id %s, error %v", i, b.status, b.replayed, b.c.ID, err)
+		} else {
+			res.replays.Add(1)
+		}
+	}
+	if r.IntN(100) < 10 { // a duplicate (nombre, identificacion) is a conflict
+		res.ops.Add(1)
+		dup := map[string]string{"nombre": body["nombre"], "email": "otro" + body["email"], "identificacion": body["identificacion"]}
+		b, _, err := c.do(ctx, http.MethodPost, "/v1/companias", dup, map[string]string{"Idempotency-Key": key["Idempotency-Key"] + "-dup"})
+		if err != nil || b.status != http.StatusConflict {
+			f.add("company %d: duplicate: status %d (want 409), error %v, body %.200s", i, b.status, err, b.body)
+		}
+	}
+	path := "/v1/companias/" + id
+	// mutate sends a state change conditioned on the known version; an
+	// answer lost to a transport error is resolved through PostgreSQL.
+	mutate := func(what, method, p string, b any) bool {
+		res.ops.Add(1)
+		a, ambiguous, err := c.do(ctx, method, p, b, map[string]string{"If-Match": fmt.Sprintf(`"%d"`, version)})
+		switch {
+		case err != nil:
+			f.add("company %d: %s: %v", i, what, err)
+			return false
+		case a.status == http.StatusOK && a.c.Version == version+1:
+			version++
+			res.answered.Add(1)
+			return true
+		case ambiguous && (a.status == http.StatusPreconditionFailed || a.status == http.StatusConflict) && s.pgVersion(ctx, id) == version+1:
+			version++
+			res.resolved.Add(1)
+			return true
+		default:
+			f.add("company %d: %s at v%d: status %d v%d (ambiguous %v), body %.200s", i, what, version, a.status, a.c.Version, ambiguous, a.body)
+			return false
+		}
+	}
+	if r.IntN(100) < 40 {
+		mutate("PATCH nombre", http.MethodPatch, path, map[string]string{"nombre": body["nombre"] + " (actualizada)"})
+	}
+	if r.IntN(100) < 20 {
+		mutate("PATCH email", http.MethodPatch, path, map[string]string{"email": fmt.Sprintf("nuevo%06d@chaos.example.com", i)})
+	}
+	switch x := r.IntN(100); {
+	case x < 35:
+		if mutate("aprobar", http.MethodPost, path+"/aprobar", nil) && r.IntN(100) < 20 {
+			res.ops.Add(1)
+			b, _, err := c.do(ctx, http.MethodPost, path+"/rechazar", map[string]string{"motivo": "tarde"}, nil)
+			if err != nil || b.status != http.StatusConflict {
+				f.add("company %d: rechazar an APROBADA: status %d (want 409), error %v", i, b.status, err)
+			}
+		}
+	case x < 65:
+		if mutate("rechazar", http.MethodPost, path+"/rechazar", map[string]string{"motivo": fmt.Sprintf("Documentación incompleta %d", i)}) && r.IntN(100) < 20 {
+			res.ops.Add(1)
+			b, _, err := c.do(ctx, http.MethodPatch, path, map[string]string{"nombre": "no"}, nil)
+			if err != nil || b.status != http.StatusConflict {
+				f.add("company %d: PATCH a RECHAZADA: status %d (want 409), error %v", i, b.status, err)
+			}
+		}
+	}
+}
+
+// drive runs the load, the Kafka commands and the faults until o.commands
+// HTTP commands were sent and every fault was injected.
+func (s *stack) drive(ctx context.Context) (*result, error) {
+	res := &result{validCmds: map[string]bool{}, bad: map[string]bool{}}
+	c := &client{s: s, res: res}
+	target := int64(s.o.commands)
+
+	// Fault points: seeded fractions of the HTTP commands.
+	kinds := make([]string, s.o.nfaults)
+	for i := range kinds {
+		kinds[i] = s.o.faults[i%len(s.o.faults)]
+	}
+	s.rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	points := make([]int64, len(kinds))
+	for i := range points {
+		points[i] = int64(float64(target) * (0.05 + 0.85*s.rng.Float64()))
+	}
+	slices.Sort(points)
+
+	var wg sync.WaitGroup
+	// The supervisor restarts a process that died without being asked to.
+	supCtx, stopSup := context.WithCancel(ctx)
+	defer stopSup()
+	wg.Go(func() {
+		for {
+			select {
+			case <-supCtx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			for _, sv := range s.all() {
+				if !sv.op.TryLock() {
+					continue // a fault is handling it
+				}
+				if !sv.running() {
+					s.findings.add("%s exited unexpectedly: %v\n%s", sv.name, sv.exitErr(), sv.lastLines(20))
+					if err := sv.startRetry(ctx, s.note); err != nil {
+						s.findings.add("restart %s: %v", sv.name, err)
+					}
+				}
+				sv.op.Unlock()
+			}
+		}
+	})
+
+	// Faults: the load waits at each fault point until the fault is issued;
+	// the restarts run while the load goes on.
+	var issued atomic.Int64
+	gate := func() {
+		for {
+			i := issued.Load()
+			if i >= int64(len(points)) || res.ops.Load() < points[i] || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var restarts sync.WaitGroup
+	faultsDone := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { faultsDone <- n }()
+		for i, p := range points {
+			for res.ops.Load() < p && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			desc := s.inject(ctx, kinds[i], &restarts, i+1)
+			issued.Add(1)
+			n++
+			fmt.Printf("fault %2d at command %5d: %-12s %s\n", i+1, res.ops.Load(), kinds[i], desc)
+		}
+	}()
+
+	// Kafka commands: valid ones (a few sent twice) and deliberately bad ones.
+	nValid := max(10, s.o.commands/20)
+	nBad := max(3, s.o.commands/150)
+	var msgs []kafka.Message
+	for k := range nValid {
+		b, _ := json.Marshal(companiacmd.CrearCompania{
+			ID: fmt.Sprintf("chaos-cmd-%d-%d", s.o.seed, k),
+			Data: companiacmd.CrearCompaniaData{
+				Nombre:         fmt.Sprintf("Kafka %06d", k),
+				Email:          fmt.Sprintf("k%06d@chaos.example.com", k),
+				Identificacion: fmt.Sprintf("KCMD-%06d", k),
+			},
+		})
+		res.validCmds[string(b)] = true
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("k%d", k)), Value: b})
+		if k%7 == 0 { // the same command again: creates nothing
+			msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("k%d", k)), Value: b})
+		}
+	}
+	for k := range nBad {
+		var v string
+		if k%2 == 0 {
+			v = fmt.Sprintf(`{"id": "chaos-bad-%d-%d", "data": {"nombre": `, s.o.seed, k) // malformed JSON
+		} else {
+			v = fmt.Sprintf(`{"id": "chaos-bad-%d-%d", "data": {"nombre": "Sin Correo %d", "email": "no-es-un-correo", "identificacion": "KBAD-%d"}}`, s.o.seed, k, k, k)
+		}
+		res.bad[v] = true
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("bad%d", k)), Value: []byte(v)})
+	}
+	res.kafkaSent = nValid + nBad
+	s.rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	wg.Go(func() {
+		w := &kafka.Writer{Addr: kafka.TCP(s.broker.addr), Topic: commandsTopic, Balancer: &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 3,
+			WriteTimeout: 5 * time.Second, Transport: &kafka.Transport{}}
+		defer w.Close()
+		for j, m := range msgs {
+			// Spread the commands over the HTTP load.
+			for res.ops.Load() < int64(j)*target/int64(len(msgs)) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				err := w.WriteMessages(ctx, m)
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) || ctx.Err() != nil {
+					s.findings.add("produce a kafka command: %v", err)
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	})
+
+	// HTTP load.
+	var next atomic.Int64
+	var lwg sync.WaitGroup
+	for range s.o.workers {
+		lwg.Go(func() {
+			for ctx.Err() == nil && res.ops.Load() < target {
+				gate()
+				c.company(ctx, int(next.Add(1)))
+			}
+		})
+	}
+	lwg.Wait()
+	res.faultsDone = <-faultsDone
+	restarts.Wait()
+	stopSup()
+	wg.Wait()
+	// Every process runs again after the faults.
+	for _, sv := range s.all() {
+		if !sv.running() {
+			if err := sv.start(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, ctx.Err()
+}
+
+// inject issues one fault; the restart of what it stopped runs in the
+// background (tracked by restarts) while holding the service's op lock. It
+// returns a description.
+func (s *stack) inject(ctx context.Context, kind string, restarts *sync.WaitGroup, n int) string {
+	pick := func(l []*service) *service { return l[s.rng.IntN(len(l))] }
+	later := func(sv *service, what string, f func()) {
+		restarts.Go(func() {
+			defer sv.op.Unlock()
+			t0 := time.Now()
+			f()
+			if err := sv.startRetry(ctx, s.note); err != nil {
+				s.findings.add("fault %d: restart %s after %s: %v", n, sv.name, kind, err)
+				return
+			}
+			fmt.Printf("         fault %2d: %s %s, restarted after %s\n", n, sv.name, what, time.Since(t0).Round(time.Millisecond))
+		})
+	}
+	kill := func(sv *service) string {
+		sv.op.Lock()
+		sv.signal(syscall.SIGKILL, true)
+		later(sv, "killed", func() {
+			if _, ok := sv.waitExit(10 * time.Second); !ok {
+				s.findings.add("%s still running 10s after SIGKILL", sv.name)
+			}
+		})
+		return sv.name + " SIGKILL"
+	}
+	term := func(sv *service) string {
+		sv.op.Lock()
+		sv.signal(syscall.SIGTERM, true)
+		t0 := time.Now()
+		later(sv, "terminated", func() {
+			err, ok := sv.waitExit(20 * time.Second)
+			switch {
+			case !ok:
+				s.findings.add("%s did not exit within 20s of SIGTERM\n%s", sv.name, sv.lastLines(20))
+				sv.signal(syscall.SIGKILL, true)
+				sv.waitExit(5 * time.Second)
+			case err != nil:
+				s.findings.add("%s exited with %v on SIGTERM (want 0)\n%s", sv.name, err, sv.lastLines(20))
+			default:
+				fmt.Printf("         fault %2d: %s exited 0 %s after SIGTERM\n", n, sv.name, time.Since(t0).Round(time.Millisecond))
+			}
+		})
+		return sv.name + " SIGTERM"
+	}
+	switch kind {
+	case faultKillWriter:
+		var others []*service
+		for _, w := range s.writers {
+			if !w.isLeading() {
+				others = append(others, w)
+			}
+		}
+		if len(others) == 0 {
+			others = s.writers
+		}
+		return kill(pick(others))
+	case faultKillRelay:
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, w := range s.writers {
+				if w.isLeading() {
+					return "relay leader " + kill(w)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		s.findings.add("no writer logged \"outbox relay is leading\" within 15s")
+		return kill(pick(s.writers))
+	case faultKillReader:
+		return kill(pick(s.readers))
+	case faultKillBroker:
+		return kill(s.broker)
+	case faultKillMongo:
+		return kill(s.mongo)
+	case faultTermWriter:
+		return term(pick(s.writers))
+	case faultTermReader:
+		return term(pick(s.readers))
+	case faultStopReader:
+		sv := pick(s.readers)
+		sv.op.Lock()
+		sv.signal(syscall.SIGSTOP, false)
+		restarts.Go(func() {
+			defer sv.op.Unlock()
+			time.Sleep(3 * time.Second)
+			sv.signal(syscall.SIGCONT, false)
+		})
+		return sv.name + " SIGSTOP for 3s"
+	}
+	return "unknown fault"
+}

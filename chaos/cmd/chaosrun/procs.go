@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// service is one supervised child process: a service binary or an
+// infrastructure child of chaosrun. It keeps its command line so that it can
+// be restarted on the same port and data.
+type service struct {
+	name  string
+	bin   string
+	args  []string
+	env   []string
+	addr  string // host:port of its HTTP API or its listener
+	ready func(ctx context.Context, s *service) error
+	logf  *os.File
+
+	op sync.Mutex // held by a fault from the signal until the restart
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	err      error
+	leading  bool   // the current instance logged "outbox relay is leading"
+	line     string // the first "READY" line of an infrastructure child
+	readyCh  chan string
+	expected bool // the current instance was stopped on purpose
+	starts   int
+	tail     []string
+}
+
+// start starts a new instance and waits until it is ready.
+func (s *service) start(ctx context.Context) error {
+	s.mu.Lock()
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}, s.env...)
+	r, w, err := os.Pipe()
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	s.err = nil
+	s.leading = false
+	s.expected = false
+	s.readyCh = make(chan string, 1)
+	s.starts++
+	s.tail = nil
+	n := s.starts
+	done := s.done
+	s.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return fmt.Errorf("start %s: %w", s.name, err)
+	}
+	w.Close()
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		s.scan(r, n)
+		r.Close()
+	}()
+	go func() {
+		err := cmd.Wait()
+		<-scanned
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+		close(done)
+	}()
+	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for {
+		err := s.ready(rctx, s)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			s.mu.Lock()
+			s.expected = true // reported by the caller, not the supervisor
+			s.mu.Unlock()
+			return fmt.Errorf("%s exited while starting: %v\n%s", s.name, s.exitErr(), s.lastLines(30))
+		case <-rctx.Done():
+			return fmt.Errorf("%s not ready within 90s: %v\n%s", s.name, err, s.lastLines(30))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// startRetry starts s, retrying up to 5 times one second apart (an
+// orchestrator would restart a process that exits while its dependencies
+// are still coming back); note receives each failed attempt.
+func (s *service) startRetry(ctx context.Context, note func(string, ...any)) error {
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		if err = s.start(ctx); err == nil || ctx.Err() != nil {
+			return err
+		}
+		note("start %s, attempt %d: %v", s.name, attempt, firstLine(err.Error()))
+		time.Sleep(time.Second)
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	out := lines[0]
+	if len(lines) > 1 {
+		out += " / " + lines[len(lines)-1]
+	}
+	return out
+}
+
+func (s *service) scan(r io.Reader, n int) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if s.logf != nil {
+			fmt.Fprintf(s.logf, "[%s#%d] %s\n", s.name, n, line)
+		}
+		s.mu.Lock()
+		if strings.Contains(line, "outbox relay is leading") {
+			s.leading = true
+		}
+		if strings.HasPrefix(line, "READY ") {
+			select {
+			case s.readyCh <- strings.TrimPrefix(line, "READY "):
+			default:
+			}
+		}
+		if len(s.tail) >= 400 {
+			s.tail = append(s.tail[:0], s.tail[200:]...)
+		}
+		s.tail = append(s.tail, line)
+		s.mu.Unlock()
+	}
+}
+
+func (s *service) lastLines(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.tail[max(0, len(s.tail)-n):], "\n")
+}
+
+func (s *service) exitErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *service) isLeading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leading
+}
+
+func (s *service) running() bool {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig to the current instance, marking the stop as expected
+// when expect is set.
+func (s *service) signal(sig syscall.Signal, expect bool) {
+	s.mu.Lock()
+	if expect {
+		s.expected = true
+	}
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
+// waitExit waits up to d for the current instance to exit.
+func (s *service) waitExit(d time.Duration) (error, bool) {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return s.exitErr(), true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
+// httpReady is the readiness check of a service: GET /readyz answers 200.
+func httpReady(ctx context.Context, s *service) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// lineReady is the readiness check of an infrastructure child: it printed
+// its READY line.
+func lineReady(ctx context.Context, s *service) error {
+	s.mu.Lock()
+	ch := s.readyCh
+	s.mu.Unlock()
+	select {
+	case l := <-ch:
+		s.mu.Lock()
+		s.line = l
+		s.mu.Unlock()
+		return nil
+	case <-time.After(200 * time.Millisecond):
+		return fmt.Errorf("no READY line yet")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var probeClient = &http.Client{Timeout: 3 * time.Second}
+
+// freePort returns a loopback address with a port free right now.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// getJSON decodes GET url into out and returns the status.
+func getJSON(ctx context.Context, url string, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode == http.StatusOK && out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s: %w", url, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
