@@ -12,7 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -109,4 +111,28 @@ func SpanContext(tp string) (sc trace.SpanContext, ok bool) {
 	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})
 	sc = trace.SpanContextFromContext(ctx)
 	return sc, sc.IsValid()
+}
+
+// StartLogged is Start for a service's main: it logs that tracing is on
+// (nothing when it is off) and returns a stop function that flushes the
+// spans still buffered within flushTimeout and stops the exporter, logging a
+// failure instead of returning it. With tracing off the tracer is nil and
+// stop does nothing.
+func StartLogged(cfg Config, flushTimeout time.Duration, log *slog.Logger) (trace.Tracer, func(), error) {
+	tracer, shutdown, err := Start(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tracer == nil {
+		return nil, func() {}, nil
+	}
+	log.Info("tracing enabled", "endpoint", cfg.Endpoint, "service_name", cfg.ServiceName, "sample_ratio", cfg.SampleRatio)
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			log.Warn("flush traces", "error", err)
+		}
+	}
+	return tracer, stop, nil
 }

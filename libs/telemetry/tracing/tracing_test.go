@@ -2,9 +2,12 @@ package tracing_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +115,39 @@ func TestTraceparentRoundTrip(t *testing.T) {
 	}
 	if got := tracing.Traceparent(trace.SpanContext{}); got != "" {
 		t.Errorf("Traceparent(invalid) = %q, want empty", got)
+	}
+}
+
+func TestStartLogged(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	tracer, stop, err := tracing.StartLogged(tracing.Config{}, time.Second, log)
+	if err != nil || tracer != nil {
+		t.Fatalf("off: tracer %v, err %v", tracer, err)
+	}
+	stop()
+	if logs.Len() != 0 {
+		t.Errorf("tracing off logged %q", logs.String())
+	}
+
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	defer srv.Close()
+	tracer, stop, err = tracing.StartLogged(tracing.Config{Endpoint: srv.URL + "/v1/traces", ServiceName: "svc", SampleRatio: 1}, 5*time.Second, log)
+	if err != nil || tracer == nil {
+		t.Fatalf("on: tracer %v, err %v", tracer, err)
+	}
+	_, span := tracer.Start(context.Background(), "op")
+	span.End()
+	stop()
+	if got.Load() == 0 {
+		t.Error("stop did not flush the span to the endpoint")
+	}
+	if !strings.Contains(logs.String(), "tracing enabled") || strings.Contains(logs.String(), "flush traces") {
+		t.Errorf("logs = %q", logs.String())
+	}
+	if _, _, err := tracing.StartLogged(tracing.Config{Endpoint: "ftp://x", ServiceName: "svc", SampleRatio: 1}, time.Second, log); err == nil {
+		t.Error("a bad endpoint was accepted")
 	}
 }

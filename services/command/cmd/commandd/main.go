@@ -20,7 +20,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/libs/telemetry/tracing"
@@ -57,7 +56,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tracer, stopTracing, err := startTracing(cfg, log)
+	tracer, stopTracing, err := tracing.StartLogged(tracing.Config{
+		Endpoint: cfg.Tracing.Endpoint, ServiceName: cfg.Tracing.ServiceName, SampleRatio: cfg.Tracing.SampleRatio,
+	}, cfg.ShutdownTimeout, log)
 	if err != nil {
 		return err
 	}
@@ -181,31 +182,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	err = g.Wait()
 	log.Info("stopped", "error", err)
 	return err
-}
-
-// startTracing starts OpenTelemetry tracing when an OTLP endpoint is
-// configured. It returns the tracer (nil when tracing is off: the router and
-// the relay then make no span) and a stop function that flushes the spans
-// still buffered, within cfg.ShutdownTimeout, and stops the exporter.
-func startTracing(cfg config.Config, log *slog.Logger) (trace.Tracer, func(), error) {
-	tracer, shutdown, err := tracing.Start(tracing.Config{
-		Endpoint: cfg.Tracing.Endpoint, ServiceName: cfg.Tracing.ServiceName, SampleRatio: cfg.Tracing.SampleRatio,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if tracer == nil {
-		return nil, func() {}, nil
-	}
-	log.Info("tracing enabled", "endpoint", cfg.Tracing.Endpoint, "service_name", cfg.Tracing.ServiceName, "sample_ratio", cfg.Tracing.SampleRatio)
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := shutdown(ctx); err != nil {
-			log.Warn("flush traces", "error", err)
-		}
-	}
-	return tracer, stop, nil
 }
 
 // newMetrics registers on reg the Go runtime and process collectors, the

@@ -28,7 +28,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/libs/telemetry/tracing"
@@ -107,7 +106,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return err
 	}
-	tracer, stopTracing, err := startTracing(cfg, log)
+	tracer, stopTracing, err := tracing.StartLogged(tracing.Config{
+		Endpoint: cfg.Tracing.Endpoint, ServiceName: cfg.Tracing.ServiceName, SampleRatio: cfg.Tracing.SampleRatio,
+	}, cfg.ShutdownTimeout, log)
 	if err != nil {
 		return err
 	}
@@ -182,31 +183,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	err = g.Wait()
 	log.Info("query service stopped", "error", err)
 	return err
-}
-
-// startTracing starts OpenTelemetry tracing when an OTLP endpoint is
-// configured. It returns the tracer (nil when tracing is off: the consumer
-// then makes no span) and a stop function that flushes the spans still
-// buffered, within cfg.ShutdownTimeout, and stops the exporter.
-func startTracing(cfg config.Config, log *slog.Logger) (trace.Tracer, func(), error) {
-	tracer, shutdown, err := tracing.Start(tracing.Config{
-		Endpoint: cfg.Tracing.Endpoint, ServiceName: cfg.Tracing.ServiceName, SampleRatio: cfg.Tracing.SampleRatio,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if tracer == nil {
-		return nil, func() {}, nil
-	}
-	log.Info("tracing enabled", "endpoint", cfg.Tracing.Endpoint, "service_name", cfg.Tracing.ServiceName, "sample_ratio", cfg.Tracing.SampleRatio)
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := shutdown(ctx); err != nil {
-			log.Warn("flush traces", "error", err)
-		}
-	}
-	return tracer, stop, nil
 }
 
 // registerCollectors registers on reg the Go runtime and process collectors
