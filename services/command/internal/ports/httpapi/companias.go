@@ -147,21 +147,7 @@ func (h *handlers) ingestion(c *gin.Context) {
 // actualizar handles PATCH /v1/companias/{id} (a JSON merge patch of nombre
 // and/or email) → 200 with the company and its ETag.
 func (h *handlers) actualizar(c *gin.Context) {
-	id, err := pathID(c)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	if err := checkMediaType(c.Request, mediaJSON, mediaMergePatch); err != nil {
-		h.fail(c, err)
-		return
-	}
-	expected, err := expectedVersion(c.Request.Header)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	body, err := readBody(c)
+	t, body, err := readChange(c, mediaJSON, mediaMergePatch)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -172,74 +158,38 @@ func (h *handlers) actualizar(c *gin.Context) {
 		return
 	}
 	res, err := h.app.Commands.ActualizarCompania.Handle(c.Request.Context(), command.ActualizarCompania{
-		ID:              id,
+		ID:              t.id,
 		Cambios:         compania.Cambios{Nombre: req.Nombre, Email: req.Email},
-		ExpectedVersion: expected,
+		ExpectedVersion: t.expected,
 		Traceparent:     c.GetString(keyTraceparent),
 	})
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	h.writeCompania(c, http.StatusOK, res)
+	h.respond(c, res, err)
 }
 
 // aprobar handles POST /v1/companias/{id}/aprobar (no body, or {}) → 200.
 func (h *handlers) aprobar(c *gin.Context) {
-	id, err := pathID(c)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	expected, err := expectedVersion(c.Request.Header)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	body, err := readBody(c)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	if len(body) > 0 {
-		if err := checkMediaType(c.Request, mediaJSON); err != nil {
-			h.fail(c, err)
-			return
+	t, body, err := readChange(c)
+	if err == nil && len(body) > 0 {
+		err = checkMediaType(c.Request, mediaJSON)
+		if err == nil {
+			err = decodeEmpty(body)
 		}
-		if err := decodeEmpty(body); err != nil {
-			h.fail(c, err)
-			return
-		}
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
 	}
 	res, err := h.app.Commands.AprobarCompania.Handle(c.Request.Context(), command.AprobarCompania{
-		ID:              id,
-		ExpectedVersion: expected,
+		ID:              t.id,
+		ExpectedVersion: t.expected,
 		Traceparent:     c.GetString(keyTraceparent),
 	})
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	h.writeCompania(c, http.StatusOK, res)
+	h.respond(c, res, err)
 }
 
 // rechazar handles POST /v1/companias/{id}/rechazar {"motivo"} → 200.
 func (h *handlers) rechazar(c *gin.Context) {
-	id, err := pathID(c)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	if err := checkMediaType(c.Request, mediaJSON); err != nil {
-		h.fail(c, err)
-		return
-	}
-	expected, err := expectedVersion(c.Request.Header)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	body, err := readBody(c)
+	t, body, err := readChange(c, mediaJSON)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -250,11 +200,49 @@ func (h *handlers) rechazar(c *gin.Context) {
 		return
 	}
 	res, err := h.app.Commands.RechazarCompania.Handle(c.Request.Context(), command.RechazarCompania{
-		ID:              id,
+		ID:              t.id,
 		Motivo:          req.Motivo,
-		ExpectedVersion: expected,
+		ExpectedVersion: t.expected,
 		Traceparent:     c.GetString(keyTraceparent),
 	})
+	h.respond(c, res, err)
+}
+
+// target is the company a change addresses: the id of the path and the
+// version of If-Match (0 for any).
+type target struct {
+	id       string
+	expected int64
+}
+
+// readChange reads what every change of an existing company shares, in one
+// order so that every route answers the same status for the same fault: the
+// path id (404), the media type when medias is not empty (415), If-Match
+// (400) and the body (413).
+func readChange(c *gin.Context, medias ...string) (target, []byte, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return target{}, nil, err
+	}
+	if len(medias) > 0 {
+		if err := checkMediaType(c.Request, medias...); err != nil {
+			return target{}, nil, err
+		}
+	}
+	expected, err := expectedVersion(c.Request.Header)
+	if err != nil {
+		return target{}, nil, err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return target{}, nil, err
+	}
+	return target{id: id, expected: expected}, body, nil
+}
+
+// respond answers a change's outcome: 200 with the company, or the problem
+// of its error.
+func (h *handlers) respond(c *gin.Context, res command.Result, err error) {
 	if err != nil {
 		h.fail(c, err)
 		return
