@@ -11,13 +11,15 @@ TEST_TIMEOUT ?= 30m
 FUZZTIME     ?= 10s
 CHAOS_SEED   ?= 0
 CHAOS_FLAGS  ?=
+DURATION     ?= 10m
+SOAK_FLAGS   ?=
 # deploy/check validates the deployment files; it is kept out of go.work so its
 # dependencies (compose-go) never change what the services are built with.
 DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run build test test-short check-deploy chaos chaos-short lint fmt vet staticcheck fuzz bench tidy clean
+.PHONY: help run build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,10 +65,13 @@ fuzz: ## run each fuzz target for FUZZTIME
 	done
 
 chaos: ## fault injection, full form: 10,000 commands, 32 faults (CHAOS_SEED=n reproduces a run)
-	cd chaos && $(GO) run ./cmd/chaosrun -repo .. -seed $(CHAOS_SEED) -commands 10000 -nfaults 32 $(CHAOS_FLAGS)
+	cd chaos && $(GO) run ./cmd/chaosrun -repo $(CURDIR) -seed $(CHAOS_SEED) -commands 10000 -nfaults 32 $(CHAOS_FLAGS)
 
 chaos-short: ## fault injection, CI form: ~300 commands, one fault of each kind (also part of make test)
 	cd chaos && CHAOS_SEED=$(filter-out 0,$(CHAOS_SEED)) CHAOS_ARGS="$(CHAOS_FLAGS)" $(GO) test -count=1 -run TestChaosShort -v .
+
+soak: ## constant load (100 commands/s; SOAK_FLAGS="-rate 0" = half the measured capacity) for DURATION; writes chaos/SOAK.md, fails on growth
+	cd chaos && $(GO) run ./cmd/chaosrun -soak -faults none -repo $(CURDIR) -duration $(DURATION) -soak-out SOAK.md $(SOAK_FLAGS)
 
 bench: ## run the benchmarks of bench/ (see bench/RESULTS.md)
 	$(MAKE) -C bench all

@@ -68,6 +68,8 @@ type options struct {
 	race     bool
 	logDir   string
 	workers  int
+	soakMode bool        // -soak: run soak instead of the fault scenario
+	soak     soakOptions // its flags (soak.go)
 }
 
 func main() {
@@ -88,6 +90,7 @@ func main() {
 	flag.BoolVar(&o.race, "race", false, "build the services with -race")
 	flag.StringVar(&o.logDir, "logs", "", "directory for the children's logs (default: a temporary run directory)")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent HTTP clients")
+	soakFlags(&o)
 	flag.Parse()
 	if *child != "" {
 		if err := runChild(*child, *addr, *data, *pgURL); err != nil {
@@ -133,6 +136,10 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chaosrun: %v\nseed %d\n", err, o.seed)
+		os.Exit(1)
+	}
+	if !ok && o.soakMode {
+		fmt.Println("FAIL: soak")
 		os.Exit(1)
 	}
 	if !ok {
@@ -302,6 +309,10 @@ func run(ctx context.Context, o options) (bool, error) {
 	fmt.Printf("stack up in %s (broker %s, mongo %s, writers %s %s, readers %s %s %s); children's logs: %s\n",
 		time.Since(start).Round(time.Millisecond), ports[0], mongoURI, ports[2], ports[3], ports[4], ports[5], ports[6], logf.Name())
 
+	if o.soakMode {
+		return s.soak(ctx)
+	}
+
 	// The load and the faults.
 	loadStart := time.Now()
 	res, err := s.drive(ctx)
@@ -355,6 +366,11 @@ func findWorkspace() (string, error) {
 }
 
 func buildServices(ctx context.Context, repo, dir string, race bool) error {
+	// GOWORK must be absolute (make chaos passes -repo ..).
+	repo, err := filepath.Abs(repo)
+	if err != nil {
+		return err
+	}
 	args := []string{"build", "-o", dir + string(os.PathSeparator)}
 	if race {
 		args = append(args, "-race")
