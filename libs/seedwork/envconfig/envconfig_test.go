@@ -209,3 +209,53 @@ func TestTracing(t *testing.T) {
 		t.Errorf("Err() = %v, want both variables named", err)
 	}
 }
+
+func TestTracingEndpoints(t *testing.T) {
+	t.Parallel()
+	defs := map[string]string{"OTEL_SERVICE_NAME": "svc", "OTEL_TRACES_SAMPLER_ARG": "1.0"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"base endpoint gets the traces path", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}, "http://otel:4318/v1/traces"},
+		{"base endpoint with a slash", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otel:4318/prefix/"}, "https://otel:4318/prefix/v1/traces"},
+		{"traces endpoint as given", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://otel:4318/custom"}, "http://otel:4318/custom"},
+		{"traces endpoint wins", map[string]string{
+			"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://b:4318/v1/traces",
+		}, "http://b:4318/v1/traces"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newParser(tc.env, defs)
+			got := p.Tracing()
+			if err := p.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if got.Endpoint != tc.want || !got.Enabled() {
+				t.Errorf("Endpoint = %q (enabled %v), want %q", got.Endpoint, got.Enabled(), tc.want)
+			}
+		})
+	}
+}
+
+func TestTracingRejectsBadValues(t *testing.T) {
+	t.Parallel()
+	defs := map[string]string{"OTEL_SERVICE_NAME": "svc", "OTEL_TRACES_SAMPLER_ARG": "1.0"}
+	for _, tc := range []struct{ name, value string }{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "otel:4318"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://otel:4317"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http:///v1/traces"},
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://otel:4318/v1/traces?x=1"},
+		{"OTEL_TRACES_SAMPLER_ARG", "1.5"},
+		{"OTEL_TRACES_SAMPLER_ARG", "-0.1"},
+		{"OTEL_TRACES_SAMPLER_ARG", "NaN"},
+		{"OTEL_TRACES_SAMPLER_ARG", "half"},
+	} {
+		p := newParser(map[string]string{tc.name: tc.value}, defs)
+		p.Tracing()
+		if err := p.Err(); err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s=%q: err = %v, want one naming %s", tc.name, tc.value, err, tc.name)
+		}
+	}
+}
