@@ -35,15 +35,6 @@ func TestNewRefusesADuplicateRegistration(t *testing.T) {
 	}
 }
 
-func TestStatusClass(t *testing.T) {
-	t.Parallel()
-	for code, want := range map[int]string{200: "2xx", 201: "2xx", 304: "3xx", 404: "4xx", 499: "4xx", 500: "5xx", 503: "5xx", 0: "0", 600: "600"} {
-		if got := metrics.StatusClass(code); got != want {
-			t.Errorf("StatusClass(%d) = %q, want %q", code, got, want)
-		}
-	}
-}
-
 func TestObserveRequest(t *testing.T) {
 	t.Parallel()
 	m, reg := newMetrics(t)

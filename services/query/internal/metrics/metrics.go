@@ -12,23 +12,17 @@ package metrics
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// UnmatchedRoute is the route label of a request that matched no route
-// (404, 405): the raw path is never a label, so that scans of random paths
-// cannot grow the number of series.
-const UnmatchedRoute = "unmatched"
+	"github.com/propalpes/companias/libs/telemetry/httpmetrics"
+)
 
 // Metrics are the event-driven metrics of the query service. Its methods
 // are safe for concurrent use.
 type Metrics struct {
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
+	requests    *httpmetrics.Requests
 	freshness   prometheus.Histogram
 	deadLetters *prometheus.CounterVec
 }
@@ -36,16 +30,12 @@ type Metrics struct {
 // New creates the metrics and registers them with reg; it fails if one of
 // their names is already registered there.
 func New(reg prometheus.Registerer) (*Metrics, error) {
+	requests, err := httpmetrics.NewRequests(reg)
+	if err != nil {
+		return nil, err
+	}
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "companias_http_requests_total",
-			Help: "HTTP requests served, by route template, method and status class (2xx, 4xx, 5xx…).",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "companias_http_request_duration_seconds",
-			Help:    "Time to serve an HTTP request, by route template and method.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route", "method"}),
+		requests: requests,
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "companias_projection_freshness_seconds",
 			Help:    "Time from an event's occurrence (ce_time) to its projection into the views, per event applied by the live consumer.",
@@ -56,7 +46,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Events of the live consumer copied to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.freshness, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.freshness, m.deadLetters} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -64,15 +54,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// ObserveRequest records one served request. route is the route template
-// (gin's FullPath, "/v1/companias/:id"); an empty route is recorded as
-// UnmatchedRoute.
+// ObserveRequest records one served request by route template, method and
+// status (httpmetrics.Requests.ObserveRequest); it is the HTTP port's hook.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	if route == "" {
-		route = UnmatchedRoute
-	}
-	m.requests.WithLabelValues(route, method, StatusClass(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	m.requests.ObserveRequest(route, method, status, d)
 }
 
 // Applied observes now − t as the freshness of each event applied; an
@@ -92,21 +77,7 @@ func (m *Metrics) DeadLettered(reason string) {
 	m.deadLetters.WithLabelValues(reason).Inc()
 }
 
-// StatusClass returns the class of an HTTP status code: "2xx" for 200–299
-// and so on; a code outside 100–599 is returned as is.
-func StatusClass(status int) string {
-	if status < 100 || status > 599 {
-		return strconv.Itoa(status)
-	}
-	return strconv.Itoa(status/100) + "xx"
-}
-
-// Handler serves the metrics gathered from g in the Prometheus exposition
-// formats. A collector that fails is logged to log and left out of the
-// scrape, which still succeeds with the other metrics.
+// Handler serves the metrics gathered from g (httpmetrics.Handler).
 func Handler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-	})
+	return httpmetrics.Handler(g, log)
 }

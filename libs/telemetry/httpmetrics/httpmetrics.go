@@ -1,0 +1,79 @@
+// Package httpmetrics holds the Prometheus pieces both companias services
+// share: the HTTP request metrics (by route template, method and status
+// class) and the handler that serves a registry.
+package httpmetrics
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// UnmatchedRoute is the route label of a request that matched no route
+// (404, 405): the raw path is never a label, so that scans of random paths
+// cannot grow the number of series.
+const UnmatchedRoute = "unmatched"
+
+// Requests are the HTTP request metrics companias_http_requests_total and
+// companias_http_request_duration_seconds. Its methods are safe for
+// concurrent use.
+type Requests struct {
+	total    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewRequests creates the request metrics and registers them with reg; it
+// fails if one of their names is already registered there.
+func NewRequests(reg prometheus.Registerer) (*Requests, error) {
+	r := &Requests{
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "companias_http_requests_total",
+			Help: "HTTP requests served, by route template, method and status class (2xx, 4xx, 5xx…).",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "companias_http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by route template and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+	}
+	for _, c := range []prometheus.Collector{r.total, r.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// ObserveRequest records one served request. route is the route template
+// (gin's FullPath, "/v1/companias/:id"); an empty route is recorded as
+// UnmatchedRoute.
+func (r *Requests) ObserveRequest(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = UnmatchedRoute
+	}
+	r.total.WithLabelValues(route, method, StatusClass(status)).Inc()
+	r.duration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// StatusClass returns the class of an HTTP status code: "2xx" for 200–299
+// and so on; a code outside 100–599 is returned as is.
+func StatusClass(status int) string {
+	if status < 100 || status > 599 {
+		return strconv.Itoa(status)
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// Handler serves the metrics gathered from g in the Prometheus exposition
+// formats. A collector that fails is logged to log and left out of the
+// scrape, which still succeeds with the other metrics.
+func Handler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+}
