@@ -9,6 +9,7 @@ BIN          := $(CURDIR)/bin
 STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 30m
 FUZZTIME     ?= 10s
+FUZZTIME_CI  ?= 5s
 CHAOS_SEED   ?= 0
 CHAOS_FLAGS  ?=
 DURATION     ?= 10m
@@ -19,7 +20,7 @@ DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz bench tidy clean
+.PHONY: help run build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,13 +57,11 @@ staticcheck: ## staticcheck every package
 	$(GO) run $(STATICCHECK) $(PKGS)
 	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) run $(STATICCHECK) ./...
 
-fuzz: ## run each fuzz target for FUZZTIME
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
-	  for f in $$(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' $$dir/*_test.go 2>/dev/null | awk '{print $$2}'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+fuzz: ## run each fuzz target for FUZZTIME, one after the other; stops at the first failing input
+	GO=$(GO) .ci/fuzz.sh $(FUZZTIME) $(PKGS)
+
+fuzz-ci: ## run each fuzz target briefly (FUZZTIME_CI), as CI does after make test
+	GO=$(GO) .ci/fuzz.sh $(FUZZTIME_CI) $(PKGS)
 
 chaos: ## fault injection, full form: 10,000 commands, 32 faults (CHAOS_SEED=n reproduces a run)
 	cd chaos && $(GO) run ./cmd/chaosrun -repo $(CURDIR) -seed $(CHAOS_SEED) -commands 10000 -nfaults 32 $(CHAOS_FLAGS)

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the given packages (each `func FuzzXxx` of their
+# *_test.go files), one after the other, for FUZZTIME each, and stops at the
+# first failure with the failing input and the command that reproduces it.
+#
+#   .ci/fuzz.sh FUZZTIME [PACKAGE PATTERN...]     (default: the whole workspace)
+#
+# `make fuzz` (FUZZTIME) and `make fuzz-ci` (FUZZTIME_CI, run by .ci/run) use it.
+# The seed corpus of a target lives in <package>/testdata/fuzz/<FuzzName>/ and
+# also runs as ordinary tests in `make test`. go test writes a new failing
+# input next to the seeds; once the bug is fixed, commit it there as a
+# regression seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${1:?usage: .ci/fuzz.sh FUZZTIME [PACKAGE PATTERN...]}
+shift
+[ $# -gt 0 ] || set -- github.com/propalpes/companias/...
+GO=${GO:-go}
+
+targets=()
+while read -r pkg dir; do
+  for f in "$dir"/*_test.go; do
+    [ -e "$f" ] || continue
+    while read -r name; do
+      targets+=("$pkg $dir $name")
+    done < <(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$f")
+  done
+done < <("$GO" list -f '{{.ImportPath}} {{.Dir}}' "$@")
+
+if [ ${#targets[@]} -eq 0 ]; then
+  echo "fuzz: no fuzz targets in $*" >&2
+  exit 1
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+start=$SECONDS
+for t in "${targets[@]}"; do
+  read -r pkg dir name <<<"$t"
+  echo "== $name ($pkg) for $fuzztime"
+  if "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$log"; then
+    continue
+  fi
+  echo
+  echo "FAIL: fuzz target $name of $pkg"
+  input=$(sed -nE "s#.*Failing input written to (testdata/fuzz/${name}/[^ ]+).*#\\1#p" "$log" | tail -n 1)
+  if [ -n "$input" ]; then
+    echo "failing input: ${dir#"$PWD"/}/$input"
+    sed 's/^/    /' "$dir/$input"
+    echo "reproduce:     $GO test -run '^${name}\$/^$(basename "$input")\$' $pkg"
+    echo "Fix the bug, then commit the input as a regression seed."
+  else
+    echo "reproduce:     $GO test -run '^${name}\$' $pkg   (a seed of testdata/fuzz/$name fails)"
+  fi
+  exit 1
+done
+echo "== ${#targets[@]} fuzz targets, $fuzztime each, in $((SECONDS - start))s"
