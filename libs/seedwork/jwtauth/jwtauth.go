@@ -389,13 +389,22 @@ func (v *Verifier) checkClaims(p payload) (Claims, error) {
 	return c, nil
 }
 
-// numericDate parses a JSON number of seconds since the epoch (fractions allowed).
+// maxNumericDate bounds a NumericDate: 2^40 seconds is past the year 36000,
+// and keeps a date and its leeway arithmetic inside time.Time's range (an
+// nbf near the int64 limit would otherwise wrap around into the past).
+const maxNumericDate = 1 << 40
+
+// numericDate parses a JSON number of seconds since the epoch (fractions
+// allowed), from 0 to maxNumericDate.
 func numericDate(n json.Number) (time.Time, error) {
 	if i, err := n.Int64(); err == nil {
+		if i < 0 || i > maxNumericDate {
+			return time.Time{}, fmt.Errorf("NumericDate %q is out of range", n)
+		}
 		return time.Unix(i, 0), nil
 	}
 	f, err := n.Float64()
-	if err != nil || f < 0 || f > 1<<40 {
+	if err != nil || f < 0 || f > maxNumericDate {
 		return time.Time{}, fmt.Errorf("bad NumericDate %q", n)
 	}
 	sec := int64(f)
