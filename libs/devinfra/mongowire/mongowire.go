@@ -5,9 +5,25 @@
 // FerretDB v1 is a functional stand-in only: see
 // /work/shared/reference/infra.md §3 for what it lacks (transactions, $text,
 // change streams, most $group accumulators), where it differs (unordered
-// bulk writes stop at the first error; update commands with 50 or more
-// matched statements hang, so chunk bulk writes to 40 operations) and why
-// the PostgreSQL backend needs EnsureIDIndex to avoid full scans.
+// bulk writes stop at the first error) and why the PostgreSQL backend needs
+// EnsureIDIndex to avoid full scans.
+//
+// # Update commands and the connection pool
+//
+// On the PostgreSQL backend, FerretDB v1.24 keeps one pooled PostgreSQL
+// connection per statement of an update command that matched a document,
+// until the whole command ends (msg_update.go defers each statement's
+// cursor Close inside its loop), and takes one more connection to write
+// each statement. So an update command of m matching statements needs m+1
+// connections at once, and concurrent update commands whose matching
+// statements add up to Options.MaxConns or more can all wait for a
+// connection that none of them will give back: the server hangs for good
+// (a client that times out and disconnects does not release them; FerretDB
+// notices a disconnect only between commands). Clients must therefore keep
+// (statements per update command) × (concurrent writers) below MaxConns:
+// with DefaultMaxConns, chunks of 10 statements leave room for four
+// concurrent writers and the reads. Updates that match nothing (inserting
+// upserts, stale version-guarded updates) hold no connection.
 package mongowire
 
 import (
@@ -19,6 +35,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -36,6 +53,13 @@ const (
 // DefaultAddr is the listen address used when Options.Addr is empty: the
 // loopback interface on a free port chosen by the kernel.
 const DefaultAddr = "127.0.0.1:0"
+
+// DefaultMaxConns is the PostgreSQL pool size of FerretDB when neither
+// Options.MaxConns nor the URL's pool_max_conns sets it (FerretDB's own
+// default). The pool opens connections on demand, so an idle server holds
+// few, whatever its size; see the package documentation for what the size
+// bounds.
+const DefaultMaxConns = 50
 
 // metadataTable is the per-database table where FerretDB's PostgreSQL
 // backend maps collection names to table names.
@@ -65,6 +89,15 @@ type Options struct {
 	// FerretDB creates one schema per MongoDB database. Start adds
 	// plan_cache_mode=force_custom_plan unless the URL sets it.
 	PostgreSQLURL string
+
+	// MaxConns is the most PostgreSQL connections FerretDB opens (its
+	// pool_max_conns); it bounds the matching statements that concurrent
+	// update commands may hold (see the package documentation). Zero means
+	// the URL's pool_max_conns if it has one, else DefaultMaxConns; a
+	// positive value overrides the URL. Each connection counts against the
+	// PostgreSQL server's max_connections, which many test servers share.
+	// Unused with HandlerSQLite.
+	MaxConns int
 
 	// SQLiteDir is the directory of the SQLite files (one per MongoDB
 	// database); required for HandlerSQLite and created if missing.
@@ -123,7 +156,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 	switch handler {
 	case HandlerPostgreSQL:
-		pgURL, err := withCustomPlans(opts.PostgreSQLURL)
+		pgURL, err := backendURL(opts.PostgreSQLURL, opts.MaxConns)
 		if err != nil {
 			return nil, fmt.Errorf("mongowire: %w", err)
 		}
@@ -298,11 +331,16 @@ func isGone(err error) bool {
 	return code == "42P01" || code == "3F000" // undefined_table, invalid_schema_name
 }
 
-// withCustomPlans validates a postgres URL and adds
-// plan_cache_mode=force_custom_plan unless plan_cache_mode is already set.
-func withCustomPlans(pgURL string) (string, error) {
+// backendURL validates a postgres URL and returns the one FerretDB gets: it
+// adds plan_cache_mode=force_custom_plan unless plan_cache_mode is already
+// set, and sets pool_max_conns to maxConns if positive, else keeps the
+// URL's or sets DefaultMaxConns.
+func backendURL(pgURL string, maxConns int) (string, error) {
 	if pgURL == "" {
 		return "", errors.New("PostgreSQLURL is required for the postgresql handler")
+	}
+	if maxConns < 0 {
+		return "", fmt.Errorf("MaxConns %d is negative", maxConns)
 	}
 	u, err := url.Parse(pgURL)
 	if err != nil {
@@ -314,6 +352,16 @@ func withCustomPlans(pgURL string) (string, error) {
 	q := u.Query()
 	if !q.Has("plan_cache_mode") {
 		q.Set("plan_cache_mode", "force_custom_plan")
+	}
+	switch {
+	case maxConns > 0:
+		q.Set("pool_max_conns", strconv.Itoa(maxConns))
+	case q.Has("pool_max_conns"):
+		if n, err := strconv.Atoi(q.Get("pool_max_conns")); err != nil || n < 1 {
+			return "", fmt.Errorf("PostgreSQLURL: pool_max_conns %q is not a positive integer", q.Get("pool_max_conns"))
+		}
+	default:
+		q.Set("pool_max_conns", strconv.Itoa(DefaultMaxConns))
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil

@@ -11,22 +11,30 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 )
 
-func TestWithCustomPlans(t *testing.T) {
+func TestBackendURL(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		in, want string
+		in       string
+		maxConns int
+		want     string
 		wantErr  bool
 	}{
-		{in: "postgres://u@h:5432/db", want: "postgres://u@h:5432/db?plan_cache_mode=force_custom_plan"},
-		{in: "postgresql://u@h/db?sslmode=disable", want: "postgresql://u@h/db?plan_cache_mode=force_custom_plan&sslmode=disable"},
-		{in: "postgres://h/db?plan_cache_mode=auto", want: "postgres://h/db?plan_cache_mode=auto"},
+		{in: "postgres://u@h:5432/db", want: "postgres://u@h:5432/db?plan_cache_mode=force_custom_plan&pool_max_conns=50"},
+		{in: "postgresql://u@h/db?sslmode=disable", want: "postgresql://u@h/db?plan_cache_mode=force_custom_plan&pool_max_conns=50&sslmode=disable"},
+		{in: "postgres://h/db?plan_cache_mode=auto", want: "postgres://h/db?plan_cache_mode=auto&pool_max_conns=50"},
+		{in: "postgres://h/db", maxConns: 12, want: "postgres://h/db?plan_cache_mode=force_custom_plan&pool_max_conns=12"},
+		{in: "postgres://h/db?pool_max_conns=20", want: "postgres://h/db?plan_cache_mode=force_custom_plan&pool_max_conns=20"},
+		{in: "postgres://h/db?pool_max_conns=20", maxConns: 8, want: "postgres://h/db?plan_cache_mode=force_custom_plan&pool_max_conns=8"},
+		{in: "postgres://h/db?pool_max_conns=0", wantErr: true},
+		{in: "postgres://h/db?pool_max_conns=many", wantErr: true},
+		{in: "postgres://h/db", maxConns: -1, wantErr: true},
 		{in: "", wantErr: true},
 		{in: "host=h dbname=db", wantErr: true},
 		{in: "postgres://u:p@%zz", wantErr: true},
 	} {
-		got, err := withCustomPlans(tc.in)
+		got, err := backendURL(tc.in, tc.maxConns)
 		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("withCustomPlans(%q) = %q, %v; want %q, err=%v", tc.in, got, err, tc.want, tc.wantErr)
+			t.Errorf("backendURL(%q, %d) = %q, %v; want %q, err=%v", tc.in, tc.maxConns, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

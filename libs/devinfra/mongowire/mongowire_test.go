@@ -349,6 +349,7 @@ func TestStartErrors(t *testing.T) {
 		"no postgres URL":    {mongowire.Options{}, "PostgreSQLURL is required"},
 		"not a postgres URL": {mongowire.Options{PostgreSQLURL: "mysql://h/db"}, "scheme"},
 		"no sqlite dir":      {mongowire.Options{Handler: mongowire.HandlerSQLite}, "SQLiteDir is required"},
+		"negative MaxConns":  {mongowire.Options{PostgreSQLURL: "postgres://h/db", MaxConns: -1}, "MaxConns"},
 		"unreachable postgres": {mongowire.Options{
 			PostgreSQLURL: "postgres://postgres:secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=5",
 		}, "127.0.0.1:1"},
@@ -415,5 +416,79 @@ func TestWildcardAddrAndIdempotentClose(t *testing.T) {
 	wg.Wait()
 	if err := s.Close(); err != nil {
 		t.Errorf("Close again: %v", err)
+	}
+}
+
+// TestMaxConnsBoundsMatchingStatements pins down the FerretDB behaviour the
+// package documentation describes, and that MaxConns reaches FerretDB's
+// pool: an update command needs one pooled connection per statement that
+// matched, plus one; commands that fit in the pool together complete, and
+// one that does not hangs the server.
+func TestMaxConnsBoundsMatchingStatements(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	const maxConns = 6
+	opts := backendOptions(t, mongowire.HandlerPostgreSQL)
+	opts.MaxConns = maxConns
+	s := startServer(ctx, t, opts)
+	db := connect(ctx, t, s.URI()).Database("pool")
+	coll := db.Collection("docs")
+	var docs []any
+	for i := range 2 * maxConns {
+		docs = append(docs, view{ID: fmt.Sprintf("d%02d", i), Version: 1})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatalf("InsertMany: %v", err)
+	}
+	// update returns an ordered bulk write of one version-guarded update
+	// per document of ids (each one matches) on a client of its own.
+	version := int64(1)
+	update := func(ctx context.Context, ids ...int) error {
+		version++
+		models := make([]mongo.WriteModel, len(ids))
+		for i, id := range ids {
+			models[i] = mongo.NewUpdateOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("d%02d", id)}, {Key: "version", Value: bson.D{{Key: "$lt", Value: version}}}}).
+				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: version}}}})
+		}
+		res, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+		if err == nil && res.MatchedCount != int64(len(ids)) {
+			return fmt.Errorf("matched %d statements, want %d", res.MatchedCount, len(ids))
+		}
+		return err
+	}
+
+	// maxConns-1 matching statements: maxConns connections at the peak.
+	if err := update(ctx, 0, 1, 2, 3, 4); err != nil {
+		t.Fatalf("update of %d matching statements: %v", maxConns-1, err)
+	}
+	// Two concurrent commands of 2 matching statements: at most 3+3.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		other := connect(ctx, t, s.URI()).Database("pool").Collection("docs")
+		ids := []int{2 * i, 2*i + 1}
+		wg.Go(func() {
+			models := make([]mongo.WriteModel, len(ids))
+			for j, id := range ids {
+				models[j] = mongo.NewUpdateOneModel().
+					SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("d%02d", id)}}).
+					SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "concurrent"}}}})
+			}
+			_, errs[i] = other.BulkWrite(ctx, models)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent updates within the pool: %v", err)
+	}
+
+	// maxConns matching statements: the last one waits for a connection
+	// the command itself holds. The server never answers.
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := update(hctx, 0, 1, 2, 3, 4, 5)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("update of %d matching statements = %v, want a client timeout (the server hangs)", maxConns, err)
 	}
 }
