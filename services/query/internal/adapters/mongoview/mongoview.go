@@ -33,9 +33,12 @@
 // of the snapshot and $set of the historial entries, followed by a
 // version-guarded update without upsert (see ApplyTo).
 //
-// Writes go out as ordered BulkWrite calls of at most Options.ChunkSize (40)
-// statements: FerretDB v1 hangs on an update command with 50 or more
-// statements that match documents.
+// Writes go out as ordered BulkWrite calls of at most Options.ChunkSize (10)
+// statements. FerretDB v1 holds one PostgreSQL connection per statement of
+// an update command that matched a document until the command ends, so
+// concurrent update commands whose matching statements reach its pool size
+// (50 by default) hang it for good (see package mongowire): small chunks let
+// several readers and a rebuild write to one FerretDB at once.
 //
 // # Reads
 //
@@ -84,7 +87,12 @@ const (
 // Defaults of Options.
 const (
 	DefaultPointerTTL = 500 * time.Millisecond
-	DefaultChunkSize  = 40
+	// DefaultChunkSize keeps the statements that the writers of one
+	// FerretDB v1 hold at once below its pool of 50 PostgreSQL connections
+	// with four concurrent writers (three readers and a rebuild), with room
+	// for the reads. On FerretDB it costs no throughput against chunks of
+	// 40; on MongoDB it means more round trips per batch.
+	DefaultChunkSize = 10
 	// MaxChunkSize is the largest ChunkSize accepted: FerretDB v1 hangs on
 	// an update command of 50 or more matching statements.
 	MaxChunkSize = 45
@@ -100,7 +108,9 @@ type Options struct {
 	// after switching the pointer (see package rebuild).
 	PointerTTL time.Duration
 	// ChunkSize is the number of operations per BulkWrite call, 1 to
-	// MaxChunkSize. Zero means DefaultChunkSize.
+	// MaxChunkSize. Zero means DefaultChunkSize. Against FerretDB v1, the
+	// writers of a server together must keep ChunkSize × writers below its
+	// PostgreSQL pool size.
 	ChunkSize int
 	// OnCollectionCreated, if not nil, is called after the store creates a
 	// collection (and, on Open, for the existing active generation and the

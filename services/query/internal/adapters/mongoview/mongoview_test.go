@@ -3,6 +3,7 @@ package mongoview_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -90,19 +91,20 @@ func TestIntegrationStoreChunkingAndPartialBulkErrors(t *testing.T) {
 	t.Parallel()
 	s, _, _ := openStore(t, postgres, mongoview.Options{})
 	ctx := ctxT(t)
-	const n = 110 // > 2 chunks, and > 50 matched statements if it were one bulk
+	const n = 110 // several chunks, and > 50 matched statements if it were one bulk
+	chunks := (n + mongoview.DefaultChunkSize - 1) / mongoview.DefaultChunkSize
 	var v1, v2, mixed []view.Compania
 	for i := range n {
 		v1 = append(v1, only(compania(i, 1)))
 		v2 = append(v2, only(compania(i, 2)))
 	}
-	if st := mustApply(t, s, v1...); st.SafeViews != 0 || st.Calls != 3 {
-		t.Errorf("insert %d: stats %+v", n, st)
+	if st := mustApply(t, s, v1...); st.SafeViews != 0 || st.Calls != chunks {
+		t.Errorf("insert %d: stats %+v, want %d calls", n, st, chunks)
 	}
 	// Every statement matches an existing document: this hangs FerretDB
 	// unless chunked.
-	if st := mustApply(t, s, v2...); st.SafeViews != 0 || st.Calls != 3 {
-		t.Errorf("update %d: stats %+v", n, st)
+	if st := mustApply(t, s, v2...); st.SafeViews != 0 || st.Calls != chunks {
+		t.Errorf("update %d: stats %+v, want %d calls", n, st, chunks)
 	}
 	// Interleave stale and newer views: FerretDB stops each bulk at the
 	// first duplicate key; the rest must still be applied.
@@ -132,6 +134,81 @@ func TestIntegrationStoreChunkingAndPartialBulkErrors(t *testing.T) {
 	if est.Total != n || est.PorEstado[companiaevent.EstadoAprobada] != n/2 || est.PorEstado[companiaevent.EstadoPendiente] != n/2 ||
 		est.PorEstado[companiaevent.EstadoRechazada] != 0 {
 		t.Errorf("estadisticas: %+v", est)
+	}
+}
+
+// TestIntegrationStoreConcurrentReadersDoNotExhaustFerretDB writes, from
+// four stores on clients of their own (three readers and a rebuild, each
+// writing one batch at a time), batches that update existing companies (every
+// statement matches) to one FerretDB with its default pool, all at once.
+// FerretDB holds a connection per matching statement of an update command
+// until the command ends; with chunks of 40, four such commands need 160
+// connections of 50 and the server hangs for good. Default chunks fit.
+func TestIntegrationStoreConcurrentReadersDoNotExhaustFerretDB(t *testing.T) {
+	t.Parallel()
+	s, srv, _ := openStore(t, postgres, mongoview.Options{})
+	const writers, perWriter, rounds = 4, 80, 2
+	var all []view.Compania
+	for i := range writers * perWriter {
+		all = append(all, only(compania(i, 1)))
+	}
+	mustApply(t, s, all...)
+
+	stores := make([]*mongoview.Store, writers)
+	for w := range stores {
+		var err error
+		if stores[w], err = mongoview.Open(ctxT(t), connect(t, srv.URI()), mongoview.Options{Database: "views"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each write is bounded: a hung FerretDB fails the test instead of
+	// blocking it (the client's own timeout is 20 s).
+	ctx, cancel := context.WithTimeout(ctxT(t), time.Minute)
+	defer cancel()
+	start := make(chan struct{})
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for w, st := range stores {
+		wg.Go(func() {
+			<-start
+			for v := int64(2); v < 2+rounds; v++ {
+				batch := make([]view.Compania, 0, perWriter)
+				for i := w * perWriter; i < (w+1)*perWriter; i++ {
+					batch = append(batch, only(compania(i, v)))
+				}
+				if _, err := st.Apply(ctx, batch); err != nil {
+					errs[w] = fmt.Errorf("writer %d, version %d: %w", w, v, err)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, perWriter, writers*perWriter - 1} {
+		if got := mustGet(t, s, uuid(i)); got.Version != 1+rounds {
+			t.Errorf("company %d at version %d, want %d", i, got.Version, 1+rounds)
+		}
+	}
+}
+
+// TestIntegrationStoreChunkSizeOne sends one statement per call, and a
+// stale view's two collision-safe statements together.
+func TestIntegrationStoreChunkSizeOne(t *testing.T) {
+	t.Parallel()
+	s, _, _ := openStore(t, postgres, mongoview.Options{ChunkSize: 1})
+	v1, v2 := only(compania(1, 1)), only(compania(2, 1))
+	if st := mustApply(t, s, v1, v2); st.Calls != 2 || st.SafeViews != 0 {
+		t.Errorf("insert 2: stats %+v, want 2 calls", st)
+	}
+	if st := mustApply(t, s, v1, only(compania(2, 2))); st.SafeViews != 1 || st.Calls != 3 {
+		t.Errorf("stale and newer: stats %+v, want 1 safe view in 3 calls", st)
+	}
+	if got := mustGet(t, s, uuid(2)); got.Version != 2 {
+		t.Errorf("company 2 at version %d, want 2", got.Version)
 	}
 }
 

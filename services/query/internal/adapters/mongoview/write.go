@@ -97,7 +97,8 @@ func (s *Store) bulk(ctx context.Context, coll *mongo.Collection, models []mongo
 }
 
 // writeSafe writes views in the collision-safe form, in ordered chunks of
-// at most ChunkSize statements.
+// at most ChunkSize statements (two when ChunkSize is 1: a view's two
+// statements stay together).
 func (s *Store) writeSafe(ctx context.Context, coll *mongo.Collection, views []view.Compania, st *WriteStats) error {
 	st.SafeViews += len(views)
 	var models []mongo.WriteModel
@@ -105,7 +106,7 @@ func (s *Store) writeSafe(ctx context.Context, coll *mongo.Collection, views []v
 		models = append(models, safeModels(v)...)
 	}
 	for len(models) > 0 {
-		n := min(len(models), s.opts.ChunkSize&^1) // keep a view's two statements together
+		n := min(len(models), max(2, s.opts.ChunkSize&^1)) // keep a view's two statements together
 		chunk := models[:n]
 		models = models[n:]
 		for attempt := 0; ; attempt++ {
