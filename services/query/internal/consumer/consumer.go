@@ -16,7 +16,10 @@
 // the offset after the last message of the batch. Store and dead-letter
 // failures are retried with capped exponential backoff until they succeed
 // or the generation ends: a message is never skipped and an offset is never
-// committed past a message that was not processed.
+// committed past a message that was not processed. A store write that has
+// not returned within Config.WriteTimeout is cancelled and counts as a
+// failure (ErrWriteTimeout), so that a store that hangs cannot freeze the
+// partitions silently: the batch is retried, its offsets stay uncommitted.
 //
 // # Why kafka-go's ConsumerGroup rather than its group Reader
 //
@@ -58,7 +61,10 @@ import (
 
 // Writer persists collapsed views (at most one per company, from
 // projection.Collapse). WriteViews must be idempotent and must merge with
-// the rules of projection.Merge; an error means "retry later".
+// the rules of projection.Merge; an error means "retry later". It must
+// return soon after ctx is done (the consumer bounds each call with
+// Config.WriteTimeout); views it wrote before are written again by the
+// retry.
 type Writer interface {
 	WriteViews(ctx context.Context, views []view.Compania) error
 }
@@ -78,6 +84,7 @@ const (
 	DefaultMaxWait        = 250 * time.Millisecond
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 5 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
 	DefaultStatusInterval = time.Second
 	// DefaultMaxFetchBytes bounds one fetch response of a partition reader
 	// (1 MiB, Kafka's default max.message.bytes; about 2,000 events). A
@@ -126,6 +133,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts of a failed
 	// store or dead-letter write (defaults DefaultRetryMin, DefaultRetryMax).
 	RetryMin, RetryMax time.Duration
+	// WriteTimeout bounds each Writer.WriteViews call (default
+	// DefaultWriteTimeout). When it expires the call's context is cancelled,
+	// the attempt fails with ErrWriteTimeout and is retried like any store
+	// failure; it must exceed the time a batch of BatchSize events takes.
+	WriteTimeout time.Duration
 	// StatusInterval is how often the high watermarks and the group's
 	// committed offsets are read for Status (default DefaultStatusInterval).
 	StatusInterval time.Duration
@@ -182,6 +194,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxWait, DefaultMaxWait)
 	def(&c.RetryMin, DefaultRetryMin)
 	def(&c.RetryMax, DefaultRetryMax)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.StatusInterval, DefaultStatusInterval)
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
@@ -212,6 +225,9 @@ type Counters struct {
 	Batches int64
 	// Retries counts failed store or dead-letter writes that were retried.
 	Retries int64
+	// WriteTimeouts counts store writes cancelled after WriteTimeout (each
+	// is also counted in Retries).
+	WriteTimeouts int64
 }
 
 // Consumer is the projection worker. Build it with New and run it with Run;
@@ -223,7 +239,7 @@ type Consumer struct {
 	dec    *decoder
 	log    *slog.Logger
 
-	applied, skipped, dead, dropped, batches, retries atomic.Int64
+	applied, skipped, dead, dropped, batches, retries, timeouts atomic.Int64
 
 	mu         sync.Mutex
 	running    bool
@@ -568,7 +584,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	}
 	if len(events) > 0 {
 		views := projection.Collapse(events)
-		if err := c.retry(ctx, "write views", func() error { return c.writer.WriteViews(ctx, views) }); err != nil {
+		if err := c.retry(ctx, "write views", func() error { return c.writeViews(ctx, views) }); err != nil {
 			endWithError(span, err)
 			return err
 		}
@@ -605,6 +621,23 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	return nil
 }
 
+// ErrWriteTimeout is wrapped by the error of a store write that did not
+// return within Config.WriteTimeout.
+var ErrWriteTimeout = errors.New("view store write timed out")
+
+// writeViews calls the Writer with a deadline of WriteTimeout. A call that
+// fails once its own deadline passed (ctx still live) is a timeout.
+func (c *Consumer) writeViews(ctx context.Context, views []view.Compania) error {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
+	defer cancel()
+	err := c.writer.WriteViews(wctx, views)
+	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+		c.timeouts.Add(1)
+		return fmt.Errorf("%w after %s (%d views): %w", ErrWriteTimeout, c.cfg.WriteTimeout, len(views), err)
+	}
+	return err
+}
+
 // retry calls f until it succeeds, with capped exponential backoff; it
 // returns ctx's error when ctx is done first. The consumer reports
 // StateFailing while it retries.
@@ -624,7 +657,11 @@ func (c *Consumer) retry(ctx context.Context, what string, f func() error) error
 		}
 		c.retries.Add(1)
 		c.setFailing(true)
-		c.log.Warn(what+" failed; retrying", "attempt", attempt, "backoff", backoff, "err", err)
+		if errors.Is(err, ErrWriteTimeout) {
+			c.log.Warn(what+" timed out; retrying", "attempt", attempt, "timeout", c.cfg.WriteTimeout, "backoff", backoff, "err", err)
+		} else {
+			c.log.Warn(what+" failed; retrying", "attempt", attempt, "backoff", backoff, "err", err)
+		}
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
@@ -728,6 +765,7 @@ func (c *Consumer) Counters() Counters {
 	return Counters{
 		Applied: c.applied.Load(), SkippedUnknown: c.skipped.Load(), DeadLettered: c.dead.Load(),
 		DroppedStale: c.dropped.Load(), Batches: c.batches.Load(), Retries: c.retries.Load(),
+		WriteTimeouts: c.timeouts.Load(),
 	}
 }
 

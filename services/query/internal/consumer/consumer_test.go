@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/devinfra/mongowire"
+	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -357,6 +360,130 @@ func TestIntegrationConsumerWriterErrorsBlockCommits(t *testing.T) {
 	fail.Store(false)
 	eventually(t, time.Minute, "the commit after the write", func() bool { return caughtUp(int64(len(ev)), r.c.Status()) })
 	checkViews(t, m.store, fold(ev))
+	if c := r.c.Counters(); c.Retries < 3 || c.WriteTimeouts != 0 {
+		t.Errorf("counters %+v: want the failed writes retried and none counted as a timeout", c)
+	}
+}
+
+// TestIntegrationConsumerStoreTimeoutRetriesTheBatch makes the first store
+// writes apply part of the batch to FerretDB and then hang: each attempt
+// is cancelled at WriteTimeout, counted and logged as a timeout, and the
+// batch is retried whole; nothing is committed until a write succeeds, and
+// no event is lost.
+func TestIntegrationConsumerStoreTimeoutRetriesTheBatch(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 2)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+	var events []companiaevent.Event
+	for n := range 6 {
+		events = append(events, lifecycle(n)...)
+	}
+	p.events(t, events...)
+
+	const hangs = 3
+	const timeout = time.Second
+	hung := make(chan time.Duration) // an attempt hangs; the time left before its deadline
+	release := make(chan struct{})   // the test has looked: the attempt may wait for its deadline
+	var attempts atomic.Int64
+	w := consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
+		if attempts.Add(1) > hangs {
+			return m.store.WriteViews(ctx, views)
+		}
+		// Half the batch reaches the store (whatever the deadline), then
+		// the store never answers.
+		if err := m.store.WriteViews(context.WithoutCancel(ctx), views[:len(views)/2]); err != nil {
+			return err
+		}
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(time.Hour)
+		}
+		hung <- time.Until(deadline)
+		<-release
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	var logs logBuffer
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "timeouts", WriteTimeout: timeout,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, w)
+
+	for k := range hangs {
+		var left time.Duration
+		select {
+		case left = <-hung:
+		case <-time.After(time.Minute):
+			t.Fatalf("attempt %d of the store write never started", k+1)
+		}
+		if left > timeout {
+			t.Errorf("attempt %d: deadline %s away, want at most WriteTimeout %s", k+1, left, timeout)
+		}
+		for part, off := range groupCommitted(t, b.Addr(), "timeouts", 2) {
+			if off >= 0 {
+				t.Errorf("attempt %d: partition %d committed at %d while its batch is unwritten", k+1, part, off)
+			}
+		}
+		if got := r.c.Counters().WriteTimeouts; got != int64(k) {
+			t.Errorf("attempt %d: %d timeouts counted, want %d", k+1, got, k)
+		}
+		if k > 0 {
+			for _, st := range r.c.Status() {
+				if st.State == view.StateRunning {
+					t.Errorf("attempt %d: partition %d reported running while its writes time out", k+1, st.Partition)
+				}
+			}
+		}
+		release <- struct{}{}
+	}
+
+	eventually(t, time.Minute, "the batch to be written and committed", func() bool {
+		return caughtUp(int64(len(events)), r.c.Status())
+	})
+	checkViews(t, m.store, fold(events))
+	c := r.c.Counters()
+	// Later writes may time out too on a slow machine; the hung ones must.
+	if c.WriteTimeouts < hangs || c.Retries < c.WriteTimeouts || c.Applied != int64(len(events)) {
+		t.Errorf("counters %+v: want at least %d timeouts, each retried, and %d events applied once", c, hangs, len(events))
+	}
+	if n := logs.count("write views timed out; retrying"); n < hangs {
+		t.Errorf("%d timeout warnings logged, want at least %d:\n%s", n, hangs, logs.b.String())
+	}
+}
+
+// TestIntegrationConsumerFerretDBHangBecomesTimeouts provokes the real
+// FerretDB hang: chunks of 4 matching statements on a pool of 4
+// connections. The store write times out and is retried (the hung server
+// keeps its connections, so every retry times out too) without committing;
+// once the server is restarted with a pool that fits, the batch is written.
+func TestIntegrationConsumerFerretDBHangBecomesTimeouts(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 1)
+	m := startMongoWith(t, mongowire.Options{MaxConns: 4}, mongoview.Options{ChunkSize: 4})
+	p := newProducer(t, b.Addr())
+	var creates, updates []companiaevent.Event
+	for n := range 8 {
+		ev := lifecycle(n)
+		creates, updates = append(creates, ev[0]), append(updates, ev[1])
+	}
+	p.events(t, creates...) // inserts: upserts that match nothing hold no connection
+	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "hang", WriteTimeout: 500 * time.Millisecond}, m.store)
+	eventually(t, time.Minute, "the creates", func() bool { return caughtUp(int64(len(creates)), r.c.Status()) })
+
+	p.events(t, updates...) // every statement matches: the first chunk hangs FerretDB
+	eventually(t, time.Minute, "two store timeouts", func() bool { return r.c.Counters().WriteTimeouts >= 2 })
+	if got := groupCommitted(t, b.Addr(), "hang", 1)[0]; got != int64(len(creates)) {
+		t.Errorf("committed offset %d while the updates time out, want %d", got, len(creates))
+	}
+
+	// Remove the cause: the same data behind a pool the chunks fit in.
+	if err := m.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.opts.MaxConns = 20
+	m.start(t)
+	total := int64(len(creates) + len(updates))
+	eventually(t, 2*time.Minute, "the updates after the restart", func() bool { return caughtUp(total, r.c.Status()) })
+	checkViews(t, m.store, fold(append(creates, updates...)))
 }
 
 func TestNewValidatesConfig(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,7 +74,15 @@ type mongoEnv struct {
 
 func startMongo(t testing.TB) *mongoEnv {
 	t.Helper()
-	e := &mongoEnv{opts: mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)}}
+	return startMongoWith(t, mongowire.Options{}, mongoview.Options{})
+}
+
+// startMongoWith is startMongo with server options (the backend is always a
+// fresh PostgreSQL database) and store options (Database "views").
+func startMongoWith(t testing.TB, srvOpts mongowire.Options, storeOpts mongoview.Options) *mongoEnv {
+	t.Helper()
+	srvOpts.Handler, srvOpts.PostgreSQLURL = mongowire.HandlerPostgreSQL, pgtest.NewDatabase(t)
+	e := &mongoEnv{opts: srvOpts}
 	e.start(t)
 	u, err := url.Parse(e.srv.URI())
 	if err != nil {
@@ -86,7 +95,8 @@ func startMongo(t testing.TB) *mongoEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.client.Disconnect(context.Background()) })
-	e.store, err = mongoview.Open(ctxT(t), e.client, mongoview.Options{Database: "views", OnCollectionCreated: e.srv.EnsureIDIndex})
+	storeOpts.Database, storeOpts.OnCollectionCreated = "views", e.srv.EnsureIDIndex
+	e.store, err = mongoview.Open(ctxT(t), e.client, storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +271,51 @@ func caughtUp(total int64, statuses ...[]view.PartitionStatus) bool {
 		}
 	}
 	return sum == total
+}
+
+// groupCommitted returns the group's committed offsets of the events topic
+// partitions, read from the broker (-1: none).
+func groupCommitted(t testing.TB, addr, group string, partitions int) map[int]int64 {
+	t.Helper()
+	ids := make([]int, partitions)
+	for i := range ids {
+		ids[i] = i
+	}
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: &kafka.Transport{}}
+	res, err := c.OffsetFetch(ctxT(t), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
+	if err != nil {
+		t.Fatalf("offset fetch: %v", err)
+	}
+	if res.Error != nil {
+		t.Fatalf("offset fetch: %v", res.Error)
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			t.Fatalf("offset fetch of partition %d: %v", p.Partition, p.Error)
+		}
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out
+}
+
+// logBuffer is a goroutine-safe log sink whose lines can be counted.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// count returns how many lines contain s.
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
 }
 
 // checkViews compares every expected view with the store.
