@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
+	"github.com/propalpes/companias/libs/contracts/deadletter"
 )
 
 // findings collects unexpected observations made during the run.
@@ -62,8 +63,98 @@ type result struct {
 	replays    atomic.Int64 // deliberate idempotent retries answered as replays
 	kafkaSent  int          // distinct kafka commands produced
 	validCmds  map[string]bool
-	bad        map[string]bool // values of the deliberately bad commands
+	bad        map[string]string // value of each deliberately bad command → its dlq_reason
+	badRetried map[string]bool   // bad commands whose produce was retried (a second copy is possible)
 	faultsDone int
+
+	mu        sync.Mutex
+	companies map[int]string // company index → id, once created
+	rejected  []rejection    // requests the writers must refuse
+	poison    []*poisonMsg   // injected on the events topic, in order
+	faults    []faultRecord  // injected faults, in order
+}
+
+// rejection is a request the writer must refuse inside its transaction
+// (a state, version or uniqueness conflict): its distinctive value must
+// appear in no event, on the topic or in the writer's event log.
+type rejection struct {
+	what  string // "duplicate create", …
+	field string // "email", "nombre" or "motivo_rechazo"
+	value string
+}
+
+// faultRecord is one injected fault: when it was issued and when what it
+// stopped was running again (zero if it never was).
+type faultRecord struct {
+	n        int
+	kind     string
+	victim   string
+	at, back time.Time
+}
+
+func (r *result) setCompany(i int, id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.companies[i] = id
+}
+
+// waitCompany returns the id of company i once it was created, or "" if
+// it was not by the time loadDone is closed.
+func (r *result) waitCompany(ctx context.Context, i int, loadDone <-chan struct{}) string {
+	for {
+		r.mu.Lock()
+		id := r.companies[i]
+		r.mu.Unlock()
+		if id != "" {
+			return id
+		}
+		select {
+		case <-loadDone:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.companies[i]
+		case <-ctx.Done():
+			return ""
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (r *result) reject(what, field, value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rejected = append(r.rejected, rejection{what, field, value})
+}
+
+func (r *result) addPoison(p *poisonMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.poison = append(r.poison, p)
+}
+
+func (r *result) markPoisonSent(p *poisonMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.sent = true
+}
+
+func (r *result) markPoisonRetried(p *poisonMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.retried = true
+}
+
+func (r *result) addFault(f faultRecord) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faults = append(r.faults, f)
+	return len(r.faults) - 1
+}
+
+func (r *result) faultBack(i int, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.faults[i].back = at
 }
 
 // httpc is the load's client: short timeouts so that a killed process is
@@ -174,6 +265,7 @@ func (c *client) company(ctx context.Context, i int) {
 	}
 	res.answered.Add(1)
 	id := a.c.ID
+	res.setCompany(i, id)
 	version := int64(1)
 	if r.IntN(100) < 15 { // a deliberate idempotent retry replays the answer
 		res.ops.Add(1)
@@ -187,6 +279,7 @@ func (c *client) company(ctx context.Context, i int) {
 	if r.IntN(100) < 10 { // a duplicate (nombre, identificacion) is a conflict
 		res.ops.Add(1)
 		dup := map[string]string{"nombre": body["nombre"], "email": "otro" + body["email"], "identificacion": body["identificacion"]}
+		res.reject("duplicate create", "email", dup["email"])
 		b, _, err := c.do(ctx, http.MethodPost, "/v1/companias", dup, map[string]string{"Idempotency-Key": key["Idempotency-Key"] + "-dup"})
 		if err != nil || b.status != http.StatusConflict {
 			f.add("company %d: duplicate: status %d (want 409), error %v, body %.200s", i, b.status, err, b.body)
@@ -221,11 +314,22 @@ func (c *client) company(ctx context.Context, i int) {
 	if r.IntN(100) < 20 {
 		mutate("PATCH email", http.MethodPatch, path, map[string]string{"email": fmt.Sprintf("nuevo%06d@chaos.example.com", i)})
 	}
+	if version >= 2 && r.IntN(100) < 10 { // a change conditioned on an old version is refused
+		res.ops.Add(1)
+		stale := map[string]string{"nombre": fmt.Sprintf("Obsoleta %06d", i)}
+		res.reject("stale If-Match", "nombre", stale["nombre"])
+		b, _, err := c.do(ctx, http.MethodPatch, path, stale, map[string]string{"If-Match": fmt.Sprintf(`"%d"`, version-1)})
+		if err != nil || b.status != http.StatusPreconditionFailed {
+			f.add("company %d: PATCH with If-Match v%d at v%d: status %d (want 412), error %v, body %.200s", i, version-1, version, b.status, err, b.body)
+		}
+	}
 	switch x := r.IntN(100); {
 	case x < 35:
 		if mutate("aprobar", http.MethodPost, path+"/aprobar", nil) && r.IntN(100) < 20 {
 			res.ops.Add(1)
-			b, _, err := c.do(ctx, http.MethodPost, path+"/rechazar", map[string]string{"motivo": "tarde"}, nil)
+			motivo := fmt.Sprintf("Tarde %06d", i)
+			res.reject("rechazar an APROBADA", "motivo_rechazo", motivo)
+			b, _, err := c.do(ctx, http.MethodPost, path+"/rechazar", map[string]string{"motivo": motivo}, nil)
 			if err != nil || b.status != http.StatusConflict {
 				f.add("company %d: rechazar an APROBADA: status %d (want 409), error %v", i, b.status, err)
 			}
@@ -233,7 +337,9 @@ func (c *client) company(ctx context.Context, i int) {
 	case x < 65:
 		if mutate("rechazar", http.MethodPost, path+"/rechazar", map[string]string{"motivo": fmt.Sprintf("Documentación incompleta %d", i)}) && r.IntN(100) < 20 {
 			res.ops.Add(1)
-			b, _, err := c.do(ctx, http.MethodPatch, path, map[string]string{"nombre": "no"}, nil)
+			nombre := fmt.Sprintf("Rechazada %06d", i)
+			res.reject("PATCH a RECHAZADA", "nombre", nombre)
+			b, _, err := c.do(ctx, http.MethodPatch, path, map[string]string{"nombre": nombre}, nil)
 			if err != nil || b.status != http.StatusConflict {
 				f.add("company %d: PATCH a RECHAZADA: status %d (want 409), error %v", i, b.status, err)
 			}
@@ -244,7 +350,8 @@ func (c *client) company(ctx context.Context, i int) {
 // drive runs the load, the Kafka commands and the faults until o.commands
 // HTTP commands were sent and every fault was injected.
 func (s *stack) drive(ctx context.Context) (*result, error) {
-	res := &result{validCmds: map[string]bool{}, bad: map[string]bool{}}
+	res := &result{validCmds: map[string]bool{}, bad: map[string]string{}, badRetried: map[string]bool{},
+		companies: map[int]string{}}
 	c := &client{s: s, res: res}
 	target := int64(s.o.commands)
 
@@ -310,7 +417,7 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 			if ctx.Err() != nil {
 				return
 			}
-			desc := s.inject(ctx, kinds[i], &restarts, i+1)
+			desc := s.inject(ctx, res, kinds[i], &restarts, i+1)
 			issued.Add(1)
 			n++
 			fmt.Printf("fault %2d at command %5d: %-12s %s\n", i+1, res.ops.Load(), kinds[i], desc)
@@ -337,21 +444,42 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 		}
 	}
 	for k := range nBad {
-		var v string
-		if k%2 == 0 {
+		var v, reason string
+		switch k % 3 {
+		case 0:
 			v = fmt.Sprintf(`{"id": "chaos-bad-%d-%d", "data": {"nombre": `, s.o.seed, k) // malformed JSON
-		} else {
+			reason = deadletter.ReasonMalformed
+		case 1:
 			v = fmt.Sprintf(`{"id": "chaos-bad-%d-%d", "data": {"nombre": "Sin Correo %d", "email": "no-es-un-correo", "identificacion": "KBAD-%d"}}`, s.o.seed, k, k, k)
+			reason = deadletter.ReasonInvalid
+		default:
+			continue // conflicts are added after the shuffle
 		}
-		res.bad[v] = true
+		res.bad[v] = reason
 		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("bad%d", k)), Value: []byte(v)})
 	}
-	res.kafkaSent = nValid + nBad
 	s.rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	// A valid command's id reused with another body: a conflict. It goes on
+	// the original's partition (same key), after it.
+	for k := 2; k < nBad; k += 3 {
+		orig := s.rng.IntN(nValid)
+		b, _ := json.Marshal(companiacmd.CrearCompania{
+			ID: fmt.Sprintf("chaos-cmd-%d-%d", s.o.seed, orig),
+			Data: companiacmd.CrearCompaniaData{
+				Nombre:         fmt.Sprintf("Kafka %06d", orig),
+				Email:          fmt.Sprintf("otro%06d-%d@chaos.example.com", orig, k),
+				Identificacion: fmt.Sprintf("KCMD-%06d", orig),
+			},
+		})
+		res.bad[string(b)] = deadletter.ReasonConflict
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("k%d", orig)), Value: b})
+	}
+	res.kafkaSent = nValid + nBad
 	wg.Go(func() {
 		w := &kafka.Writer{Addr: kafka.TCP(s.broker.addr), Topic: commandsTopic, Balancer: &kafka.Hash{},
-			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 3,
-			WriteTimeout: 5 * time.Second, Transport: &kafka.Transport{}}
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second,
+			// One attempt per call: every retry is ours and recorded.
+			MaxAttempts: 1, Transport: &kafka.Transport{}}
 		defer w.Close()
 		for j, m := range msgs {
 			// Spread the commands over the HTTP load.
@@ -368,6 +496,11 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 				if err == nil {
 					break
 				}
+				if _, bad := res.bad[string(m.Value)]; bad {
+					res.mu.Lock()
+					res.badRetried[string(m.Value)] = true
+					res.mu.Unlock()
+				}
 				if time.Now().After(deadline) || ctx.Err() != nil {
 					s.findings.add("produce a kafka command: %v", err)
 					break
@@ -376,6 +509,10 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 			}
 		}
 	})
+
+	// Poison on the events topic, spread over the load like the commands.
+	loadDone := make(chan struct{})
+	wg.Go(func() { s.producePoison(ctx, res, target, loadDone) })
 
 	// HTTP load.
 	var next atomic.Int64
@@ -389,6 +526,7 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 		})
 	}
 	lwg.Wait()
+	close(loadDone)
 	res.faultsDone = <-faultsDone
 	restarts.Wait()
 	stopSup()
@@ -407,9 +545,12 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 // inject issues one fault; the restart of what it stopped runs in the
 // background (tracked by restarts) while holding the service's op lock. It
 // returns a description.
-func (s *stack) inject(ctx context.Context, kind string, restarts *sync.WaitGroup, n int) string {
+func (s *stack) inject(ctx context.Context, res *result, kind string, restarts *sync.WaitGroup, n int) string {
 	pick := func(l []*service) *service { return l[s.rng.IntN(len(l))] }
-	later := func(sv *service, what string, f func()) {
+	record := func(sv *service) int {
+		return res.addFault(faultRecord{n: n, kind: kind, victim: sv.name, at: time.Now()})
+	}
+	later := func(sv *service, rec int, what string, f func()) {
 		restarts.Go(func() {
 			defer sv.op.Unlock()
 			t0 := time.Now()
@@ -418,13 +559,15 @@ func (s *stack) inject(ctx context.Context, kind string, restarts *sync.WaitGrou
 				s.findings.add("fault %d: restart %s after %s: %v", n, sv.name, kind, err)
 				return
 			}
+			res.faultBack(rec, time.Now())
 			fmt.Printf("         fault %2d: %s %s, restarted after %s\n", n, sv.name, what, time.Since(t0).Round(time.Millisecond))
 		})
 	}
 	kill := func(sv *service) string {
 		sv.op.Lock()
+		rec := record(sv)
 		sv.signal(syscall.SIGKILL, true)
-		later(sv, "killed", func() {
+		later(sv, rec, "killed", func() {
 			if _, ok := sv.waitExit(10 * time.Second); !ok {
 				s.findings.add("%s still running 10s after SIGKILL", sv.name)
 			}
@@ -433,9 +576,10 @@ func (s *stack) inject(ctx context.Context, kind string, restarts *sync.WaitGrou
 	}
 	term := func(sv *service) string {
 		sv.op.Lock()
+		rec := record(sv)
 		sv.signal(syscall.SIGTERM, true)
 		t0 := time.Now()
-		later(sv, "terminated", func() {
+		later(sv, rec, "terminated", func() {
 			err, ok := sv.waitExit(20 * time.Second)
 			switch {
 			case !ok:
@@ -487,11 +631,13 @@ func (s *stack) inject(ctx context.Context, kind string, restarts *sync.WaitGrou
 	case faultStopReader:
 		sv := pick(s.readers)
 		sv.op.Lock()
+		rec := record(sv)
 		sv.signal(syscall.SIGSTOP, false)
 		restarts.Go(func() {
 			defer sv.op.Unlock()
-			time.Sleep(3 * time.Second)
+			time.Sleep(3 * time.Second) // the length of the fault, not a synchronisation
 			sv.signal(syscall.SIGCONT, false)
+			res.faultBack(rec, time.Now())
 		})
 		return sv.name + " SIGSTOP for 3s"
 	}

@@ -3,15 +3,26 @@
 // broker and a Mongo-wire server as child processes of its own (so they can
 // be killed and restarted on the same port and data), two writers
 // (commandd) and three readers (queryd) on fixed ports, over fresh databases
-// of the local PostgreSQL server — drives a seeded mixed load, injects
-// faults at seeded points, waits for quiescence and checks the invariants:
+// of the local PostgreSQL server — drives a seeded mixed load (HTTP
+// commands, some of them refused on purpose; Kafka commands, some of them
+// bad on purpose; poison messages on the event topic, see poison.go),
+// injects faults at seeded points, waits for quiescence and checks the
+// invariants:
 //
-//   - every company in PostgreSQL equals its view (fields and version) and
-//     the views hold no company PostgreSQL lacks;
-//   - per company, the event topic holds versions 1..n with no gap and no
-//     event for a version PostgreSQL does not have;
+//   - every company in PostgreSQL equals its view (fields and version);
 //   - /v1/estadisticas equals PostgreSQL's counts;
-//   - the commands DLQ holds exactly the deliberately bad commands;
+//   - no view without a row: the views listed page by page are exactly the
+//     companies of PostgreSQL;
+//   - every committed event is on the topic: per company versions 1..n with
+//     no gap, in order, on one partition, each equal to its row of the
+//     writer's event log (compania_eventos), the last equal to the company;
+//   - no event whose transaction rolled back: no event outside the event
+//     log or beyond PostgreSQL's version, and no event or row carrying the
+//     values of a request the writers refused;
+//   - the event DLQ holds exactly the poison that must be dead-lettered and
+//     the commands DLQ exactly the bad commands, each with its reason and
+//     original headers, a second copy only where at-least-once delivery
+//     explains it (dlqcheck.go);
 //   - successful HTTP state changes equal SUM(version) in PostgreSQL.
 //
 // It prints each figure; a failed check prints the seed. The exit status is
@@ -273,7 +284,7 @@ func run(ctx context.Context, o options) (bool, error) {
 				"DATABASE_URL=" + writerURL,
 				"KAFKA_BROKERS=" + ports[0],
 				"KAFKA_TOPIC_PARTITIONS=6",
-				"KAFKA_COMMANDS_GROUP_ID=chaos-command",
+				"KAFKA_COMMANDS_GROUP_ID=" + commandGroup,
 				"SHUTDOWN_TIMEOUT=10s",
 				"OUTBOX_POLL_INTERVAL=200ms",
 				"LOG_LEVEL=info",
@@ -285,7 +296,7 @@ func run(ctx context.Context, o options) (bool, error) {
 				"HTTP_ADDR=" + ports[4+i],
 				"KAFKA_BROKERS=" + ports[0],
 				"KAFKA_TOPIC_PARTITIONS=6",
-				"KAFKA_GROUP_ID=chaos-query",
+				"KAFKA_GROUP_ID=" + queryGroup,
 				"MONGO_URI=" + mongoURI,
 				"MONGO_DATABASE=chaos_views",
 				"SHUTDOWN_TIMEOUT=10s",
@@ -319,8 +330,8 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	fmt.Printf("load done in %s: %d HTTP commands, %d kafka commands (%d bad), %d faults injected\n",
-		time.Since(loadStart).Round(time.Millisecond), res.ops.Load(), res.kafkaSent, len(res.bad), res.faultsDone)
+	fmt.Printf("load done in %s: %d HTTP commands, %d kafka commands (%d bad), %d poison events, %d faults injected\n",
+		time.Since(loadStart).Round(time.Millisecond), res.ops.Load(), res.kafkaSent, len(res.bad), len(res.poison), res.faultsDone)
 
 	// Quiescence, then the checks.
 	qStart := time.Now()

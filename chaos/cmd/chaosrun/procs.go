@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,7 +41,33 @@ type service struct {
 	expected bool // the current instance was stopped on purpose
 	starts   int
 	tail     []string
+	marks    []logMark // watched log records, over every instance
 }
+
+// logMark is a watched log record of a service (see watchedLogs).
+type logMark struct {
+	msg      string
+	instance int // which start of the service logged it
+	// gen counts the "joined generation" records this instance logged up to
+	// and including this one: records with the same instance and gen were
+	// logged within one consumer-group generation of one member.
+	gen       int
+	at        time.Time
+	partition int   // of a "poison message"; -1 otherwise
+	offset    int64 // of a "poison message"; -1 otherwise
+}
+
+// watchedLogs are the log messages the checks need: a reader joining a
+// consumer-group generation, a reader about to dead-letter a poison
+// message, and dead-letter writes that failed and are sent again.
+var watchedLogs = []string{logJoinedGeneration, logPoison, logEventDLQRetry, logCommandDLQRetry}
+
+const (
+	logJoinedGeneration = "joined generation"            // services/query/internal/consumer
+	logPoison           = "poison message"               // services/query/internal/consumer
+	logEventDLQRetry    = "dead-letter failed; retrying" // services/query/internal/consumer
+	logCommandDLQRetry  = "write dead letter; retrying"  // services/command/internal/ports/kafkaintake
+)
 
 // start starts a new instance and waits until it is ready.
 func (s *service) start(ctx context.Context) error {
@@ -130,6 +157,7 @@ func firstLine(s string) string {
 }
 
 func (s *service) scan(r io.Reader, n int) {
+	gen := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -140,6 +168,13 @@ func (s *service) scan(r io.Reader, n int) {
 		s.mu.Lock()
 		if strings.Contains(line, "outbox relay is leading") {
 			s.leading = true
+		}
+		if m, ok := watchedLine(line); ok {
+			if m.msg == logJoinedGeneration {
+				gen++
+			}
+			m.instance, m.gen = n, gen
+			s.marks = append(s.marks, m)
 		}
 		if strings.HasPrefix(line, "READY ") {
 			select {
@@ -153,6 +188,48 @@ func (s *service) scan(r io.Reader, n int) {
 		s.tail = append(s.tail, line)
 		s.mu.Unlock()
 	}
+}
+
+// watchedLine reports whether line is a JSON log record of one of
+// watchedLogs, and returns it (instance and gen left to the caller).
+func watchedLine(line string) (logMark, bool) {
+	if !strings.HasPrefix(line, "{") {
+		return logMark{}, false
+	}
+	interesting := false
+	for _, m := range watchedLogs {
+		interesting = interesting || strings.Contains(line, `"msg":"`+m+`"`)
+	}
+	if !interesting {
+		return logMark{}, false
+	}
+	rec := struct {
+		Time      time.Time `json:"time"`
+		Msg       string    `json:"msg"`
+		Partition *int      `json:"partition"`
+		Offset    *int64    `json:"offset"`
+	}{}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time.IsZero() || !slices.Contains(watchedLogs, rec.Msg) {
+		return logMark{}, false
+	}
+	m := logMark{msg: rec.Msg, at: rec.Time, partition: -1, offset: -1}
+	if rec.Partition != nil && rec.Offset != nil {
+		m.partition, m.offset = *rec.Partition, *rec.Offset
+	}
+	return m, true
+}
+
+// logMarks returns the watched log records msg of s, over every instance.
+func (s *service) logMarks(msg string) []logMark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []logMark
+	for _, m := range s.marks {
+		if m.msg == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *service) lastLines(n int) string {
