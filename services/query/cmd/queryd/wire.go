@@ -20,13 +20,14 @@ import (
 // projection and the rebuild's replay (whose GroupID is a prefix).
 func consumerConfig(cfg config.Config, log *slog.Logger) consumer.Config {
 	return consumer.Config{
-		Brokers:   cfg.KafkaBrokers,
-		Topic:     cfg.KafkaEventsTopic,
-		GroupID:   cfg.KafkaGroupID,
-		DLQTopic:  cfg.KafkaEventsDLQTopic,
-		BatchSize: cfg.ProjectionBatchSize,
-		Linger:    cfg.ProjectionLinger,
-		Logger:    log,
+		Brokers:      cfg.KafkaBrokers,
+		Topic:        cfg.KafkaEventsTopic,
+		GroupID:      cfg.KafkaGroupID,
+		DLQTopic:     cfg.KafkaEventsDLQTopic,
+		BatchSize:    cfg.ProjectionBatchSize,
+		Linger:       cfg.ProjectionLinger,
+		WriteTimeout: cfg.ProjectionWriteTimeout,
+		Logger:       log,
 	}
 }
 

@@ -21,26 +21,27 @@ import (
 
 // Defaults of every setting. An unset or empty variable takes its default.
 const (
-	DefaultHTTPAddr              = ":8081"
-	DefaultHTTPReadHeaderTimeout = 5 * time.Second
-	DefaultHTTPReadTimeout       = 10 * time.Second
-	DefaultHTTPWriteTimeout      = 30 * time.Second
-	DefaultHTTPIdleTimeout       = 120 * time.Second
-	DefaultReadWaitDefault       = 2 * time.Second
-	DefaultReadWaitMax           = 10 * time.Second
-	DefaultKafkaBrokers          = "127.0.0.1:9092"
-	DefaultKafkaEventsTopic      = companiaevent.DefaultTopic
-	DefaultKafkaGroupID          = "companias-query"
-	DefaultKafkaTopicPartitions  = 6
-	DefaultKafkaReplication      = 1
-	DefaultMongoURI              = "mongodb://127.0.0.1:27017"
-	DefaultMongoDatabase         = "propalpes_query"
-	DefaultProjectionBatchSize   = 500
-	DefaultProjectionLinger      = 5 * time.Millisecond
-	DefaultShutdownTimeout       = 10 * time.Second
-	DefaultLogLevel              = slog.LevelInfo
-	DefaultOTELServiceName       = "companias-query"
-	DefaultOTELSampleRatio       = 1.0
+	DefaultHTTPAddr               = ":8081"
+	DefaultHTTPReadHeaderTimeout  = 5 * time.Second
+	DefaultHTTPReadTimeout        = 10 * time.Second
+	DefaultHTTPWriteTimeout       = 30 * time.Second
+	DefaultHTTPIdleTimeout        = 120 * time.Second
+	DefaultReadWaitDefault        = 2 * time.Second
+	DefaultReadWaitMax            = 10 * time.Second
+	DefaultKafkaBrokers           = "127.0.0.1:9092"
+	DefaultKafkaEventsTopic       = companiaevent.DefaultTopic
+	DefaultKafkaGroupID           = "companias-query"
+	DefaultKafkaTopicPartitions   = 6
+	DefaultKafkaReplication       = 1
+	DefaultMongoURI               = "mongodb://127.0.0.1:27017"
+	DefaultMongoDatabase          = "propalpes_query"
+	DefaultProjectionBatchSize    = 500
+	DefaultProjectionLinger       = 5 * time.Millisecond
+	DefaultProjectionWriteTimeout = 30 * time.Second
+	DefaultShutdownTimeout        = 10 * time.Second
+	DefaultLogLevel               = slog.LevelInfo
+	DefaultOTELServiceName        = "companias-query"
+	DefaultOTELSampleRatio        = 1.0
 )
 
 // Config is the whole configuration of the query service. Build it with
@@ -93,6 +94,11 @@ type Config struct {
 	// ProjectionLinger is how long the consumer waits to fill a batch once it
 	// holds at least one event (PROJECTION_LINGER).
 	ProjectionLinger time.Duration
+	// ProjectionWriteTimeout bounds each view-store write of a batch
+	// (PROJECTION_WRITE_TIMEOUT): a write still running then is cancelled
+	// and retried, its offsets uncommitted. It must exceed the time a batch
+	// of ProjectionBatchSize events takes.
+	ProjectionWriteTimeout time.Duration
 
 	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
@@ -131,6 +137,7 @@ var defaults = map[string]string{
 	"MONGO_DATABASE":           DefaultMongoDatabase,
 	"PROJECTION_BATCH_SIZE":    strconv.Itoa(DefaultProjectionBatchSize),
 	"PROJECTION_LINGER":        DefaultProjectionLinger.String(),
+	"PROJECTION_WRITE_TIMEOUT": DefaultProjectionWriteTimeout.String(),
 	"SHUTDOWN_TIMEOUT":         DefaultShutdownTimeout.String(),
 	"LOG_LEVEL":                DefaultLogLevel.String(),
 	"AUTH_MODE":                string(jwtauth.ModeNone),
@@ -177,6 +184,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		MongoDatabase:          p.Raw("MONGO_DATABASE"),
 		ProjectionBatchSize:    p.Int("PROJECTION_BATCH_SIZE"),
 		ProjectionLinger:       p.Duration("PROJECTION_LINGER"),
+		ProjectionWriteTimeout: p.Duration("PROJECTION_WRITE_TIMEOUT"),
 		ShutdownTimeout:        p.Duration("SHUTDOWN_TIMEOUT"),
 		LogLevel:               p.Level("LOG_LEVEL"),
 		Auth:                   p.Auth(),
@@ -211,6 +219,7 @@ func (c Config) validate() error {
 		{"READ_WAIT_DEFAULT", c.ReadWaitDefault},
 		{"READ_WAIT_MAX", c.ReadWaitMax},
 		{"PROJECTION_LINGER", c.ProjectionLinger},
+		{"PROJECTION_WRITE_TIMEOUT", c.ProjectionWriteTimeout},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 	} {
 		if d.v <= 0 {

@@ -71,12 +71,13 @@ type CountersSource interface {
 // Counters is a collector of the live consumer's running totals, read at
 // each scrape:
 //
-//	companias_events_applied_total          events written to the views
-//	companias_events_skipped_unknown_total  events of an unknown type, skipped
-//	companias_projection_retries_total      failed store or dead-letter writes retried
+//	companias_events_applied_total             events written to the views
+//	companias_events_skipped_unknown_total     events of an unknown type, skipped
+//	companias_projection_retries_total         failed store or dead-letter writes retried
+//	companias_projection_store_timeouts_total  store writes cancelled at PROJECTION_WRITE_TIMEOUT
 type Counters struct {
-	src                       CountersSource
-	applied, skipped, retries *prometheus.Desc
+	src                                 CountersSource
+	applied, skipped, retries, timeouts *prometheus.Desc
 }
 
 // NewCounters returns a Counters collector of src.
@@ -89,6 +90,8 @@ func NewCounters(src CountersSource) *Counters {
 			"Events of an unknown type of a known major version (a newer contract), counted and skipped.", nil, nil),
 		retries: prometheus.NewDesc("companias_projection_retries_total",
 			"Failed view-store or dead-letter writes of the live consumer that were retried.", nil, nil),
+		timeouts: prometheus.NewDesc("companias_projection_store_timeouts_total",
+			"View-store writes of the live consumer cancelled at PROJECTION_WRITE_TIMEOUT and retried (also counted in companias_projection_retries_total).", nil, nil),
 	}
 }
 
@@ -97,6 +100,7 @@ func (c *Counters) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.applied
 	ch <- c.skipped
 	ch <- c.retries
+	ch <- c.timeouts
 }
 
 // Collect implements prometheus.Collector.
@@ -105,6 +109,7 @@ func (c *Counters) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.CounterValue, float64(n.Applied))
 	ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(n.SkippedUnknown))
 	ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(n.Retries))
+	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(n.WriteTimeouts))
 }
 
 // ProgressSource reports the current or last rebuild; *rebuild.Rebuilder

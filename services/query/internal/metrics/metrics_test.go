@@ -169,7 +169,7 @@ func (f fakeCounters) Counters() consumer.Counters { return f.c }
 
 func TestCounters(t *testing.T) {
 	t.Parallel()
-	c := metrics.NewCounters(fakeCounters{consumer.Counters{Applied: 7, SkippedUnknown: 2, DeadLettered: 1, Retries: 4}})
+	c := metrics.NewCounters(fakeCounters{consumer.Counters{Applied: 7, SkippedUnknown: 2, DeadLettered: 1, Retries: 4, WriteTimeouts: 3}})
 	err := testutil.CollectAndCompare(c, strings.NewReader(`
 # HELP companias_events_applied_total Events the live consumer wrote to the views (redeliveries included).
 # TYPE companias_events_applied_total counter
@@ -180,6 +180,9 @@ companias_events_skipped_unknown_total 2
 # HELP companias_projection_retries_total Failed view-store or dead-letter writes of the live consumer that were retried.
 # TYPE companias_projection_retries_total counter
 companias_projection_retries_total 4
+# HELP companias_projection_store_timeouts_total View-store writes of the live consumer cancelled at PROJECTION_WRITE_TIMEOUT and retried (also counted in companias_projection_retries_total).
+# TYPE companias_projection_store_timeouts_total counter
+companias_projection_store_timeouts_total 3
 `))
 	if err != nil {
 		t.Error(err)
