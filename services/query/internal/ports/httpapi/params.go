@@ -23,11 +23,16 @@ import (
 const (
 	defaultLimit = 20
 	maxLimit     = 100
-	// maxCursorLen bounds an encoded cursor; real ones are far shorter.
-	maxCursorLen = 1024
 	maxIDLen     = 128
 	maxTextLen   = 200 // nombre prefix, identificacion
 	maxEmailLen  = 254
+	// maxCursorKeyLen bounds a nombre cursor key: a lower-cased nombre of
+	// 200 characters of up to 4 bytes.
+	maxCursorKeyLen = 4 * maxTextLen
+	// maxCursorLen bounds an encoded cursor: the longest encodeCursor makes,
+	// its key and id escaped at worst to twice their bytes (U+2028 and
+	// U+2029, 3 bytes, escape to 6), in base64url.
+	maxCursorLen = (64 + 2*(maxCursorKeyLen+maxIDLen) + 2) / 3 * 4
 )
 
 // Query parameters of GET /v1/companias.
@@ -196,10 +201,14 @@ type cursorJSON struct {
 	ID   string `json:"id"`
 }
 
-// encodeCursor renders c as an opaque token: base64url (no padding) of its JSON.
+// encodeCursor renders c as an opaque token: base64url (no padding) of its
+// JSON, without HTML escaping (which would make it up to six times longer).
 func encodeCursor(c view.Cursor) string {
-	b, _ := json.Marshal(cursorJSON(c)) // strings only: cannot fail
-	return base64.RawURLEncoding.EncodeToString(b)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(cursorJSON(c)) // strings only: cannot fail
+	return base64.RawURLEncoding.EncodeToString(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
 }
 
 // errBadCursor is the message of every undecodable cursor; the client only
@@ -207,7 +216,8 @@ func encodeCursor(c view.Cursor) string {
 var errBadCursor = errors.New("is not a cursor returned by this API")
 
 // decodeCursor parses a token made by encodeCursor and checks that its key
-// fits its sort order.
+// fits its sort order. Only encodeCursor's own form is accepted, so that
+// every accepted cursor is one the API could have made, within maxCursorLen.
 func decodeCursor(s string) (view.Cursor, error) {
 	if s == "" || len(s) > maxCursorLen {
 		return view.Cursor{}, errBadCursor
@@ -231,10 +241,13 @@ func decodeCursor(s string) (view.Cursor, error) {
 			return view.Cursor{}, errBadCursor
 		}
 	case view.SortNombre:
-		if !utf8.ValidString(cj.Key) || len(cj.Key) > 4*maxTextLen {
+		if !utf8.ValidString(cj.Key) || len(cj.Key) > maxCursorKeyLen {
 			return view.Cursor{}, errBadCursor
 		}
 	default:
+		return view.Cursor{}, errBadCursor
+	}
+	if encodeCursor(view.Cursor(cj)) != s {
 		return view.Cursor{}, errBadCursor
 	}
 	return view.Cursor(cj), nil

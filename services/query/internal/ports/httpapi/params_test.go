@@ -90,6 +90,12 @@ func TestCursorRoundTrip(t *testing.T) {
 		{Sort: view.SortFechaCreacion, Key: "2025-03-01T10:00:00.123456789Z", ID: "c-1"},
 		{Sort: view.SortNombre, Key: "ñandú & co", ID: "0196"},
 		{Sort: view.SortNombre, Key: "", ID: "x"},
+		// The longest keys of real names: 200 characters of 4 bytes, of
+		// characters JSON escapes to twice their bytes, of HTML characters.
+		{Sort: view.SortNombre, Key: strings.Repeat("\U0001F600", 200), ID: "0b8e2f64-6c1e-4f57-9a53-1d5f9c0e7a11"},
+		{Sort: view.SortNombre, Key: strings.Repeat("\u2028", 200), ID: "0b8e2f64-6c1e-4f57-9a53-1d5f9c0e7a11"},
+		{Sort: view.SortNombre, Key: strings.Repeat("<&>", 66), ID: "0b8e2f64-6c1e-4f57-9a53-1d5f9c0e7a11"},
+		{Sort: view.SortNombre, Key: strings.Repeat("\u2028", maxCursorKeyLen/3) + "\"\\", ID: strings.Repeat("\u2028", maxIDLen/3) + "\"\\"},
 	} {
 		s := encodeCursor(c)
 		if strings.ContainsAny(s, "+/=") {
@@ -119,6 +125,11 @@ func TestDecodeCursorRejects(t *testing.T) {
 		b64(`{"sort":"nombre","key":"a","id":{"$gt":""}}`),
 		b64(`null`),
 		base64.StdEncoding.EncodeToString([]byte(`{"sort":"nombre","key":"a","id":"1"}`)) + "==",
+		// Not the form encodeCursor makes.
+		b64(`{"key":"a","sort":"nombre","id":"1"}`),
+		b64(`{"sort":"nombre", "key":"a","id":"1"}`),
+		b64(`{"sort":"nombre","key":"\u003c","id":"1"}`),
+		b64(`{"sort":"nombre","key":"a","id":"1"}` + "\n"),
 	} {
 		if c, err := decodeCursor(s); err == nil {
 			t.Errorf("decodeCursor(%q) = %+v, want an error", s, c)
