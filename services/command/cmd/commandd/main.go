@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/telemetry/profiling"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
@@ -142,6 +143,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("build outbox pruner: %w", err)
 	}
+	var prof *profiling.Server
+	if cfg.PprofAddr != "" {
+		if prof, err = profiling.Listen(cfg.PprofAddr); err != nil {
+			return err
+		}
+	}
 
 	// Workers run on workCtx, which is cancelled only after the HTTP server
 	// has stopped accepting requests and drained in-flight ones, so the relay
@@ -151,6 +158,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	defer stopWork()
 	g.Go(func() error { return relay.Run(workCtx) })
 	g.Go(func() error { return pruner.Run(workCtx) })
+	if prof != nil {
+		g.Go(func() error {
+			log.Info("profiler listening", "addr", prof.Addr())
+			return prof.Run(workCtx)
+		})
+	}
 	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })
 	if cfg.CommandsIntake {
 		intake, err := kafkaintake.New(kafkaintake.Config{

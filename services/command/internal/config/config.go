@@ -55,6 +55,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel slog.Level
+	// PprofAddr is the listen address of the Go profiler's HTTP endpoints
+	// (PPROF_ADDR); "" (the default) serves none.
+	PprofAddr string
 	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
 	// read and checked by envconfig.Parser.Auth; mode none by default).
 	Auth jwtauth.Settings
@@ -85,6 +88,7 @@ var defaults = map[string]string{
 	"IDEMPOTENCY_RETENTION":    "24h",
 	"SHUTDOWN_TIMEOUT":         "10s",
 	"LOG_LEVEL":                "info",
+	"PPROF_ADDR":               "",
 	"AUTH_MODE":                string(jwtauth.ModeNone),
 	"AUTH_HS256_SECRET":        "",
 	"AUTH_HS256_SECRET_FILE":   "",
@@ -143,6 +147,9 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		LogLevel:             p.Level("LOG_LEVEL"),
 		Auth:                 p.Auth(),
 		Tracing:              p.Tracing(),
+	}
+	if p.IsSet("PPROF_ADDR") {
+		c.PprofAddr = p.Addr("PPROF_ADDR")
 	}
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
 	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {

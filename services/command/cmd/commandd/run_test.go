@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/devinfra/pgtest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// getStatus polls url until it answers or the deadline passes, and returns
+// the status and body of the first answer.
+func getStatus(t *testing.T, url string, within time.Duration) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			return res.StatusCode, string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: no answer within %v: %v", url, within, err)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+}
+
+// PPROF_ADDR turns on the profiler, on a listener of its own: the API port
+// does not serve it.
+func TestIntegrationRunServesProfilerWhenAsked(t *testing.T) {
+	t.Parallel()
+	broker, err := kafkabroker.Start(kafkabroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	httpAddr, pprofAddr := freeAddr(t), freeAddr(t)
+	env := map[string]string{
+		"DATABASE_URL": pgtest.NewDatabase(t), "KAFKA_BROKERS": broker.Addr(), "KAFKA_COMMANDS_ENABLED": "false",
+		"HTTP_ADDR": httpAddr, "PPROF_ADDR": pprofAddr, "LOG_LEVEL": "error",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run = %v, want nil after cancel", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+
+	code, body := getStatus(t, "http://"+pprofAddr+"/debug/pprof/", 30*time.Second)
+	if code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Fatalf("GET /debug/pprof/ on PPROF_ADDR = %d %.80q, want the profile index", code, body)
+	}
+	if code, _ := getStatus(t, "http://"+httpAddr+"/debug/pprof/", 30*time.Second); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on HTTP_ADDR = %d, want 404", code)
+	}
+}
