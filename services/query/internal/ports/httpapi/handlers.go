@@ -165,18 +165,36 @@ func (a *API) versionNotReached(c *gin.Context, id string, want int64, have view
 	a.writeProblem(c, p)
 }
 
-// etagMatches implements the weak comparison of If-None-Match (RFC 9110 §13.1.2).
+// etagMatches implements the weak comparison of If-None-Match (RFC 9110
+// §13.1.2): "*", or a listed entity tag, weak or strong, with etag's opaque
+// tag. A comma inside a quoted tag does not separate the list.
 func etagMatches(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+	for more := header != ""; more; {
+		var elem string
+		elem, header, more = nextListElement(header)
+		elem = strings.TrimSpace(elem)
+		if elem == "*" || strings.TrimPrefix(elem, "W/") == etag {
 			return true
 		}
 	}
 	return false
+}
+
+// nextListElement splits s at its first comma outside a quoted string;
+// more is false when there is none.
+func nextListElement(s string) (elem, rest string, more bool) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			quoted = !quoted
+		case ',':
+			if !quoted {
+				return s[:i], s[i+1:], true
+			}
+		}
+	}
+	return s, "", false
 }
 
 // listCompanias serves GET /v1/companias.

@@ -144,6 +144,7 @@ func TestEtagMatches(t *testing.T) {
 		want   bool
 	}{
 		{"", false}, {`"3"`, true}, {`W/"3"`, true}, {` "1" ,"3"`, true}, {"*", true}, {`"33"`, false}, {`3`, false},
+		{`"a,*,b"`, false}, {`"a,"3",b"`, false}, {`"a,b", "3"`, true}, {`, ,`, false},
 	} {
 		if got := etagMatches(tt.header, `"3"`); got != tt.want {
 			t.Errorf("etagMatches(%q) = %v, want %v", tt.header, got, tt.want)
