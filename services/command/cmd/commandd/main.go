@@ -87,7 +87,29 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 	}
 
-	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log))
+	// The service's own registry, served at GET /metrics: no global state.
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg, pool, log)
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+
+	// The relay is built before the repository, which wakes it directly
+	// after each commit while it leads (no pg_notify round trip).
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize})
+	if err != nil {
+		return fmt.Errorf("build kafka writer: %w", err)
+	}
+	defer closeLogged(log, "kafka writer", writer)
+	relay, err := outbox.New(pool, writer, outbox.Options{
+		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Linger: cfg.OutboxLinger, Logger: log,
+		OnRowPublished: m.RowPublished, Tracer: tracer,
+	})
+	if err != nil {
+		return fmt.Errorf("build outbox relay: %w", err)
+	}
+
+	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log), postgres.WithWaker(relay))
 	defer repo.Close() // sends a commit notification still owed; before pool.Close
 	afterCommit := func(ctx context.Context, events []compania.Event) {
 		for _, e := range events {
@@ -96,13 +118,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 	}
 	application := app.New(repo, newID, now, afterCommit)
-
-	// The service's own registry, served at GET /metrics: no global state.
-	reg := prometheus.NewRegistry()
-	m, err := newMetrics(reg, pool, log)
-	if err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
 
 	router, err := httpapi.NewRouter(httpapi.Config{
 		App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log,
@@ -127,18 +142,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 
-	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize})
-	if err != nil {
-		return fmt.Errorf("build kafka writer: %w", err)
-	}
-	defer closeLogged(log, "kafka writer", writer)
-	relay, err := outbox.New(pool, writer, outbox.Options{
-		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Logger: log,
-		OnRowPublished: m.RowPublished, Tracer: tracer,
-	})
-	if err != nil {
-		return fmt.Errorf("build outbox relay: %w", err)
-	}
 	pruner, err := outbox.NewPruner(pool, outbox.PrunerOptions{Retention: cfg.OutboxRetention, Logger: log})
 	if err != nil {
 		return fmt.Errorf("build outbox pruner: %w", err)

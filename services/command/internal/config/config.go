@@ -47,6 +47,9 @@ type Config struct {
 	OutboxPollInterval time.Duration
 	// OutboxBatchTimeout is the kafka-go Writer BatchTimeout (OUTBOX_BATCH_TIMEOUT).
 	OutboxBatchTimeout time.Duration
+	// OutboxLinger is how long the relay waits after a commit woke it before
+	// it claims, so that the commits of that time share one batch (OUTBOX_LINGER; 0: none).
+	OutboxLinger time.Duration
 	// OutboxRetention is how long published rows are kept before pruning (OUTBOX_RETENTION).
 	OutboxRetention time.Duration
 	// IdempotencyRetention is how long idempotency records are kept (IDEMPOTENCY_RETENTION).
@@ -84,6 +87,7 @@ var defaults = map[string]string{
 	"OUTBOX_BATCH_SIZE":        "500",
 	"OUTBOX_POLL_INTERVAL":     "1s",
 	"OUTBOX_BATCH_TIMEOUT":     "1ms",
+	"OUTBOX_LINGER":            "5ms",
 	"OUTBOX_RETENTION":         "24h",
 	"IDEMPOTENCY_RETENTION":    "24h",
 	"SHUTDOWN_TIMEOUT":         "10s",
@@ -141,6 +145,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		OutboxBatchSize:      p.IntRange("OUTBOX_BATCH_SIZE", 1, 10000),
 		OutboxPollInterval:   p.DurationRange("OUTBOX_POLL_INTERVAL", 10*time.Millisecond, time.Hour),
 		OutboxBatchTimeout:   p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),
+		OutboxLinger:         p.DurationRange("OUTBOX_LINGER", 0, time.Second),
 		OutboxRetention:      p.DurationRange("OUTBOX_RETENTION", time.Minute, 365*24*time.Hour),
 		IdempotencyRetention: p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
 		ShutdownTimeout:      p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),

@@ -15,8 +15,20 @@ import (
 )
 
 // startupTimeout bounds each start-up step that talks to Kafka or MongoDB,
-// so that an unreachable dependency fails the start instead of hanging it.
+// so that an unreachable dependency fails the attempt instead of hanging it.
 const startupTimeout = 30 * time.Second
+
+// Backoff between the attempts of serve to reach a dependency at start.
+const (
+	startupRetryMin = 500 * time.Millisecond
+	startupRetryMax = 10 * time.Second
+)
+
+// Dependencies serve waits for, as named in logs and in the readiness probe.
+const (
+	depKafka = "kafka"
+	depMongo = "mongodb"
+)
 
 // infra holds the clients shared by every command.
 type infra struct {
@@ -27,18 +39,97 @@ type infra struct {
 
 // openInfra creates the events and dead-letter topics if they are missing
 // (before any Kafka reader or writer exists, see package kafkatopic),
-// connects to MongoDB and opens the view store.
+// connects to MongoDB and opens the view store. It fails at the first
+// error: the rebuild command reports an unreachable dependency at once.
 func openInfra(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra, error) {
-	tctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	defer cancel()
-	topics := []kafkatopic.Topic{
-		{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
-		{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
-	}
-	if err := kafkatopic.Ensure(tctx, cfg.KafkaBrokers, topics...); err != nil {
+	if err := ensureTopics(ctx, cfg); err != nil {
 		return nil, err
 	}
+	client, err := connectMongo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(ctx, cfg, client)
+	if err != nil {
+		disconnect(client, cfg.ShutdownTimeout)
+		return nil, err
+	}
+	log.Info("infrastructure ready", "topics", []string{cfg.KafkaEventsTopic, cfg.KafkaEventsDLQTopic}, "mongo_database", cfg.MongoDatabase)
+	return &infra{mongo: client, store: store, log: log}, nil
+}
 
+// waitInfra is openInfra for a long-running service: while Kafka or MongoDB
+// cannot be reached it retries, with capped exponential backoff, logging
+// each failed attempt and reporting through w what it waits for, instead of
+// failing. A malformed MongoDB URI still fails at once, since retrying
+// cannot fix it. It returns ctx's error if ctx ends first (SIGTERM).
+func waitInfra(ctx context.Context, cfg config.Config, log *slog.Logger, w *startupState) (*infra, error) {
+	w.waitFor(depKafka)
+	if err := retryStartup(ctx, log, depKafka, func() error { return ensureTopics(ctx, cfg) }); err != nil {
+		return nil, err
+	}
+	w.ready(depKafka)
+
+	client, err := connectMongo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w.waitFor(depMongo)
+	var store *mongoview.Store
+	err = retryStartup(ctx, log, depMongo, func() error {
+		var err error
+		store, err = openStore(ctx, cfg, client) // the client reconnects by itself
+		return err
+	})
+	if err != nil {
+		disconnect(client, cfg.ShutdownTimeout)
+		return nil, err
+	}
+	w.ready(depMongo)
+	log.Info("infrastructure ready", "topics", []string{cfg.KafkaEventsTopic, cfg.KafkaEventsDLQTopic}, "mongo_database", cfg.MongoDatabase)
+	return &infra{mongo: client, store: store, log: log}, nil
+}
+
+// retryStartup calls attempt until it succeeds or ctx ends, waiting
+// startupRetryMin, doubling up to startupRetryMax, between attempts.
+func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt func() error) error {
+	backoff := startupRetryMin
+	for n := 1; ; n++ {
+		err := attempt()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil {
+			if n > 1 {
+				log.Info("reached "+dep, "attempts", n)
+			}
+			return nil
+		}
+		log.Warn("waiting for "+dep, "attempt", n, "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, startupRetryMax)
+	}
+}
+
+// ensureTopics creates the events topic and its dead-letter topic if missing.
+func ensureTopics(ctx context.Context, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	return kafkatopic.Ensure(ctx, cfg.KafkaBrokers,
+		kafkatopic.Topic{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
+		kafkatopic.Topic{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
+	)
+}
+
+// connectMongo builds the MongoDB client. It does no I/O: an error means a
+// malformed URI or option.
+func connectMongo(cfg config.Config) (*mongo.Client, error) {
 	// Defaults first: options given in MONGO_URI override them.
 	client, err := mongo.Connect(options.Client().
 		SetAppName("companias-query").
@@ -47,15 +138,26 @@ func openInfra(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra
 	if err != nil {
 		return nil, fmt.Errorf("connect to mongodb: %w", err)
 	}
-	store, err := mongoview.Open(tctx, client, mongoview.Options{Database: cfg.MongoDatabase})
+	return client, nil
+}
+
+// openStore opens the view store on client (see mongoview.Open).
+func openStore(ctx context.Context, cfg config.Config, client *mongo.Client) (*mongoview.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	store, err := mongoview.Open(ctx, client, mongoview.Options{Database: cfg.MongoDatabase})
 	if err != nil {
-		dctx, dcancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer dcancel()
-		_ = client.Disconnect(dctx)
 		return nil, fmt.Errorf("open view store: %w", err)
 	}
-	log.Info("infrastructure ready", "topics", []string{cfg.KafkaEventsTopic, cfg.KafkaEventsDLQTopic}, "mongo_database", cfg.MongoDatabase)
-	return &infra{mongo: client, store: store, log: log}, nil
+	return store, nil
+}
+
+// disconnect closes client within timeout, ignoring the error: it runs on
+// a start-up failure path that already reports one.
+func disconnect(client *mongo.Client, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = client.Disconnect(ctx)
 }
 
 // close disconnects from MongoDB within timeout. It runs last, after every

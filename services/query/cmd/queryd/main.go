@@ -28,6 +28,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/libs/telemetry/tracing"
@@ -97,8 +98,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // serve runs the HTTP server, the projection consumer and the rebuild host
-// until ctx is cancelled or one of them fails. Shutdown order: the HTTP
-// server drains (bounded by ShutdownTimeout); then the consumer and the
+// until ctx is cancelled or one of them fails. The HTTP server listens
+// first: while Kafka or MongoDB cannot be reached, serve waits for them
+// (retrying with backoff, logging what it waits for), /healthz answers 200
+// and /readyz 503; a cancellation then stops it cleanly. Shutdown order: the
+// HTTP server drains (bounded by ShutdownTimeout); then the consumer and the
 // rebuild host stop, closing their Kafka readers and writers on the way out
 // (bounded by ShutdownTimeout too); then the Mongo client disconnects.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
@@ -113,47 +117,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		return err
 	}
 	defer stopTracing() // last: after the consumer stopped making spans
-	inf, err := openInfra(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
-
-	// The service's own registry, served at GET /metrics: no global state.
-	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg)
-	if err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-	proj, err := newProjection(cfg, inf, log, m, tracer)
-	if err != nil {
-		return err
-	}
-	if err := registerCollectors(reg, proj); err != nil {
-		return fmt.Errorf("register metrics: %w", err)
-	}
-
-	api, err := httpapi.New(httpapi.Deps{
-		Views:          inf.store,
-		Store:          inf.store,
-		Projection:     proj,
-		Rebuild:        proj.rebuild,
-		Changes:        proj.live,
-		Logger:         log,
-		Metrics:        metrics.Handler(reg, log),
-		ObserveRequest: m.ObserveRequest,
-		Auth:           auth,
-	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax})
-	if err != nil {
-		return fmt.Errorf("build http api: %w", err)
-	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	starting := newStartupState()
+	handler := &swapHandler{}
+	handler.set(startupHandler(starting))
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTPReadTimeout,
 		WriteTimeout:      cfg.HTTPWriteTimeout,
@@ -167,12 +140,33 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	// waits) still see the projection advance.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-
-	g, gctx := errgroup.WithContext(ctx)
+	// httpCtx stops the HTTP server when start-up fails after it listens.
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	defer stopHTTP()
+	g, gctx := errgroup.WithContext(httpCtx)
 	g.Go(func() error {
 		defer stopWork()
 		return serveHTTP(gctx, srv, ln, cfg.ShutdownTimeout, log)
 	})
+
+	inf, err := waitInfra(gctx, cfg, log, starting)
+	if err != nil {
+		stopHTTP()
+		httpErr := g.Wait()
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			log.Info("query service stopped while waiting for its dependencies", "error", httpErr)
+			return httpErr // a stop requested before the dependencies came: clean
+		}
+		return errors.Join(err, httpErr)
+	}
+	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
+
+	api, proj, err := buildAPI(cfg, inf, log, auth, tracer)
+	if err != nil {
+		stopHTTP()
+		return errors.Join(err, g.Wait())
+	}
+	handler.set(api)
 	g.Go(func() error { return runBounded(workCtx, proj.run, cfg.ShutdownTimeout) })
 	log.Info("query service started",
 		"http_addr", ln.Addr().String(),
@@ -183,6 +177,39 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	err = g.Wait()
 	log.Info("query service stopped", "error", err)
 	return err
+}
+
+// buildAPI builds the metrics registry, the projection (live consumer and
+// rebuild host) and the HTTP API over inf.
+func buildAPI(cfg config.Config, inf *infra, log *slog.Logger, auth httpapi.Authenticator, tracer trace.Tracer) (http.Handler, *projection, error) {
+	// The service's own registry, served at GET /metrics: no global state.
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("register metrics: %w", err)
+	}
+	proj, err := newProjection(cfg, inf, log, m, tracer)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := registerCollectors(reg, proj); err != nil {
+		return nil, nil, fmt.Errorf("register metrics: %w", err)
+	}
+	api, err := httpapi.New(httpapi.Deps{
+		Views:          inf.store,
+		Store:          inf.store,
+		Projection:     proj,
+		Rebuild:        proj.rebuild,
+		Changes:        proj.live,
+		Logger:         log,
+		Metrics:        metrics.Handler(reg, log),
+		ObserveRequest: m.ObserveRequest,
+		Auth:           auth,
+	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax})
+	if err != nil {
+		return nil, nil, fmt.Errorf("build http api: %w", err)
+	}
+	return api, proj, nil
 }
 
 // registerCollectors registers on reg the Go runtime and process collectors

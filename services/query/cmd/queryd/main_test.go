@@ -48,7 +48,7 @@ func TestRunCommandLine(t *testing.T) {
 			wantErr: "LOG_LEVEL"},
 		{name: "bad auth configuration", args: []string{"serve"}, env: map[string]string{"AUTH_MODE": "jwks"},
 			wantErr: "AUTH_JWKS_URL"},
-		{name: "unreachable kafka", args: []string{"serve"}, env: map[string]string{"KAFKA_BROKERS": closedAddr(t)},
+		{name: "unreachable kafka, rebuild", args: []string{"rebuild"}, env: map[string]string{"KAFKA_BROKERS": closedAddr(t)},
 			wantErr: "ensure topics"},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,12 @@
 // and a company's rows get increasing ids in commit order (each command
 // locks the company), the events of a company reach its partition in order.
 //
+// The relay wakes up when a command transaction commits: through a
+// notification on the outbox channel, or, for the commits of its own process,
+// through Wake, which costs no round trip to PostgreSQL. After a wake-up it
+// lingers (Options.Linger) before it claims, so that the commits of the next
+// few milliseconds share one claim, one produce request and one stamp.
+//
 // Why not FOR UPDATE SKIP LOCKED with several active relays: two relays
 // would publish consecutive batches concurrently, and a company's later
 // event could overtake its earlier one. Why not "id > last id": ids are
@@ -29,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +75,14 @@ type Options struct {
 	// looks at the table anyway (missed notifications, rows of other
 	// writers). Default 1s.
 	PollInterval time.Duration
+	// Linger is how long the relay waits, after a notification or a Wake
+	// woke it up, before it claims: the rows committed meanwhile join the
+	// batch. It adds up to Linger to the commit-to-Kafka latency of a row
+	// and, under a steady trickle of commands, divides the relay's cost per
+	// batch (a claim, a produce request and a stamp) among more rows. It does
+	// not apply while the relay drains full batches, nor after a poll.
+	// Default 0: no linger (the service sets OUTBOX_LINGER).
+	Linger time.Duration
 	// LockRetry is how often a standby replica retries the advisory lock,
 	// and how long the relay waits before reconnecting after a database
 	// error. Default 1s.
@@ -111,6 +126,10 @@ type Relay struct {
 	opts    Options
 	log     *slog.Logger
 	leading atomic.Bool
+
+	wakeMu   sync.Mutex
+	woken    bool               // Wake was called since the last claim started
+	stopWait context.CancelFunc // ends the wait in progress, if any
 
 	// beforeMark, for tests, runs after a batch was published and before it
 	// is stamped.
@@ -161,6 +180,36 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 // Leading reports whether this relay holds the lock and is publishing (for
 // a gauge or a health check).
 func (r *Relay) Leading() bool { return r.leading.Load() }
+
+// Wake tells the relay that a transaction that stored outbox rows has
+// committed, like a notification on the outbox channel but without a round
+// trip to PostgreSQL, and reports whether the relay leads. When it returns
+// true, a claim that starts after the call sees the rows: this relay's next
+// one, or, if it loses the lead first, the first claim of the next leader,
+// which claims as soon as it takes over; the caller need not notify. When it
+// returns false it did nothing, and the caller must notify the outbox
+// channel so that the leader, in whichever process, wakes up. It never
+// blocks and is safe for concurrent use.
+func (r *Relay) Wake() bool {
+	if !r.leading.Load() {
+		return false
+	}
+	r.wakeMu.Lock()
+	r.woken = true
+	if r.stopWait != nil {
+		r.stopWait()
+		r.stopWait = nil
+	}
+	r.wakeMu.Unlock()
+	return true
+}
+
+// clearWake forgets the wake-ups so far: the coming claim sees their rows.
+func (r *Relay) clearWake() {
+	r.wakeMu.Lock()
+	r.woken = false
+	r.wakeMu.Unlock()
+}
 
 // Run relays until ctx is cancelled, then returns nil. It never gives up:
 // database errors make it reconnect after LockRetry, Kafka errors make it
@@ -231,12 +280,19 @@ func (r *Relay) session(ctx context.Context) error {
 }
 
 // relay is the leader loop: publish batches while they are full, then wait
-// for a notification or the poll interval.
+// for a notification, a Wake or the poll interval, and linger after a
+// wake-up.
 func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 	failures := 0
+	woken := false
 	for {
+		if woken && r.opts.Linger > 0 && !sleep(ctx, r.opts.Linger) {
+			return nil
+		}
+		r.clearWake()
 		discardNotifications(conn)
 		n, err := r.relayBatch(ctx, conn)
+		woken = false
 		var perr *publishError
 		switch {
 		case errors.As(err, &perr):
@@ -247,7 +303,7 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 			// Wait on the connection rather than sleeping: it keeps reading
 			// notifications (an unread LISTEN backs up the server's queue)
 			// and notices a dead session.
-			if err := r.wait(ctx, conn, d, false); err != nil {
+			if _, err := r.wait(ctx, conn, d, false); err != nil {
 				return err
 			}
 			continue
@@ -261,26 +317,45 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 		if n == r.opts.BatchSize {
 			continue
 		}
-		if err := r.wait(ctx, conn, r.opts.PollInterval, true); err != nil {
+		if woken, err = r.wait(ctx, conn, r.opts.PollInterval, true); err != nil {
 			return err
 		}
 	}
 }
 
-// wait blocks for d, or until a notification if wake, or until ctx is done.
-// It returns only database errors.
-func (r *Relay) wait(ctx context.Context, conn *pgx.Conn, d time.Duration, wake bool) error {
+// wait blocks for d, or, if wake, until a notification or a Wake, or until
+// ctx is done. It reports whether a notification or a Wake ended it, and
+// returns only database errors.
+func (r *Relay) wait(ctx context.Context, conn *pgx.Conn, d time.Duration, wake bool) (bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	if wake {
+		r.wakeMu.Lock()
+		if r.woken {
+			r.wakeMu.Unlock()
+			return true, nil
+		}
+		r.stopWait = cancel
+		r.wakeMu.Unlock()
+		defer func() {
+			r.wakeMu.Lock()
+			r.stopWait = nil
+			r.wakeMu.Unlock()
+		}()
+	}
 	for {
 		_, err := conn.WaitForNotification(wctx)
 		switch {
+		case ctx.Err() != nil:
+			return false, nil
 		case wctx.Err() != nil:
-			return nil // timed out or cancelled: the connection stays usable
+			// Timed out (a poll), or cancelled by Wake; the connection stays
+			// usable either way.
+			return !errors.Is(wctx.Err(), context.DeadlineExceeded), nil
 		case err != nil:
-			return fmt.Errorf("wait for notification: %w", err)
+			return false, fmt.Errorf("wait for notification: %w", err)
 		case wake:
-			return nil
+			return true, nil
 		}
 	}
 }

@@ -20,7 +20,8 @@ import (
 // transaction of its own, so a relay that LISTENs on it is woken once the
 // rows are visible. Writes that commit close together share one
 // notification (at most one per Repository per notify interval, 1ms by
-// default). Notifications are a wake-up hint only: one is lost if the writer
+// default), and a Repository built WithWaker sends none while its own
+// process's relay leads. Notifications are a wake-up hint only: one is lost if the writer
 // dies right after its commit or while the relay's LISTEN connection is down,
 // so the relay must still poll now and then, and must drain all it finds
 // when woken.

@@ -6,8 +6,9 @@
 //
 // It uses pgx/v5 directly. Every write is one transaction that stores the
 // company, appends its events to compania_eventos and adds one outbox row per
-// event; once it has committed (never after a rollback), the repository sends
-// a pg_notify on OutboxChannel so that a listening relay wakes up.
+// event; once it has committed (never after a rollback), the repository wakes
+// the relay: the one of its own process directly while it leads (WithWaker),
+// else with a pg_notify on OutboxChannel.
 package postgres
 
 import (

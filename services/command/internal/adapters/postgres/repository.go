@@ -25,7 +25,8 @@ import (
 // recorded event (same event id, the ce_id: a new UUIDv7; the event log's data
 // is the outbox record value) and the idempotency record when the Meta
 // carries one. After the commit, never after a rollback, a pg_notify on
-// OutboxChannel follows (see Close). It is safe for concurrent use.
+// OutboxChannel follows, or the wake-up of the local relay (see Close and
+// WithWaker). It is safe for concurrent use.
 //
 // The idempotency record stores the company as saved by the call, as the
 // JSON of companiaevent.Compania; the Result field of meta.Idempotency is
@@ -48,6 +49,15 @@ type Repository struct {
 	log            *slog.Logger
 	notifyInterval time.Duration
 	notifier       *notifier
+	relay          Waker
+}
+
+// Waker is the outbox relay of the Repository's own process
+// (outbox.Relay). Wake tells it that outbox rows were committed and reports
+// whether it leads, in which case a claim that starts after the call, its
+// own or its successor's, sees them.
+type Waker interface {
+	Wake() bool
 }
 
 // RepositoryOption configures a Repository.
@@ -82,6 +92,15 @@ func WithNotifyInterval(d time.Duration) RepositoryOption {
 	return func(r *Repository) { r.notifyInterval = max(d, 0) }
 }
 
+// WithWaker makes the Repository wake w, the outbox relay of its own
+// process, after each commit that stored outbox rows, instead of sending a
+// pg_notify, while w leads (w.Wake returns true): the wake-up then costs no
+// transaction and no round trip. While w does not lead the notification is
+// sent as without it, for the leader in another process. nil is ignored.
+func WithWaker(w Waker) RepositoryOption {
+	return func(r *Repository) { r.relay = w }
+}
+
 // NewRepository returns a Repository on pool, which must be migrated (Migrate).
 func NewRepository(pool *pgxpool.Pool, opts ...RepositoryOption) *Repository {
 	if pool == nil {
@@ -105,7 +124,8 @@ func NewRepository(pool *pgxpool.Pool, opts ...RepositoryOption) *Repository {
 // pg_notify on OutboxChannel from a short-lived background goroutine, in a
 // transaction of its own, at most one per notify interval; one notification
 // covers every write that committed before it. The notification is not part
-// of the write's transaction on purpose (see notifier).
+// of the write's transaction on purpose (see notifier). With WithWaker, no
+// notification is sent while the process's own relay leads.
 func (r *Repository) Close() { r.notifier.close() }
 
 var _ command.Repository = (*Repository)(nil)
@@ -164,9 +184,18 @@ func (r *Repository) Add(ctx context.Context, c *compania.Compania, meta command
 		return fmt.Errorf("add compania %s: %w", s.ID, mapError(err))
 	}
 	if len(w.events) > 0 {
-		r.notifier.notify()
+		r.committed()
 	}
 	return nil
+}
+
+// committed wakes the relay after a commit that stored outbox rows: the
+// local relay if it leads, else every listener through a notification.
+func (r *Repository) committed() {
+	if r.relay != nil && r.relay.Wake() {
+		return
+	}
+	r.notifier.notify()
 }
 
 // Update loads the company with SELECT … FOR UPDATE (compania.ErrNotFound
@@ -233,7 +262,7 @@ func (r *Repository) Update(ctx context.Context, id string, meta command.Meta,
 		return nil, fmt.Errorf("update compania %s: %w", id, mapError(err))
 	}
 	if stored > 0 {
-		r.notifier.notify()
+		r.committed()
 	}
 	return c, nil
 }

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/devinfra/mongowire"
+	"github.com/propalpes/companias/libs/devinfra/pgtest"
+)
+
+// readiness is the body of GET /readyz.
+type readiness struct {
+	Status any               `json:"status"`
+	Detail string            `json:"detail"`
+	Checks map[string]string `json:"checks"`
+}
+
+// startServe runs serve with env in the background and returns its base
+// URL once it listens, a cancel (SIGTERM) and the channel of its result.
+func startServe(t *testing.T, env map[string]string, stderr *syncBuffer) (string, context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), io.Discard, stderr) }()
+	var base string
+	eventually(t, time.Minute, "the http server to listen", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
+		default:
+		}
+		addr, ok := stderr.logValue("http server listening", "addr")
+		base = "http://" + addr
+		return ok
+	})
+	return base, cancel, done
+}
+
+// TestIntegrationServeWaitsForKafkaAndMongo starts serve while neither
+// Kafka nor MongoDB answers: it stays up, alive but not ready, says in its
+// log and in /readyz what it waits for, and starts serving once each
+// dependency appears on its address.
+func TestIntegrationServeWaitsForKafkaAndMongo(t *testing.T) {
+	t.Parallel()
+	kafkaAddr, mongoAddr := closedAddr(t), closedAddr(t)
+	const topic = "eventos-wait"
+	env := map[string]string{
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"KAFKA_BROKERS":          kafkaAddr,
+		"KAFKA_EVENTS_TOPIC":     topic,
+		"KAFKA_TOPIC_PARTITIONS": "2",
+		"MONGO_URI":              "mongodb://" + mongoAddr + "/?serverSelectionTimeoutMS=300",
+		"MONGO_DATABASE":         "query_wait",
+		"SHUTDOWN_TIMEOUT":       "5s",
+	}
+	var stderr syncBuffer
+	base, cancel, done := startServe(t, env, &stderr)
+
+	if code := getJSON(t, base+"/healthz", nil); code != http.StatusOK {
+		t.Errorf("/healthz while waiting = %d, want 200", code)
+	}
+	var rd readiness
+	if code := getJSON(t, base+"/readyz", &rd); code != http.StatusServiceUnavailable || rd.Checks["kafka"] != "waiting" ||
+		rd.Checks["mongo"] != "pending" || !strings.Contains(rd.Detail, "waiting for kafka") {
+		t.Errorf("/readyz while waiting for kafka = %d %+v", code, rd)
+	}
+	if code := getJSON(t, base+"/v1/companias", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/v1/companias while starting = %d, want 503", code)
+	}
+	eventually(t, time.Minute, "a log line saying it waits for kafka", func() bool {
+		return strings.Contains(stderr.String(), `"msg":"waiting for kafka"`)
+	})
+
+	b, err := kafkabroker.Start(kafkabroker.Options{Addr: kafkaAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	eventually(t, time.Minute, "readiness to wait for mongo only", func() bool {
+		var rd readiness
+		return getJSON(t, base+"/readyz", &rd) == http.StatusServiceUnavailable &&
+			rd.Checks["kafka"] == "ok" && rd.Checks["mongo"] == "waiting"
+	})
+	eventually(t, time.Minute, "a log line saying it waits for mongodb", func() bool {
+		return strings.Contains(stderr.String(), `"msg":"waiting for mongodb"`)
+	})
+
+	ctx, cancelStart := context.WithTimeout(t.Context(), time.Minute)
+	defer cancelStart()
+	m, err := mongowire.Start(ctx, mongowire.Options{Addr: mongoAddr, Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	eventually(t, time.Minute, "readiness", func() bool { return getJSON(t, base+"/readyz", nil) == http.StatusOK })
+
+	at := time.Date(2025, 7, 1, 9, 0, 0, 0, time.UTC)
+	const id = "0196a1b2-c3d4-4e5f-8a9b-0c1d2e3f4b01"
+	publish(t, b.Addr(), topic, creada(id, 1, at))
+	var got map[string]any
+	if code := getJSON(t, base+"/v1/companias/"+id+"?min_version=1&wait=10s", &got); code != http.StatusOK || got["id"] != id {
+		t.Errorf("read-your-writes GET after the start = %d %v", code, got)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after cancel = %v, want nil\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not return within a minute of cancellation")
+	}
+}
+
+// TestIntegrationServeStopsWhileWaiting cancels serve (as SIGTERM does)
+// while it waits, for Kafka between attempts and for MongoDB in the middle
+// of an attempt: it stops cleanly, without waiting out the attempt.
+func TestIntegrationServeStopsWhileWaiting(t *testing.T) {
+	t.Parallel()
+	b, err := kafkabroker.Start(kafkabroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	for name, tt := range map[string]struct {
+		brokers, mongoURI string
+		waiting           func(log string, rd readiness) bool
+	}{
+		// Kafka refuses at once: the cancel comes between attempts.
+		"kafka": {closedAddr(t), "mongodb://" + closedAddr(t), func(log string, _ readiness) bool {
+			return strings.Contains(log, `"msg":"waiting for kafka"`)
+		}},
+		// An attempt on MongoDB lasts its 10 s server selection timeout:
+		// the cancel comes during the first one.
+		"mongodb": {b.Addr(), "mongodb://" + closedAddr(t), func(_ string, rd readiness) bool {
+			return rd.Checks["mongo"] == "waiting"
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "KAFKA_BROKERS": tt.brokers, "MONGO_URI": tt.mongoURI,
+				"KAFKA_EVENTS_TOPIC": "eventos-stop-" + name, "SHUTDOWN_TIMEOUT": "5s"}
+			var stderr syncBuffer
+			base, cancel, done := startServe(t, env, &stderr)
+			eventually(t, time.Minute, "the wait for "+name, func() bool {
+				var rd readiness
+				code := getJSON(t, base+"/readyz", &rd)
+				if code != http.StatusServiceUnavailable {
+					t.Fatalf("/readyz while waiting = %d, want 503", code)
+				}
+				return tt.waiting(stderr.String(), rd)
+			})
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("run after cancel while waiting = %v, want nil\n%s", err, stderr.String())
+				}
+			case <-time.After(8 * time.Second): // below the 10 s attempt: the cancel must cut it short
+				t.Fatalf("run did not return within 8s of cancellation while waiting\n%s", stderr.String())
+			}
+			out := stderr.String()
+			if !strings.Contains(out, "stopped while waiting for its dependencies") || strings.Contains(out, `"msg":"query service started"`) {
+				t.Errorf("log after a stop while waiting:\n%s", out)
+			}
+			if _, err := http.Get(base + "/healthz"); err == nil {
+				t.Errorf("the http server still answers after run returned")
+			}
+		})
+	}
+}
+
+// TestStartupHandler checks the responses served while waiting.
+func TestStartupHandler(t *testing.T) {
+	t.Parallel()
+	st := newStartupState()
+	st.ready(depKafka)
+	st.waitFor(depMongo)
+	h := startupHandler(st)
+	for _, tt := range []struct {
+		path     string
+		code     int
+		contains string
+	}{
+		{"/healthz", http.StatusOK, `"status":"ok"`},
+		{"/health", http.StatusOK, `"status":"up"`},
+		{"/readyz", http.StatusServiceUnavailable, `"checks":{"consumer":"not started","kafka":"ok","mongo":"waiting"}`},
+		{"/readyz", http.StatusServiceUnavailable, "waiting for mongo"},
+		{"/v1/companias", http.StatusServiceUnavailable, `"code":"starting"`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.path, nil))
+		if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.contains) {
+			t.Errorf("GET %s = %d %s, want %d containing %s", tt.path, rec.Code, rec.Body, tt.code, tt.contains)
+		}
+	}
+}
