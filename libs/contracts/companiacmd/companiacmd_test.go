@@ -1,6 +1,7 @@
 package companiacmd_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -28,16 +29,28 @@ func TestDecodeCrearCompania(t *testing.T) {
 	}
 }
 
+// FuzzDecodeCrearCompania decodes arbitrary record values. A refusal wraps
+// ErrMalformed; an accepted command has a trimmed id of 1 to MaxIDLength
+// bytes and its JSON encoding decodes to the same command. Seeds are in
+// testdata/fuzz/FuzzDecodeCrearCompania/.
 func FuzzDecodeCrearCompania(f *testing.F) {
-	f.Add(`{"id":"c","data":{"nombre":"A","email":"a@b.co","identificacion":"9"}}`)
-	f.Add(`{"id":""}`)
-	f.Fuzz(func(t *testing.T, s string) {
-		c, err := companiacmd.DecodeCrearCompania([]byte(s))
-		if err == nil && (c.ID == "" || len(c.ID) > companiacmd.MaxIDLength) {
-			t.Fatalf("accepted %q as %+v", s, c)
+	f.Fuzz(func(t *testing.T, value []byte) {
+		c, err := companiacmd.DecodeCrearCompania(value)
+		if err != nil {
+			if !errors.Is(err, companiacmd.ErrMalformed) || c != (companiacmd.CrearCompania{}) {
+				t.Fatalf("DecodeCrearCompania(%q) = %+v, %v; want only an ErrMalformed", value, c, err)
+			}
+			return
 		}
-		if err != nil && !errors.Is(err, companiacmd.ErrMalformed) {
-			t.Fatalf("unclassified error %v", err)
+		if c.ID == "" || len(c.ID) > companiacmd.MaxIDLength || c.ID != strings.TrimSpace(c.ID) {
+			t.Fatalf("accepted %q as %+v", value, c)
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := companiacmd.DecodeCrearCompania(b); err != nil || again != c {
+			t.Fatalf("canonical form %s decodes to %+v, %v; want %+v", b, again, err, c)
 		}
 	})
 }
