@@ -233,7 +233,9 @@ func Decode(headers []Header, value []byte) (Event, error) {
 		return Event{}, fmt.Errorf("%w: %s is %q, want %q", ErrMalformed, HeaderSpecVersion, sv, SpecVersion)
 	}
 	ts, _ := get(HeaderTime)
-	if e.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
+	// The time must also be an RFC 3339 time in UTC, as Encode writes it:
+	// "0000-01-01T00:30:00+01:00" is in the year -1 in UTC.
+	if e.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil || e.Time.UTC().Year() < 0 || e.Time.UTC().Year() > 9999 {
 		return Event{}, fmt.Errorf("%w: bad %s %q", ErrMalformed, HeaderTime, ts)
 	}
 	e.Traceparent, _ = get(HeaderTraceparent)
