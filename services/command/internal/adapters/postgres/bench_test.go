@@ -20,10 +20,11 @@ import (
 )
 
 // BenchmarkCreate compares Repository.Add (company row, event-log row and
-// outbox row; BEGIN and the INSERTs in one round trip, then COMMIT; plus its
+// outbox row; BEGIN, the INSERTs and COMMIT in one round trip; plus its
 // share of the coalesced notification) with raw pgx writing the same company row and outbox row in one
 // transaction: "raw" the plain way (BEGIN, INSERT, INSERT, COMMIT: four round
-// trips) and "raw-batch" with Batch.BeginTx like Add (two round trips). All
+// trips) and "raw-batch" with Batch.BeginTx (two round trips: BEGIN with the
+// INSERTs, then COMMIT). All
 // variants run on one database in one process; creates/s is the figure to
 // read. On a shared machine repeat the run (-count, or the test binary in a
 // loop) and compare medians.

@@ -163,8 +163,8 @@ const (
 var errVersionLost = errors.New("stored version is not the loaded one")
 
 // Add inserts a new company with its events, outbox rows and idempotency
-// record in one transaction, in two round trips: BEGIN with every INSERT,
-// then COMMIT. It does not clear c's events: the caller hands them to the
+// record in one transaction, in one round trip: BEGIN, every INSERT and
+// COMMIT in one pipeline. It does not clear c's events: the caller hands them to the
 // in-process handlers after the commit. Errors: compania.ErrDuplicada,
 // compania.ErrIDEnUso, command.ErrIdempotencyKeyTaken (see
 // command.Repository); nothing is stored on any error.

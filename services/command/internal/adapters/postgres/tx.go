@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // batchSender starts transactions; *pgxpool.Pool and *pgx.Conn satisfy it.
@@ -21,9 +22,12 @@ const rollbackTimeout = 5 * time.Second
 
 // runInTx runs one transaction and commits it. The BEGIN travels in one
 // round trip with the queries that first queues (nil for none); their
-// results are read (and their callbacks run) before fn (nil for none) runs
-// in the transaction. So a transaction whose statements are known up front
-// costs two round trips: BEGIN with the statements, then COMMIT.
+// results are read (and their callbacks run) before fn runs in the
+// transaction. With fn nil the COMMIT travels in that same round trip too,
+// so a transaction whose statements are known up front costs one round
+// trip (BEGIN, the statements and COMMIT in one pipeline: a failed statement
+// makes the server skip the rest, and the transaction is then rolled back);
+// with fn it costs two plus fn's (BEGIN with the statements, fn, then COMMIT).
 //
 // It returns the first error of first's queries or of fn, joined with the
 // rollback error if the rollback fails too; or the commit error, which
@@ -36,6 +40,14 @@ func runInTx(ctx context.Context, db batchSender, first func(*pgx.Batch), fn fun
 	if first != nil {
 		first(b)
 	}
+	if fn == nil {
+		b.Queue("commit").Exec(func(ct pgconn.CommandTag) error {
+			if ct.String() != "COMMIT" {
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		})
+	}
 	br := db.SendBatch(ctx, b)
 	tx := br.Tx()
 	committing := false
@@ -45,7 +57,9 @@ func runInTx(ctx context.Context, db batchSender, first func(*pgx.Batch), fn fun
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
-		// ErrTxClosed: the BEGIN itself failed (or never left), nothing to end.
+		// ErrTxClosed: the BEGIN itself failed (or never left), or the
+		// server ended the transaction (a failed COMMIT): nothing to end.
+		// Either way the call hands the connection back to a pool.
 		if rbErr := tx.Rollback(rctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}
@@ -53,10 +67,15 @@ func runInTx(ctx context.Context, db batchSender, first func(*pgx.Batch), fn fun
 	if err := br.Close(); err != nil {
 		return err
 	}
-	if fn != nil {
-		if err := fn(tx); err != nil {
-			return err
-		}
+	if fn == nil {
+		// Committed with the batch: Rollback only hands the connection back
+		// (the transaction is closed, ErrTxClosed).
+		committing = true
+		_ = tx.Rollback(ctx)
+		return nil
+	}
+	if err := fn(tx); err != nil {
+		return err
 	}
 	committing = true
 	if err := tx.Commit(ctx); err != nil {
