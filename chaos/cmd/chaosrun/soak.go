@@ -20,7 +20,7 @@ import (
 // soakOptions are the flags of the soak mode (-soak).
 type soakOptions struct {
 	duration time.Duration // constant-load phase
-	rate     float64       // commands per second; 0: half the measured capacity
+	rate     float64       // commands per second; 0 (the default): half the measured capacity
 	measure  time.Duration // closed-loop burst measuring the capacity
 	every    time.Duration // sampling period
 	out      string        // Markdown report
@@ -36,7 +36,7 @@ func soakFlags(o *options) {
 	so := &o.soak
 	flag.BoolVar(&o.soakMode, "soak", false, "soak mode: constant load, no faults; reports memory, goroutines, lag and freshness over time")
 	flag.DurationVar(&so.duration, "duration", 10*time.Minute, "soak: duration of the constant load")
-	flag.Float64Var(&so.rate, "rate", 100, "soak: commands per second (0: half the pipeline capacity, measured first by a closed-loop burst of -workers clients for -measure)")
+	flag.Float64Var(&so.rate, "rate", 0, "soak: commands per second (0: half the pipeline capacity, measured first by a closed-loop burst of -workers clients for -measure)")
 	flag.DurationVar(&so.measure, "measure", 15*time.Second, "soak: length of the closed-loop burst measuring the capacity (with -workers clients)")
 	flag.DurationVar(&so.every, "every", 10*time.Second, "soak: sampling period")
 	flag.StringVar(&so.out, "soak-out", "SOAK.md", "soak: Markdown report to write (empty: none)")
@@ -53,6 +53,7 @@ type soakSample struct {
 	rss        map[string]float64 // process → VmRSS, MiB (absent if unreadable)
 	goroutines map[string]float64 // service → go_goroutines (absent if unreadable)
 	lag        float64            // the readers' group lag (-1 unknown)
+	timeouts   float64            // view-store writes the readers cancelled at their write timeout, in the window
 	sent, ok   int64              // commands in the window, and 2xx answers
 	errs       int64              // non-2xx answers and transport errors in the window
 	skipped    int64              // ticks skipped because too many commands were in flight
@@ -232,7 +233,7 @@ func (s *stack) drain(ctx context.Context, n int64, t0 time.Time, limit time.Dur
 	deadline := time.Now().Add(limit)
 	lastPrint := time.Now()
 	for {
-		_, _, lag := s.sample(ctx)
+		_, _, lag, _ := s.sample(ctx)
 		if lag >= 0 && lag <= 5 {
 			return float64(n) / time.Since(t0).Seconds(), nil
 		}
@@ -325,8 +326,9 @@ func scrape(ctx context.Context, addr string, names ...string) (map[string]float
 	return out, sc.Err()
 }
 
-// sample observes every process once.
-func (s *stack) sample(ctx context.Context) (rss, gor map[string]float64, lag float64) {
+// sample observes every process once. timeouts is the readers' total of
+// view-store writes cancelled at their write timeout since they started.
+func (s *stack) sample(ctx context.Context) (rss, gor map[string]float64, lag, timeouts float64) {
 	rss, gor = map[string]float64{}, map[string]float64{}
 	for _, sv := range s.all() {
 		if p := sv.pid(); p != 0 && sv.running() {
@@ -337,10 +339,11 @@ func (s *stack) sample(ctx context.Context) (rss, gor map[string]float64, lag fl
 	}
 	lag = -1
 	for _, sv := range append(append([]*service{}, s.writers...), s.readers...) {
-		m, err := scrape(ctx, sv.addr, "go_goroutines", "companias_consumer_lag")
+		m, err := scrape(ctx, sv.addr, "go_goroutines", "companias_consumer_lag", "companias_projection_store_timeouts_total")
 		if err != nil {
 			continue
 		}
+		timeouts += m["companias_projection_store_timeouts_total"]
 		if v, ok := m["go_goroutines"]; ok {
 			gor[sv.name] = v
 		}
@@ -350,7 +353,17 @@ func (s *stack) sample(ctx context.Context) (rss, gor map[string]float64, lag fl
 			lag = v
 		}
 	}
-	return rss, gor, lag
+	return rss, gor, lag, timeouts
+}
+
+// soakCapacity is what the closed-loop burst of the soak measured.
+type soakCapacity struct {
+	commands int64         // answered 2xx during the burst
+	errs     int64         // other answers and transport errors
+	writers  float64       // commands/s answered by the writers during the burst
+	pipeline float64       // commands/s from the burst's start until the readers' lag was ~0
+	drained  time.Duration // from the burst's start until the readers' lag was ~0
+	timeouts float64       // view-store writes the readers cancelled at their write timeout, by then
 }
 
 // soak runs the soak mode on the started stack: it measures the capacity
@@ -360,6 +373,7 @@ func (s *stack) soak(ctx context.Context) (bool, error) {
 	so := s.o.soak
 	l := &soakLoad{s: s, pending: make(chan soakCompania, 4096)}
 	rate := so.rate
+	var burst soakCapacity
 	if rate <= 0 {
 		fmt.Printf("measuring capacity: closed loop, %d workers, %s\n", s.o.workers, so.measure)
 		t0 := time.Now()
@@ -376,6 +390,8 @@ func (s *stack) soak(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		rate = max(1, min(c, e2e)/2)
+		burst = soakCapacity{commands: l.ok.Load(), errs: l.errs.Load(), writers: c, pipeline: e2e, drained: time.Since(t0)}
+		_, _, _, burst.timeouts = s.sample(ctx)
 		fmt.Printf("pipeline capacity %.1f commands/s (burst start → readers' lag 0); soak rate %.1f commands/s\n", e2e, rate)
 		l.sent.Store(0)
 		l.ok.Store(0)
@@ -424,8 +440,9 @@ func (s *stack) soak(ctx context.Context) (bool, error) {
 	start := time.Now()
 	var samples []soakSample
 	var prevSent, prevOK, prevErrs, prevSkipped int64
+	prevTimeouts := burst.timeouts
 	take := func() {
-		rss, gor, lag := s.sample(ctx)
+		rss, gor, lag, timeouts := s.sample(ctx)
 		fmu.Lock()
 		fw, lost := fresh, freshLost
 		fresh, freshLost = nil, 0
@@ -433,8 +450,8 @@ func (s *stack) soak(ctx context.Context) (bool, error) {
 		sent, okN, errs, skipped := l.sent.Load(), l.ok.Load(), l.errs.Load(), l.skipped.Load()
 		smp := soakSample{at: time.Since(start), rss: rss, goroutines: gor, lag: lag,
 			sent: sent - prevSent, ok: okN - prevOK, errs: errs - prevErrs, skipped: skipped - prevSkipped,
-			fresh: fw, freshLost: lost}
-		prevSent, prevOK, prevErrs, prevSkipped = sent, okN, errs, skipped
+			fresh: fw, freshLost: lost, timeouts: max(0, timeouts-prevTimeouts)} // a restarted reader starts from 0
+		prevSent, prevOK, prevErrs, prevSkipped, prevTimeouts = sent, okN, errs, skipped, timeouts
 		samples = append(samples, smp)
 		fmt.Println(s.soakLine(smp))
 		if smp.errs > 0 {
@@ -464,7 +481,7 @@ func (s *stack) soak(ctx context.Context) (bool, error) {
 		ok = false
 		verdict += "\n**Processes died during the soak:**\n\n```\n" + died.String() + "```\n"
 	}
-	report := s.soakReport(rate, samples, verdict)
+	report := s.soakReport(rate, burst, samples, verdict)
 	fmt.Print("\n" + verdict)
 	if so.out != "" {
 		if err := os.MkdirAll(filepath.Dir(so.out), 0o755); err != nil {
@@ -490,6 +507,9 @@ func (s *stack) soakLine(m soakSample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "t=%-5s sent %4d ok %4d err %d skip %d lag %s fresh %s |", m.at.Round(time.Second), m.sent, m.ok, m.errs, m.skipped,
 		fmtLag(m.lag), fmtFresh(m.fresh, m.freshLost))
+	if m.timeouts > 0 {
+		fmt.Fprintf(&b, " STORE TIMEOUTS %.0f |", m.timeouts)
+	}
 	for _, sv := range s.all() {
 		fmt.Fprintf(&b, " %s %s", sv.name, fmtMiB(m.rss, sv.name))
 		if g, ok := m.goroutines[sv.name]; ok {
@@ -638,6 +658,15 @@ func (s *stack) soakVerdict(samples []soakSample) (bool, string) {
 		fmt.Fprintf(&b, "| readers | freshness | | | | **%d probes not visible within 30 s** |\n", lost)
 		ok = false
 	}
+	// Reported, not enforced: a store that keeps timing out also shows in
+	// the lag, which is.
+	var timeouts float64
+	for _, m := range samples {
+		timeouts += m.timeouts
+	}
+	if timeouts > 0 {
+		fmt.Fprintf(&b, "| readers | view-store write timeouts | | | %.0f | retried (see the lag) |\n", timeouts)
+	}
 	fmt.Fprintf(&b, "\nTolerance: RSS +%.0f%% and +%.0f MiB, goroutines +%.0f%% and +%.0f (growth must exceed both); group lag: last third ≤ max(100, 2 × second third); no freshness probe lost.\n", 100*so.memTol, so.memAbs, 100*so.goTol, so.goAbs)
 	if ok {
 		b.WriteString("\nVERDICT: no growth of memory or goroutines in any service.\n")
@@ -648,7 +677,7 @@ func (s *stack) soakVerdict(samples []soakSample) (bool, string) {
 }
 
 // soakReport renders the Markdown report.
-func (s *stack) soakReport(rate float64, samples []soakSample, verdict string) string {
+func (s *stack) soakReport(rate float64, burst soakCapacity, samples []soakSample, verdict string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# Soak report\n\n%s on %s (%d CPUs), seed %d: %.1f commands/s (open loop; ", time.Now().UTC().Format(time.RFC3339), host, runtime.NumCPU(), s.o.seed, rate)
@@ -659,16 +688,22 @@ func (s *stack) soakReport(rate float64, samples []soakSample, verdict string) s
 	}
 	fmt.Fprintf(&b, ") for %s, sampled every %s; plus one create every 500 ms timed until a reader serves it (freshness).\n", s.o.soak.duration, s.o.soak.every)
 	b.WriteString("Processes: the kfake broker and the FerretDB Mongo-wire server (children of chaosrun), two writers (commandd), three readers (queryd).\n\n")
+	if s.o.soak.rate <= 0 {
+		fmt.Fprintf(&b, "Capacity burst: %d commands answered 2xx (%d errors) in %s, %.1f commands/s at the writers; "+
+			"the readers' lag was back to ~0 %s after the burst started: pipeline capacity %.1f commands/s; "+
+			"%.0f view-store writes timed out meanwhile.\n\n",
+			burst.commands, burst.errs, s.o.soak.measure, burst.writers, burst.drained.Round(100*time.Millisecond), burst.pipeline, burst.timeouts)
+	}
 
-	b.WriteString("## Load, lag and freshness\n\n| t | sent | 2xx | errors | skipped | group lag | freshness p50 | p95 | max | probes | lost |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("## Load, lag and freshness\n\n| t | sent | 2xx | errors | skipped | group lag | store timeouts | freshness p50 | p95 | max | probes | lost |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, m := range samples {
 		p50, p95, mx := "–", "–", "–"
 		if len(m.fresh) > 0 {
 			p50, p95 = pct(m.fresh, 0.5).Round(time.Millisecond).String(), pct(m.fresh, 0.95).Round(time.Millisecond).String()
 			mx = slices.Max(m.fresh).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s | %s | %d | %d |\n", m.at.Round(time.Second), m.sent, m.ok, m.errs, m.skipped,
-			fmtLag(m.lag), p50, p95, mx, len(m.fresh), m.freshLost)
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %.0f | %s | %s | %s | %d | %d |\n", m.at.Round(time.Second), m.sent, m.ok, m.errs, m.skipped,
+			fmtLag(m.lag), m.timeouts, p50, p95, mx, len(m.fresh), m.freshLost)
 	}
 
 	b.WriteString("\n## RSS (MiB, VmRSS)\n\n| t |")
