@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,6 +115,14 @@ type latencyRun struct {
 	invisible   int // companies not visible on the reader within the wait
 	attempted   int
 	achievedRPS float64
+	points      []freshPoint // one per command, in the order sent (for the plot over time)
+}
+
+// freshPoint is one command of a fixed-rate run: when it was sent, from
+// the start of the run, and its latencies (negative: not seen).
+type freshPoint struct {
+	at             time.Duration // POST sent, since the first POST of the run
+	kafka, visible time.Duration // commit → Kafka, POST → visible on the reader
 }
 
 // openLoop calls fn at rate per second for d, each call in its own
@@ -179,8 +188,10 @@ func benchFreshness(ctx context.Context, b *bench, writerURL, readerURL string, 
 	}
 	seen := w.waitSeen(ctx, keys, 10*time.Second)
 	out := latencyRun{attempted: len(recs), achievedRPS: float64(len(recs)) / elapsed.Seconds()}
+	slices.SortFunc(recs, func(a, b rec) int { return a.sent.Compare(b.sent) })
 	var kl, fl, f201, pl []time.Duration
 	for _, r := range recs {
+		pt := freshPoint{at: r.sent.Sub(recs[0].sent), kafka: -1, visible: -1}
 		pl = append(pl, r.created.Sub(r.sent))
 		if t, ok := seen[r.id]; ok {
 			d := t.Sub(r.created)
@@ -189,15 +200,19 @@ func benchFreshness(ctx context.Context, b *bench, writerURL, readerURL string, 
 				d = 0
 			}
 			kl = append(kl, d)
+			pt.kafka = d
 		} else {
 			out.missing++
 		}
 		if r.shown.IsZero() {
 			out.invisible++
+			out.points = append(out.points, pt)
 			continue
 		}
 		fl = append(fl, r.shown.Sub(r.sent))
 		f201 = append(f201, r.shown.Sub(r.created))
+		pt.visible = r.shown.Sub(r.sent)
+		out.points = append(out.points, pt)
 	}
 	out.kafka, out.fresh, out.fresh201, out.post = newRun(kl, elapsed), newRun(fl, elapsed), newRun(f201, elapsed), newRun(pl, elapsed)
 	return out, nil

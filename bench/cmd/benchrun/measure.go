@@ -21,6 +21,8 @@ const (
 	topicLive   = "bench-live-events"   // figures 2, 4, 5
 	topicRaw    = "bench-raw-kafka"     // figure 2's raw kafka-go ceiling
 	topicProj   = "bench-proj-events"   // figure 3's pre-loaded topic
+	topicDrain  = "bench-drain-events"  // the relay drain figure's backlog
+	topicRawDr  = "bench-raw-drain"     // the relay drain figure's raw kafka-go ceiling
 )
 
 // results is everything measured.
@@ -31,8 +33,11 @@ type results struct {
 	fresh      []latencyRun
 	rawKafka   []run
 	rawMissing int
+	drain      []drainRun
 	reads      []readFigure
 	proj       []projRun
+	goBench    *goBenchResult    // the Go benchmarks of the services (nil: not run)
+	plots      map[string]string // plot image name → path relative to the report
 }
 
 func writerEnv(dbURL, topic string) []string {
@@ -50,7 +55,7 @@ func newKafkaWriter(brokers string) *kafka.Writer {
 
 func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	res := &results{}
-	if err := s.broker.CreateTopics(ctx, partitions, topicCreate, topicLive, topicRaw, topicProj); err != nil {
+	if err := s.broker.CreateTopics(ctx, partitions, topicCreate, topicLive, topicRaw, topicProj, topicDrain, topicRawDr); err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
 	cmdURL, err := s.newDatabase(ctx, "cmd")
@@ -153,6 +158,22 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		res.fresh, res.rawKafka, res.rawMissing = append(res.fresh, f), append(res.rawKafka, r), res.rawMissing+missing
 		b.logf("latency run %d: %.1f/s, commit→kafka p50 %.1fms p99 %.1fms (missing %d); POST→visible p50 %.1fms p99 %.1fms (invisible %d); raw kafka p50 %.1fms p99 %.1fms",
 			i+1, f.achievedRPS, ms(f.kafka.p50), ms(f.kafka.p99), f.missing, ms(f.fresh.p50), ms(f.fresh.p99), f.invisible, ms(r.p50), ms(r.p99))
+	}
+
+	b.logf("relay drain: a backlog of %d outbox rows vs raw kafka-go", b.projEvents)
+	dw := newKafkaWriter(s.broker.Addr())
+	defer dw.Close()
+	if err := dw.WriteMessages(ctx, kafka.Message{Topic: topicRawDr, Key: []byte("warm-up"), Value: sample.value}); err != nil {
+		return nil, fmt.Errorf("warm-up: %w", err)
+	}
+	for i := range b.runs {
+		d, err := benchDrain(ctx, b, cmdPool, dw, topicCreate, topicDrain, topicRawDr, b.projEvents)
+		if err != nil {
+			return nil, err
+		}
+		res.drain = append(res.drain, d)
+		b.logf("drain run %d: relay %d rows in %s = %.0f rows/s | raw kafka-go %s = %.0f msgs/s", i+1, d.rows,
+			d.relay.Round(time.Millisecond), d.relayRate, d.raw.Round(time.Millisecond), d.rawRate)
 	}
 	w2.stop()
 

@@ -19,9 +19,36 @@ import (
 // CompaniaCreada events, one per company) onto topic, keys, values and
 // headers unchanged, and returns how many it wrote.
 func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic string, n int) (int, error) {
-	rows, err := pool.Query(ctx, `SELECT key, value, headers::text FROM outbox ORDER BY id LIMIT $1`, n)
+	msgs, err := outboxMessages(ctx, pool, topic, `SELECT key, value, headers::text FROM outbox ORDER BY id LIMIT $1`, n)
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		return 0, err
+	}
+	if err := writeChunks(ctx, kw, msgs, 500); err != nil {
+		return 0, fmt.Errorf("preload %s: %w", topic, err)
+	}
+	return len(msgs), nil
+}
+
+// writeChunks writes msgs in WriteMessages calls of at most size messages,
+// one after the other.
+func writeChunks(ctx context.Context, kw *kafka.Writer, msgs []kafka.Message, size int) error {
+	for len(msgs) > 0 {
+		chunk := msgs[:min(len(msgs), size)]
+		msgs = msgs[len(chunk):]
+		if err := kw.WriteMessages(ctx, chunk...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outboxMessages runs query, which selects key, value and headers::text
+// of outbox rows, and returns them as Kafka messages for topic, headers
+// decoded the way the relay decodes them.
+func outboxMessages(ctx context.Context, pool *pgxpool.Pool, topic, query string, args ...any) ([]kafka.Message, error) {
+	rows, err := pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	defer rows.Close()
 	var msgs []kafka.Message
@@ -31,7 +58,7 @@ func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic st
 			hdrs       string
 		)
 		if err := rows.Scan(&key, &value, &hdrs); err != nil {
-			return 0, err
+			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		var hs []struct {
 			Key   string  `json:"key"`
@@ -39,9 +66,9 @@ func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic st
 			B64   *string `json:"b64"`
 		}
 		if err := json.Unmarshal([]byte(hdrs), &hs); err != nil {
-			return 0, fmt.Errorf("decode outbox headers: %w", err)
+			return nil, fmt.Errorf("decode outbox headers: %w", err)
 		}
-		m := kafka.Message{Topic: topic, Key: key, Value: value}
+		m := kafka.Message{Topic: topic, Key: key, Value: value, Time: time.Now()}
 		for _, h := range hs {
 			var v []byte
 			switch {
@@ -49,7 +76,7 @@ func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic st
 				v = []byte(*h.Value)
 			case h.B64 != nil:
 				if v, err = base64.StdEncoding.DecodeString(*h.B64); err != nil {
-					return 0, fmt.Errorf("decode outbox header: %w", err)
+					return nil, fmt.Errorf("decode outbox header: %w", err)
 				}
 			}
 			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: v})
@@ -57,17 +84,9 @@ func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic st
 		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return nil, fmt.Errorf("read outbox: %w", err)
 	}
-	total := len(msgs)
-	for len(msgs) > 0 {
-		chunk := msgs[:min(len(msgs), 500)]
-		msgs = msgs[len(chunk):]
-		if err := kw.WriteMessages(ctx, chunk...); err != nil {
-			return 0, fmt.Errorf("preload %s: %w", topic, err)
-		}
-	}
-	return total, nil
+	return msgs, nil
 }
 
 type proyecciones struct {

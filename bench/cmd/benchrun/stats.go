@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -11,11 +12,16 @@ import (
 // percentile returns the nearest-rank p-th percentile (0 < p ≤ 100) of ds,
 // or 0 for no samples.
 func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
+	return percentileSorted(s, p)
+}
+
+// percentileSorted is percentile of samples already in ascending order.
+func percentileSorted(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
 	rank := int(float64(len(s))*p/100+0.999999) - 1
 	return s[min(max(rank, 0), len(s)-1)]
 }
@@ -25,7 +31,8 @@ type run struct {
 	ops      int
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	cpu      cpuPerOp // CPU ms per operation, when measured (withCPU)
+	lat      []time.Duration // every latency of the run, ascending (for the plots)
+	cpu      cpuPerOp        // CPU ms per operation, when measured (withCPU)
 }
 
 // withCPU runs f and records the CPU time per operation of the service
@@ -42,8 +49,26 @@ func withCPU(pid int, f func() (run, error)) (run, error) {
 
 func (r run) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
 
+// newRun summarises the latencies of a run; it keeps them, sorted.
 func newRun(lat []time.Duration, elapsed time.Duration) run {
-	return run{ops: len(lat), elapsed: elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99)}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return run{ops: len(s), elapsed: elapsed, p50: percentileSorted(s, 50), p99: percentileSorted(s, 99), lat: s}
+}
+
+// medianIndex returns the index of the median of xs (the lower of the two
+// middle values for an even count), or -1 for none: the run a plot shows
+// as the typical one.
+func medianIndex(xs []float64) int {
+	if len(xs) == 0 {
+		return -1
+	}
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(xs[a], xs[b]) })
+	return idx[(len(xs)-1)/2]
 }
 
 // agg is the median and the spread (min, max) of one figure over runs.
