@@ -72,7 +72,7 @@ chaos-short: ## fault injection, CI form: ~300 commands, one fault of each kind 
 soak: ## constant load at half the capacity measured by a 15 s burst (SOAK_FLAGS="-rate 100" fixes it) for DURATION; writes chaos/SOAK.md, fails on growth
 	cd chaos && $(GO) run ./cmd/chaosrun -soak -faults none -repo $(CURDIR) -duration $(DURATION) -rate 0 -soak-out SOAK.md $(SOAK_FLAGS)
 
-bench: ## run the benchmarks of bench/ (see bench/RESULTS.md)
+bench: ## run every benchmark of the project; writes bench/RESULTS.md and the plots in bench/plots/
 	$(MAKE) -C bench all
 
 tidy: ## go mod tidy in every module
