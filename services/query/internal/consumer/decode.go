@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -88,5 +89,24 @@ func (d *decoder) decode(m kafka.Message) decoded {
 	if err := s.Validate(inst); err != nil {
 		return decoded{verdict: deadLetter, reason: deadletter.ReasonInvalid, err: fmt.Errorf("%s breaks its schema: %w", e.Name, err)}
 	}
+	// encoding/json matches member names regardless of case, so the event
+	// decoded from {"estado":"PENDIENTE","ESTADO":"BOGUS"} holds BOGUS while
+	// the schema checked PENDIENTE: the event applied must satisfy it too.
+	if err := validateDecoded(s, e); err != nil {
+		return decoded{verdict: deadLetter, reason: deadletter.ReasonInvalid, err: fmt.Errorf("%s decodes to data that breaks its schema: %w", e.Name, err)}
+	}
 	return decoded{verdict: apply, event: e}
+}
+
+// validateDecoded validates the JSON encoding of e's data against s.
+func validateDecoded(s *jsonschema.Schema, e companiaevent.Event) error {
+	b, err := json.Marshal(e.Data)
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return s.Validate(inst)
 }
