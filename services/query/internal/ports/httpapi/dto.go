@@ -6,7 +6,10 @@ import (
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
-// companiaDTO is the JSON of a company view.
+// companiaDTO is the JSON of a company view. Times are RFC 3339 strings
+// in UTC with the nanoseconds they have (what time.Time's MarshalJSON
+// writes), formatted here so that encoding them needs no MarshalJSON call
+// and no re-validation of its output.
 type companiaDTO struct {
 	ID                 string         `json:"id"`
 	Nombre             string         `json:"nombre"`
@@ -14,24 +17,27 @@ type companiaDTO struct {
 	Identificacion     string         `json:"identificacion"`
 	Estado             string         `json:"estado"`
 	MotivoRechazo      *string        `json:"motivo_rechazo"`
-	FechaCreacion      time.Time      `json:"fecha_creacion"`
-	FechaActualizacion time.Time      `json:"fecha_actualizacion"`
+	FechaCreacion      string         `json:"fecha_creacion"`
+	FechaActualizacion string         `json:"fecha_actualizacion"`
 	Version            int64          `json:"version"`
-	EventTime          time.Time      `json:"event_time"`
+	EventTime          string         `json:"event_time"`
 	Historial          []historialDTO `json:"historial"`
 }
 
 type historialDTO struct {
-	Estado  string    `json:"estado"`
-	Fecha   time.Time `json:"fecha"`
-	Version int64     `json:"version"`
-	Motivo  *string   `json:"motivo"`
+	Estado  string  `json:"estado"`
+	Fecha   string  `json:"fecha"`
+	Version int64   `json:"version"`
+	Motivo  *string `json:"motivo"`
 }
+
+// jsonTime formats t as time.Time's MarshalJSON does, in UTC.
+func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func toCompaniaDTO(c view.Compania) companiaDTO {
 	h := make([]historialDTO, 0, len(c.Historial))
 	for _, e := range c.Historial {
-		h = append(h, historialDTO{Estado: e.Estado, Fecha: e.Fecha.UTC(), Version: e.Version, Motivo: e.Motivo})
+		h = append(h, historialDTO{Estado: e.Estado, Fecha: jsonTime(e.Fecha), Version: e.Version, Motivo: e.Motivo})
 	}
 	return companiaDTO{
 		ID:                 c.ID,
@@ -40,10 +46,10 @@ func toCompaniaDTO(c view.Compania) companiaDTO {
 		Identificacion:     c.Identificacion,
 		Estado:             c.Estado,
 		MotivoRechazo:      c.MotivoRechazo,
-		FechaCreacion:      c.FechaCreacion.UTC(),
-		FechaActualizacion: c.FechaActualizacion.UTC(),
+		FechaCreacion:      jsonTime(c.FechaCreacion),
+		FechaActualizacion: jsonTime(c.FechaActualizacion),
 		Version:            c.Version,
-		EventTime:          c.EventTime.UTC(),
+		EventTime:          jsonTime(c.EventTime),
 		Historial:          h,
 	}
 }
