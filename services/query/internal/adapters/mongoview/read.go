@@ -97,13 +97,16 @@ func (s *Store) GetIn(ctx context.Context, gen, id string) (view.Compania, error
 }
 
 func getFrom(ctx context.Context, coll *mongo.Collection, id string) (view.Compania, error) {
-	var d document
-	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return view.Compania{}, view.ErrNotFound
 	}
 	if err != nil {
 		return view.Compania{}, classify("get compania "+id, err)
+	}
+	d, err := decodeDocument(raw)
+	if err != nil {
+		return view.Compania{}, fmt.Errorf("get compania %s: %w", id, err)
 	}
 	v, err := d.view()
 	if err != nil {
