@@ -85,6 +85,7 @@ const (
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 5 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
+	DefaultCloseTimeout   = 5 * time.Second
 	DefaultStatusInterval = time.Second
 	// DefaultMaxFetchBytes bounds one fetch response of a partition reader
 	// (1 MiB, Kafka's default max.message.bytes; about 2,000 events). A
@@ -130,6 +131,14 @@ type Config struct {
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	JoinGroupBackoff  time.Duration
+	// CloseTimeout bounds leaving the group when Run stops (default
+	// DefaultCloseTimeout). kafka-go's ConsumerGroup.Close waits for a
+	// JoinGroup in flight, which the coordinator answers only when the
+	// rebalance ends — up to RebalanceTimeout if a member does not rejoin.
+	// Past CloseTimeout Run returns without waiting; the group then drops
+	// this member when its session times out, and the next owners of its
+	// partitions redo what it did not commit.
+	CloseTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff between attempts of a failed
 	// store or dead-letter write (defaults DefaultRetryMin, DefaultRetryMax).
 	RetryMin, RetryMax time.Duration
@@ -195,6 +204,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RetryMin, DefaultRetryMin)
 	def(&c.RetryMax, DefaultRetryMax)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.CloseTimeout, DefaultCloseTimeout)
 	def(&c.StatusInterval, DefaultStatusInterval)
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
@@ -280,8 +290,9 @@ func New(cfg Config, w Writer) (*Consumer, error) {
 }
 
 // Run joins the group and processes events until ctx is cancelled, then
-// leaves the group and returns nil. It returns an error only if it cannot
-// start. Run must be called at most once.
+// leaves the group (waiting at most Config.CloseTimeout for that) and
+// returns nil. It returns an error only if it cannot start. Run must be
+// called at most once.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
@@ -349,8 +360,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 	wg.Go(func() { c.refreshLoop(statusCtx) })
 
 	defer func() {
-		if err := group.Close(); err != nil { // leaves the group
-			c.log.Warn("leave group", "err", err)
+		closed := make(chan error, 1)
+		go func() { closed <- group.Close() }() // leaves the group
+		t := time.NewTimer(c.cfg.CloseTimeout)
+		defer t.Stop()
+		select {
+		case err := <-closed:
+			if err != nil {
+				c.log.Warn("leave group", "err", err)
+			}
+		case <-t.C:
+			c.log.Warn("leave group: timed out (a rebalance in progress?); abandoning it", "timeout", c.cfg.CloseTimeout)
 		}
 		c.mu.Lock()
 		c.joined = false
