@@ -580,11 +580,23 @@ func (s *stack) inject(ctx context.Context, res *result, kind string, restarts *
 		sv.signal(syscall.SIGTERM, true)
 		t0 := time.Now()
 		later(sv, rec, "terminated", func() {
-			err, ok := sv.waitExit(20 * time.Second)
+			wait := 20 * time.Second
+			if d := s.o.dumpStuck; d > 0 && d < wait {
+				if _, ok := sv.waitExit(d); !ok {
+					// Diagnosis: the Go runtime prints every goroutine on SIGQUIT.
+					s.note("%s still running %s after SIGTERM: SIGQUIT, its goroutines go to the children's log", sv.name, d)
+					sv.signal(syscall.SIGQUIT, true)
+				}
+				wait -= d
+			}
+			err, ok := sv.waitExit(wait)
 			switch {
 			case !ok:
-				s.findings.add("%s did not exit within 20s of SIGTERM\n%s", sv.name, sv.lastLines(20))
-				sv.signal(syscall.SIGKILL, true)
+				s.findings.add("%s did not exit within 20s of SIGTERM; SIGQUIT (goroutines in the children's log), then SIGKILL\n%s", sv.name, sv.lastLines(20))
+				sv.signal(syscall.SIGQUIT, true)
+				if _, ok := sv.waitExit(5 * time.Second); !ok {
+					sv.signal(syscall.SIGKILL, true)
+				}
 				sv.waitExit(5 * time.Second)
 			case err != nil:
 				s.findings.add("%s exited with %v on SIGTERM (want 0)\n%s", sv.name, err, sv.lastLines(20))

@@ -79,8 +79,11 @@ type options struct {
 	race     bool
 	logDir   string
 	workers  int
-	soakMode bool        // -soak: run soak instead of the fault scenario
-	soak     soakOptions // its flags (soak.go)
+	// dumpStuck: a process still running this long after a SIGTERM fault
+	// gets SIGQUIT, so that its goroutines land in the children's log (0: off).
+	dumpStuck time.Duration
+	soakMode  bool        // -soak: run soak instead of the fault scenario
+	soak      soakOptions // its flags (soak.go)
 }
 
 func main() {
@@ -101,6 +104,7 @@ func main() {
 	flag.BoolVar(&o.race, "race", false, "build the services with -race")
 	flag.StringVar(&o.logDir, "logs", "", "directory for the children's logs (default: a temporary run directory)")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent HTTP clients")
+	flag.DurationVar(&o.dumpStuck, "dump-stuck", 0, "diagnosis: SIGQUIT a process still running this long after a SIGTERM fault, dumping its goroutines to the children's log (0: off; the services' SHUTDOWN_TIMEOUT is 10s)")
 	soakFlags(&o)
 	flag.Parse()
 	if *child != "" {
