@@ -9,17 +9,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app/command"
+	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
 
 // tripCounter is a pgx tracer that counts the round trips a pool makes:
 // one per query sent on its own, one per batch.
 type tripCounter struct {
-	mu      sync.Mutex
-	queries []string
-	batches int
+	mu       sync.Mutex
+	queries  []string
+	batches  int
+	batchSQL []string // the statements of the batches
 }
 
 func (c *tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
@@ -35,15 +38,19 @@ func (c *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tr
 	c.mu.Unlock()
 	return ctx
 }
-func (c *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (c *tripCounter) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.mu.Lock()
+	c.batchSQL = append(c.batchSQL, d.SQL)
+	c.mu.Unlock()
+}
+func (c *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // take returns the counts so far and resets them.
 func (c *tripCounter) take() (queries []string, batches int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	queries, batches = c.queries, c.batches
-	c.queries, c.batches = nil, 0
+	c.queries, c.batches, c.batchSQL = nil, 0, nil
 	return queries, batches
 }
 
@@ -124,7 +131,18 @@ func TestIntegrationRunInTxOneRoundTrip(t *testing.T) {
 	}
 }
 
-// Repository.Add is one round trip: BEGIN, the INSERTs and COMMIT.
+// statements returns the statements of the batches so far and resets them.
+func (c *tripCounter) statements() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.batchSQL
+	c.batchSQL = nil
+	return out
+}
+
+// Repository.Add is one round trip: BEGIN, the idempotency record, one
+// statement for the company, its event-log row and its outbox row, and
+// COMMIT.
 func TestIntegrationAddIsOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -141,11 +159,38 @@ func TestIntegrationAddIsOneRoundTrip(t *testing.T) {
 	if err := repo.Add(ctx, c, command.Meta{Idempotency: &command.IdempotencyRecord{Scope: "s", Key: "k", RequestHash: []byte{1}}}); err != nil {
 		t.Fatal(err)
 	}
+	stmts := tc.statements()
 	if q, b := tc.take(); len(q) != 0 || b != 1 {
 		t.Fatalf("Add sent %d batches and the queries %q, want one batch", b, q)
+	}
+	if len(stmts) != 4 {
+		t.Fatalf("Add sent %d statements %q, want 4: begin, the idempotency record, the company with its rows, commit", len(stmts), stmts)
 	}
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d outbox rows (%v), want 1", n, err)
+	}
+}
+
+// A company that recorded several events before Add (not one a use case
+// makes, but the Repository's contract) is stored with every event, in
+// version order in the outbox.
+func TestIntegrationAddSeveralEvents(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	c := newCompania(t, "Rho", "R-1")
+	if err := c.Actualizar(compania.Cambios{Nombre: new("Rho SAS")}, now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.Add(ctx, c, command.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.load(t, c.ID()); got != c.Snapshot() {
+		t.Fatalf("stored\n%+v\nwant\n%+v", got, c.Snapshot())
+	}
+	f.checkLog(t, c.ID(), companiaevent.DefaultTopic, c.Events(), "")
+	if got, want := f.counts(t), [4]int{1, 2, 2, 0}; got != want {
+		t.Fatalf("counts = %v, want %v", got, want)
 	}
 }
