@@ -12,6 +12,13 @@ func RunInTx(ctx context.Context, pool *pgxpool.Pool, first func(*pgx.Batch), fn
 	return runInTx(ctx, pool, first, fn)
 }
 
+// DecodeHeadersPlain and DecodeHeadersJSON expose the two readers of
+// DecodeHeaders, to check that they agree.
+var (
+	DecodeHeadersPlain = decodeHeadersPlain
+	DecodeHeadersJSON  = decodeHeadersJSON
+)
+
 // MigrationCount is the number of embedded migrations.
 func MigrationCount() int {
 	ms, err := loadMigrations()
