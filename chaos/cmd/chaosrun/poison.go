@@ -207,12 +207,12 @@ func (s *stack) producePoison(ctx context.Context, res *result, target int64, lo
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		// Target a company being worked on now (a company takes about 2.6
+		// Target a company being worked on now (a company takes about 2.7
 		// commands, by 8 clients at once), right after it was created: the
 		// poison lands between its events.
 		company := ""
 		if kd.target && r.IntN(4) != 0 {
-			idx := max(1, int(point*10/26)-r.IntN(8))
+			idx := max(1, int(point*10/28)-r.IntN(8))
 			if company = res.waitCompany(ctx, idx, loadDone); company == "" && ctx.Err() == nil {
 				s.note("poison %d: company %d was not created; a fresh key instead", k, idx)
 			}
