@@ -83,6 +83,34 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyChunkSize measures batches of 200 views that all update
+// existing companies (every statement matches, the case that holds FerretDB
+// connections) by ChunkSize, each on a store of its own: the cost of the
+// default small chunks against the former 40.
+func BenchmarkApplyChunkSize(b *testing.B) {
+	for _, chunk := range []int{mongoview.DefaultChunkSize, 20, 40} {
+		b.Run(fmt.Sprintf("chunk=%d", chunk), func(b *testing.B) {
+			s, _ := seeded(b, benchBackends[0].b, benchDocs, mongoview.Options{ChunkSize: chunk})
+			ctx := context.Background()
+			next, version := 0, int64(1)
+			for b.Loop() {
+				views := make([]view.Compania, 200)
+				for i := range views {
+					views[i] = only(compania(next%benchDocs, version+1))
+					next++
+					if next%benchDocs == 0 {
+						version++
+					}
+				}
+				if _, err := s.Apply(ctx, views); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*200)/b.Elapsed().Seconds(), "views/s")
+		})
+	}
+}
+
 // BenchmarkRead measures the queries of the HTTP API on benchDocs views,
 // and the cost of reading the generation pointer on every call.
 func BenchmarkRead(b *testing.B) {
