@@ -20,7 +20,7 @@ import (
 )
 
 // BenchmarkCreate compares Repository.Add (company row, event-log row and
-// outbox row; BEGIN, the INSERTs and COMMIT in one round trip; plus its
+// outbox row; one statement in one round trip, an implicit transaction; plus its
 // share of the coalesced notification) with raw pgx writing the same company row and outbox row in one
 // transaction: "raw" the plain way (BEGIN, INSERT, INSERT, COMMIT: four round
 // trips) and "raw-batch" with Batch.BeginTx (two round trips: BEGIN with the

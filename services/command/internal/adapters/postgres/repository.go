@@ -177,10 +177,10 @@ const (
 var errVersionLost = errors.New("stored version is not the loaded one")
 
 // Add inserts a new company with its events, outbox rows and idempotency
-// record in one transaction, in one round trip: BEGIN, the INSERTs and
-// COMMIT in one pipeline (the company, its event-log row and its outbox row
-// in one statement when it recorded one event, as a new company does). It
-// does not clear c's events: the caller hands them to the
+// record in one transaction, in one round trip: the INSERTs in one
+// pipeline, which the server runs as one implicit transaction (the company,
+// its event-log row and its outbox row in one statement when it recorded
+// one event, as a new company does). It does not clear c's events: the caller hands them to the
 // in-process handlers after the commit. Errors: compania.ErrDuplicada,
 // compania.ErrIDEnUso, command.ErrIdempotencyKeyTaken (see
 // command.Repository); nothing is stored on any error.

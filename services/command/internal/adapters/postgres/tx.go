@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // batchSender starts transactions; *pgxpool.Pool and *pgx.Conn satisfy it.
@@ -20,14 +19,19 @@ type batchSender interface {
 // its transaction cleanly and the connection goes back to the pool.
 const rollbackTimeout = 5 * time.Second
 
-// runInTx runs one transaction and commits it. The BEGIN travels in one
-// round trip with the queries that first queues (nil for none); their
-// results are read (and their callbacks run) before fn runs in the
-// transaction. With fn nil the COMMIT travels in that same round trip too,
-// so a transaction whose statements are known up front costs one round
-// trip (BEGIN, the statements and COMMIT in one pipeline: a failed statement
-// makes the server skip the rest, and the transaction is then rolled back);
-// with fn it costs two plus fn's (BEGIN with the statements, fn, then COMMIT).
+// runInTx runs one transaction and commits it.
+//
+// With fn nil it sends the statements that first queues in one round trip,
+// without BEGIN or COMMIT: the statements of one pipeline run in one
+// implicit transaction that the server commits at its end, or rolls back
+// when one of them fails (it then skips the rest). So a transaction whose
+// statements are known up front costs one round trip and no
+// transaction-control statement, and leaves nothing to roll back.
+//
+// With fn, the BEGIN travels in one round trip with the queries that first
+// queues (nil for none); their results are read (and their callbacks run)
+// before fn runs in the transaction, then COMMIT follows: two round trips
+// plus fn's.
 //
 // It returns the first error of first's queries or of fn, joined with the
 // rollback error if the rollback fails too; or the commit error, which
@@ -35,18 +39,20 @@ const rollbackTimeout = 5 * time.Second
 // statement failed and fn ignored it). It never reports success for a
 // transaction that did not commit. A panic in fn rolls back and propagates.
 func runInTx(ctx context.Context, db batchSender, first func(*pgx.Batch), fn func(pgx.Tx) error) (err error) {
+	if fn == nil {
+		b := &pgx.Batch{}
+		if first != nil {
+			first(b)
+		}
+		if b.Len() == 0 {
+			return nil
+		}
+		return db.SendBatch(ctx, b).Close()
+	}
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
 	if first != nil {
 		first(b)
-	}
-	if fn == nil {
-		b.Queue("commit").Exec(func(ct pgconn.CommandTag) error {
-			if ct.String() != "COMMIT" {
-				return pgx.ErrTxCommitRollback
-			}
-			return nil
-		})
 	}
 	br := db.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -57,22 +63,13 @@ func runInTx(ctx context.Context, db batchSender, first func(*pgx.Batch), fn fun
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
-		// ErrTxClosed: the BEGIN itself failed (or never left), or the
-		// server ended the transaction (a failed COMMIT): nothing to end.
-		// Either way the call hands the connection back to a pool.
+		// ErrTxClosed: the BEGIN itself failed (or never left), nothing to end.
 		if rbErr := tx.Rollback(rctx); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
 			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}
 	}()
 	if err := br.Close(); err != nil {
 		return err
-	}
-	if fn == nil {
-		// Committed with the batch: Rollback only hands the connection back
-		// (the transaction is closed, ErrTxClosed).
-		committing = true
-		_ = tx.Rollback(ctx)
-		return nil
 	}
 	if err := fn(tx); err != nil {
 		return err
