@@ -69,6 +69,7 @@ type result struct {
 
 	mu        sync.Mutex
 	companies map[int]string // company index → id, once created
+	latest    int            // index of the company created last
 	rejected  []rejection    // requests the writers must refuse
 	poison    []*poisonMsg   // injected on the events topic, in order
 	faults    []faultRecord  // injected faults, in order
@@ -96,28 +97,14 @@ func (r *result) setCompany(i int, id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.companies[i] = id
+	r.latest = i
 }
 
-// waitCompany returns the id of company i once it was created, or "" if
-// it was not by the time loadDone is closed.
-func (r *result) waitCompany(ctx context.Context, i int, loadDone <-chan struct{}) string {
-	for {
-		r.mu.Lock()
-		id := r.companies[i]
-		r.mu.Unlock()
-		if id != "" {
-			return id
-		}
-		select {
-		case <-loadDone:
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			return r.companies[i]
-		case <-ctx.Done():
-			return ""
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+// latestCompany returns the id of the company created last ("" if none).
+func (r *result) latestCompany() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.companies[r.latest]
 }
 
 func (r *result) reject(what, field, value string) {
@@ -511,8 +498,7 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 	})
 
 	// Poison on the events topic, spread over the load like the commands.
-	loadDone := make(chan struct{})
-	wg.Go(func() { s.producePoison(ctx, res, target, loadDone) })
+	wg.Go(func() { s.producePoison(ctx, res, target) })
 
 	// HTTP load.
 	var next atomic.Int64
@@ -526,7 +512,6 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 		})
 	}
 	lwg.Wait()
-	close(loadDone)
 	res.faultsDone = <-faultsDone
 	restarts.Wait()
 	stopSup()

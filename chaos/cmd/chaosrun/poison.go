@@ -185,7 +185,7 @@ func poisonCount(commands int) int { return max(len(poisonKinds), commands/80) }
 
 // producePoison produces the poison messages spread over the HTTP load
 // (until target commands were sent), recording each in res.poison.
-func (s *stack) producePoison(ctx context.Context, res *result, target int64, loadDone <-chan struct{}) {
+func (s *stack) producePoison(ctx context.Context, res *result, target int64) {
 	r := rand.New(rand.NewPCG(s.o.seed, 0x9015))
 	n := poisonCount(s.o.commands)
 	kinds := make([]poisonKind, n)
@@ -207,15 +207,12 @@ func (s *stack) producePoison(ctx context.Context, res *result, target int64, lo
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		// Target a company being worked on now (a company takes about 2.7
-		// commands, by 8 clients at once), right after it was created: the
-		// poison lands between its events.
+		// Target the company created last, still being worked on: the
+		// poison lands between its events. (Which company that is depends
+		// on timing; the kinds, points and contents are seeded.)
 		company := ""
 		if kd.target && r.IntN(4) != 0 {
-			idx := max(1, int(point*10/28)-r.IntN(8))
-			if company = res.waitCompany(ctx, idx, loadDone); company == "" && ctx.Err() == nil {
-				s.note("poison %d: company %d was not created; a fresh key instead", k, idx)
-			}
+			company = res.latestCompany()
 		}
 		p := buildPoison(s.o.seed, k, kd, company, r, time.Now().UTC())
 		res.addPoison(p)
