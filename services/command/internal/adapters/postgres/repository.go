@@ -28,6 +28,11 @@ import (
 // OutboxChannel follows, or the wake-up of the local relay (see Close and
 // WithWaker). It is safe for concurrent use.
 //
+// When PostgreSQL cannot serve — no connection can be made, it has no
+// connection slot left, it is starting or shutting down — Add, Update and
+// LookupIdempotency return an error of kind apperr.Unavailable (a 503 for
+// the HTTP port, a retry for the Kafka intake).
+//
 // The idempotency record stores the company as saved by the call, as the
 // JSON of companiaevent.Compania; the Result field of meta.Idempotency is
 // not read (for Add the use case sets it to the same snapshot; an Update
@@ -205,7 +210,7 @@ func (r *Repository) Add(ctx context.Context, c *compania.Compania, meta command
 		w.queueEvents(b)
 	}, nil)
 	if err != nil {
-		return fmt.Errorf("add compania %s: %w", s.ID, mapAddError(err))
+		return fmt.Errorf("add compania %s: %w", s.ID, unavailable(mapAddError(err)))
 	}
 	if len(w.events) > 0 {
 		r.committed()
@@ -283,7 +288,7 @@ func (r *Repository) Update(ctx context.Context, id string, meta command.Meta,
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update compania %s: %w", id, mapError(err))
+		return nil, fmt.Errorf("update compania %s: %w", id, unavailable(mapError(err)))
 	}
 	if stored > 0 {
 		r.committed()
@@ -302,7 +307,7 @@ func (r *Repository) LookupIdempotency(ctx context.Context, scope, key string) (
 		return command.IdempotencyRecord{}, false, nil
 	}
 	if err != nil {
-		return command.IdempotencyRecord{}, false, fmt.Errorf("lookup idempotency key: %w", err)
+		return command.IdempotencyRecord{}, false, fmt.Errorf("lookup idempotency key: %w", unavailable(err))
 	}
 	var cc companiaevent.Compania
 	if err := json.Unmarshal(result, &cc); err != nil {
