@@ -193,8 +193,8 @@ func (s *stack) check(ctx context.Context, res *result) bool {
 		count(*) FILTER (WHERE identificacion LIKE 'KCMD-%') FROM companias`).Scan(&httpSum, &kafkaSum, &kafkaRows)
 	changes := res.answered.Load() + res.resolved.Load()
 	report("HTTP successes == SUM(version)", err == nil && httpSum == changes,
-		"SUM(version) of HTTP companies %d; answered 2xx %d + lost answers found applied %d = %d (err %v); %d transport errors retried, %d idempotent replays",
-		httpSum, res.answered.Load(), res.resolved.Load(), changes, err, res.retries.Load(), res.replays.Load())
+		"SUM(version) of HTTP companies %d; answered 2xx %d + lost answers found applied %d = %d (err %v); %d transport errors and %d 503 answers retried, %d idempotent replays",
+		httpSum, res.answered.Load(), res.resolved.Load(), changes, err, res.retries.Load(), res.unavailable.Load(), res.replays.Load())
 	report("kafka commands == companies", err == nil && kafkaRows == int64(len(res.validCmds)) && kafkaSum == kafkaRows,
 		"%d distinct valid commands, %d companies created from them, SUM(version) %d", len(res.validCmds), kafkaRows, kafkaSum)
 	return len(failed) == 0

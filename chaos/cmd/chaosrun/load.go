@@ -56,16 +56,17 @@ func (f *findings) String() string {
 
 // result is what the load did, for the checks.
 type result struct {
-	ops        atomic.Int64 // HTTP commands sent (logical, retries excluded)
-	answered   atomic.Int64 // state changes answered 2xx (an idempotent replay not counted)
-	resolved   atomic.Int64 // state changes whose answer was lost, found applied in PostgreSQL
-	retries    atomic.Int64 // transport errors retried
-	replays    atomic.Int64 // deliberate idempotent retries answered as replays
-	kafkaSent  int          // distinct kafka commands produced
-	validCmds  map[string]bool
-	bad        map[string]string // value of each deliberately bad command → its dlq_reason
-	badRetried map[string]bool   // bad commands whose produce was retried (a second copy is possible)
-	faultsDone int
+	ops         atomic.Int64 // HTTP commands sent (logical, retries excluded)
+	answered    atomic.Int64 // state changes answered 2xx (an idempotent replay not counted)
+	resolved    atomic.Int64 // state changes whose answer was lost, found applied in PostgreSQL
+	retries     atomic.Int64 // transport errors retried
+	unavailable atomic.Int64 // 503 answers retried
+	replays     atomic.Int64 // deliberate idempotent retries answered as replays
+	kafkaSent   int          // distinct kafka commands produced
+	validCmds   map[string]bool
+	bad         map[string]string // value of each deliberately bad command → its dlq_reason
+	badRetried  map[string]bool   // bad commands whose produce was retried (a second copy is possible)
+	faultsDone  int
 
 	mu        sync.Mutex
 	companies map[int]string // company index → id, once created
@@ -202,8 +203,9 @@ type client struct {
 	n   atomic.Uint64
 }
 
-// do returns the answer and whether a transport error happened first (the
-// outcome of that earlier attempt is unknown).
+// do returns the answer and whether a transport error or a 503 happened
+// first (the outcome of that earlier attempt is unknown: a 503 can come
+// from a failure after the commit).
 func (c *client) do(ctx context.Context, method, path string, body any, hdr map[string]string) (answer, bool, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	ambiguous := false
@@ -214,9 +216,11 @@ func (c *client) do(ctx context.Context, method, path string, body any, hdr map[
 		if err == nil && a.status != http.StatusServiceUnavailable {
 			return a, ambiguous, nil
 		}
+		ambiguous = true
 		if err != nil {
-			ambiguous = true
 			c.res.retries.Add(1)
+		} else {
+			c.res.unavailable.Add(1)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return a, ambiguous, fmt.Errorf("%s %s: no answer within 2 minutes: status %d, error %v", method, path, a.status, err)
