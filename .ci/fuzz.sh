@@ -7,9 +7,10 @@
 #
 # `make fuzz` (FUZZTIME) and `make fuzz-ci` (FUZZTIME_CI, run by .ci/run) use it.
 # The seed corpus of a target lives in <package>/testdata/fuzz/<FuzzName>/ and
-# also runs as ordinary tests in `make test`. go test writes a new failing
-# input next to the seeds; once the bug is fixed, commit it there as a
-# regression seed.
+# also runs as ordinary tests in `make test`. A new failing input is written
+# next to the seeds; once the bug is fixed, commit it there as a regression
+# seed. Each package's instrumented test binary is built once and runs each of
+# its targets, with the corpus cache `go test -fuzz` uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,41 +18,17 @@ fuzztime=${1:?usage: .ci/fuzz.sh FUZZTIME [PACKAGE PATTERN...]}
 shift
 [ $# -gt 0 ] || set -- github.com/propalpes/companias/...
 GO=${GO:-go}
+cache="$("$GO" env GOCACHE)/fuzz"
 
-targets=()
-while read -r pkg dir; do
-  for f in "$dir"/*_test.go; do
-    [ -e "$f" ] || continue
-    while read -r name; do
-      targets+=("$pkg $dir $name")
-    done < <(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$f")
-  done
-done < <("$GO" list -f '{{.ImportPath}} {{.Dir}}' "$@")
-
-if [ ${#targets[@]} -eq 0 ]; then
-  echo "fuzz: no fuzz targets in $*" >&2
-  exit 1
-fi
-
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+log=$work/log
 start=$SECONDS
-for t in "${targets[@]}"; do
-  read -r pkg dir name <<<"$t"
-  for _ in 1 2 3; do
-    echo "== $name ($pkg) for $fuzztime"
-    if "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$log"; then
-      continue 2
-    fi
-    # Go 1.26's fuzzing coordinator can fail a target with a bare "context
-    # deadline exceeded" when -fuzztime ends (go.dev/issue/75804, fixed in
-    # Go 1.27): no input is written and nothing failed. Run it again.
-    if grep -q "Failing input written to" "$log" ||
-      ! grep -A1 -- "^--- FAIL: ${name} (" "$log" | grep -qx '    context deadline exceeded'; then
-      break
-    fi
-    echo "== $name: the fuzzing coordinator's own deadline (go.dev/issue/75804), no failing input; again"
-  done
+total=0
+
+# fail reports the failure of target $1 of package $2 (in directory $3).
+fail() {
+  local name=$1 pkg=$2 dir=$3 input
   echo
   echo "FAIL: fuzz target $name of $pkg"
   input=$(sed -nE "s#.*Failing input written to (testdata/fuzz/${name}/[^ ]+).*#\\1#p" "$log" | tail -n 1)
@@ -65,5 +42,40 @@ for t in "${targets[@]}"; do
     echo "reproduce:     $GO test -run '^${name}\$' $pkg"
   fi
   exit 1
-done
-echo "== ${#targets[@]} fuzz targets, $fuzztime each, in $((SECONDS - start))s"
+}
+
+while read -r pkg dir; do
+  names=()
+  for f in "$dir"/*_test.go; do
+    [ -e "$f" ] || continue
+    while read -r name; do names+=("$name"); done < <(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$f")
+  done
+  [ ${#names[@]} -gt 0 ] || continue
+  bin=$work/fuzz.test
+  "$GO" test -c -fuzz . -o "$bin" "$pkg" </dev/null
+  for name in "${names[@]}"; do
+    total=$((total + 1))
+    for _ in 1 2 3; do
+      echo "== $name ($pkg) for $fuzztime"
+      if (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^${name}\$" -test.fuzztime "$fuzztime" \
+        -test.fuzzcachedir "$cache/$pkg" </dev/null) 2>&1 | tee "$log"; then
+        continue 2
+      fi
+      # Go 1.26's fuzzing coordinator can fail a target with a bare "context
+      # deadline exceeded" when -fuzztime ends (go.dev/issue/75804, fixed in
+      # Go 1.27): no input is written and nothing failed. Run it again.
+      if grep -q "Failing input written to" "$log" ||
+        ! grep -A1 -- "^--- FAIL: ${name} (" "$log" | grep -qx '    context deadline exceeded'; then
+        break
+      fi
+      echo "== $name: the fuzzing coordinator's own deadline (go.dev/issue/75804), no failing input; again"
+    done
+    fail "$name" "$pkg" "$dir"
+  done
+done < <("$GO" list -f '{{.ImportPath}} {{.Dir}}' "$@")
+
+if [ "$total" -eq 0 ]; then
+  echo "fuzz: no fuzz targets in $*" >&2
+  exit 1
+fi
+echo "== $total fuzz targets, $fuzztime each, in $((SECONDS - start))s"
