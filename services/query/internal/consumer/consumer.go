@@ -93,8 +93,6 @@ const (
 	// that the reader makes progress: the topic's max.message.bytes is what
 	// bounds a message.
 	DefaultMaxFetchBytes = 1 << 20
-	// maxDLQErrorLen bounds the dlq_error header.
-	maxDLQErrorLen = 1024
 )
 
 // Config configures a Consumer. Zero fields take the defaults noted.
@@ -759,25 +757,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deadLetterMessage returns the DLQ copy of m: its key, value and headers
-// plus the deadletter headers.
+// deadLetterMessage returns the DLQ copy of m: its key, value and headers,
+// any old dead-letter headers replaced by the deadletter headers for d.
 func (c *Consumer) deadLetterMessage(m kafka.Message, d decoded) kafka.Message {
-	errText := d.err.Error()
-	if len(errText) > maxDLQErrorLen {
-		errText = errText[:maxDLQErrorLen]
-	}
-	h := make([]kafka.Header, 0, len(m.Headers)+7)
-	h = append(h, m.Headers...)
-	h = append(h,
-		kafka.Header{Key: deadletter.HeaderReason, Value: []byte(d.reason)},
-		kafka.Header{Key: deadletter.HeaderError, Value: []byte(errText)},
-		kafka.Header{Key: deadletter.HeaderTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: deadletter.HeaderPartition, Value: fmt.Appendf(nil, "%d", m.Partition)},
-		kafka.Header{Key: deadletter.HeaderOffset, Value: fmt.Appendf(nil, "%d", m.Offset)},
-		kafka.Header{Key: deadletter.HeaderTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-		kafka.Header{Key: deadletter.HeaderConsumer, Value: []byte(c.cfg.GroupID)},
-	)
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: h}
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: deadletter.Headers(deadletter.Info{
+		Reason: d.reason, Err: d.err, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Time: time.Now(), ConsumerGroup: c.cfg.GroupID,
+	}, m.Headers)}
 }
 
 // Counters returns the running totals.

@@ -115,6 +115,10 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 	}
 	malformed := enc(good[0])
 	malformed.Value = []byte(`{"compania": `)
+	// A dead letter replayed by hand still carries its old dlq_* headers:
+	// the new copy must carry one set, the consumer's own.
+	malformed = setHeader(malformed, deadletter.HeaderReason, deadletter.ReasonConflict)
+	malformed = setHeader(malformed, "dlq_replayed_from", topic+".dlq/0/9")
 	noType := setHeader(enc(good[0]), companiaevent.HeaderType, "")
 	v2 := setHeader(enc(good[0]), companiaevent.HeaderType, "co.propalpes.companias.CompaniaCreada.v2")
 	badSchema := good[1]
@@ -184,12 +188,21 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 		orig := msgs[w.offset]
 		h := map[string]string{}
 		for _, x := range got.Headers {
+			if _, dup := h[x.Key]; dup && deadletter.IsHeader(x.Key) {
+				t.Errorf("DLQ message %d: header %s twice", w.offset, x.Key)
+			}
 			h[x.Key] = string(x.Value)
 		}
 		if string(got.Key) != string(orig.Key) || string(got.Value) != string(orig.Value) {
 			t.Errorf("DLQ message %d: key/value not preserved: %q %q", w.offset, got.Key, got.Value)
 		}
+		if v, ok := h["dlq_replayed_from"]; ok {
+			t.Errorf("DLQ message %d: stale dlq_replayed_from=%q kept", w.offset, v)
+		}
 		for _, x := range orig.Headers {
+			if deadletter.IsHeader(x.Key) {
+				continue
+			}
 			if h[x.Key] != string(x.Value) {
 				t.Errorf("DLQ message %d: original header %s = %q, want %q", w.offset, x.Key, h[x.Key], x.Value)
 			}

@@ -88,7 +88,7 @@ func FuzzNewRecord(f *testing.F) {
 		}
 		var orig []kafka.Header
 		for _, h := range hs {
-			if !strings.HasPrefix(h.Key, scan.HeaderPrefix) {
+			if !deadletter.IsHeader(h.Key) {
 				orig = append(orig, h)
 			}
 		}

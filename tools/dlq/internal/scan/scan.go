@@ -30,10 +30,6 @@ const (
 	DefaultTimeout  = 30 * time.Second
 )
 
-// HeaderPrefix is the prefix shared by every dead-letter header; replay
-// strips all headers that carry it.
-const HeaderPrefix = "dlq_"
-
 // Record is one dead-lettered message with its deadletter headers parsed.
 // When a header occurs more than once (a message dead-lettered again after a
 // replay by a consumer that appends rather than replaces), the last one wins.
@@ -76,7 +72,7 @@ func (r Record) Ref() string {
 func (r Record) OriginalHeaders() []kafka.Header {
 	out := make([]kafka.Header, 0, len(r.Headers))
 	for _, h := range r.Headers {
-		if !strings.HasPrefix(h.Key, HeaderPrefix) {
+		if !deadletter.IsHeader(h.Key) {
 			out = append(out, h)
 		}
 	}

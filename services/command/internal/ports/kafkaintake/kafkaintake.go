@@ -31,7 +31,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
@@ -446,41 +445,11 @@ func (c *Consumer) deadLetter(ctx context.Context, w messageWriter, m kafka.Mess
 	}
 }
 
-// dlqHeaders are the header keys this package sets on a dead letter; the
-// original message's headers with these keys are dropped so that ours are
-// the only ones (a message replayed from a dead-letter topic carries them).
-var dlqHeaders = []string{
-	deadletter.HeaderReason, deadletter.HeaderError, deadletter.HeaderTopic,
-	deadletter.HeaderPartition, deadletter.HeaderOffset, deadletter.HeaderTime,
-	deadletter.HeaderConsumer,
-}
-
 func deadLetterMessage(m kafka.Message, group, reason string, cause error, now time.Time) kafka.Message {
-	headers := make([]kafka.Header, 0, len(m.Headers)+len(dlqHeaders))
-	for _, h := range m.Headers {
-		if !isDLQHeader(h.Key) {
-			headers = append(headers, h)
-		}
-	}
-	headers = append(headers,
-		kafka.Header{Key: deadletter.HeaderReason, Value: []byte(reason)},
-		kafka.Header{Key: deadletter.HeaderError, Value: []byte(cause.Error())},
-		kafka.Header{Key: deadletter.HeaderTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: deadletter.HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: deadletter.HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-		kafka.Header{Key: deadletter.HeaderTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
-		kafka.Header{Key: deadletter.HeaderConsumer, Value: []byte(group)},
-	)
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
-}
-
-func isDLQHeader(key string) bool {
-	for _, k := range dlqHeaders {
-		if k == key {
-			return true
-		}
-	}
-	return false
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: deadletter.Headers(deadletter.Info{
+		Reason: reason, Err: cause, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Time: now, ConsumerGroup: group,
+	}, m.Headers)}
 }
 
 // requestHash identifies a command's data: the SHA-256 of its canonical JSON

@@ -157,6 +157,13 @@ func firstHeader(hs []kafka.Header, key string) string {
 	return ""
 }
 
+// dlqHeaders are the headers the deadletter contract sets on a dead letter.
+var dlqHeaders = []string{
+	deadletter.HeaderReason, deadletter.HeaderError, deadletter.HeaderTopic,
+	deadletter.HeaderPartition, deadletter.HeaderOffset, deadletter.HeaderTime,
+	deadletter.HeaderConsumer,
+}
+
 // checkDeadLetter checks the dead letter d of m.
 func checkDeadLetter(t *testing.T, m, d kafka.Message, reason string) {
 	t.Helper()
@@ -165,7 +172,7 @@ func checkDeadLetter(t *testing.T, m, d kafka.Message, reason string) {
 	}
 	var kept []kafka.Header
 	for _, h := range m.Headers {
-		if !slices.Contains(dlqHeaders, h.Key) {
+		if !deadletter.IsHeader(h.Key) {
 			kept = append(kept, h)
 		}
 	}
