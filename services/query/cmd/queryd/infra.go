@@ -145,7 +145,7 @@ func connectMongo(cfg config.Config) (*mongo.Client, error) {
 func openStore(ctx context.Context, cfg config.Config, client *mongo.Client) (*mongoview.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	store, err := mongoview.Open(ctx, client, mongoview.Options{Database: cfg.MongoDatabase})
+	store, err := mongoview.Open(ctx, client, mongoview.Options{Database: cfg.MongoDatabase, ChunkSize: cfg.ProjectionWriteChunk})
 	if err != nil {
 		return nil, fmt.Errorf("open view store: %w", err)
 	}

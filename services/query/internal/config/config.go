@@ -38,6 +38,7 @@ const (
 	DefaultProjectionBatchSize    = 500
 	DefaultProjectionLinger       = 5 * time.Millisecond
 	DefaultProjectionWriteTimeout = 30 * time.Second
+	DefaultProjectionWriteChunk   = 10
 	DefaultShutdownTimeout        = 10 * time.Second
 	DefaultLogLevel               = slog.LevelInfo
 	DefaultOTELServiceName        = "companias-query"
@@ -99,6 +100,12 @@ type Config struct {
 	// and retried, its offsets uncommitted. It must exceed the time a batch
 	// of ProjectionBatchSize events takes.
 	ProjectionWriteTimeout time.Duration
+	// ProjectionWriteChunk is the most statements per MongoDB bulk write
+	// (PROJECTION_WRITE_CHUNK, 1..1000). The default suits FerretDB v1,
+	// whose connections the statements of every writer share (keep
+	// chunk × writers below its pool and the chunk below 50); against MongoDB
+	// a few hundred saves round trips.
+	ProjectionWriteChunk int
 
 	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
@@ -138,6 +145,7 @@ var defaults = map[string]string{
 	"PROJECTION_BATCH_SIZE":    strconv.Itoa(DefaultProjectionBatchSize),
 	"PROJECTION_LINGER":        DefaultProjectionLinger.String(),
 	"PROJECTION_WRITE_TIMEOUT": DefaultProjectionWriteTimeout.String(),
+	"PROJECTION_WRITE_CHUNK":   strconv.Itoa(DefaultProjectionWriteChunk),
 	"SHUTDOWN_TIMEOUT":         DefaultShutdownTimeout.String(),
 	"LOG_LEVEL":                DefaultLogLevel.String(),
 	"AUTH_MODE":                string(jwtauth.ModeNone),
@@ -185,6 +193,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		ProjectionBatchSize:    p.Int("PROJECTION_BATCH_SIZE"),
 		ProjectionLinger:       p.Duration("PROJECTION_LINGER"),
 		ProjectionWriteTimeout: p.Duration("PROJECTION_WRITE_TIMEOUT"),
+		ProjectionWriteChunk:   p.Int("PROJECTION_WRITE_CHUNK"),
 		ShutdownTimeout:        p.Duration("SHUTDOWN_TIMEOUT"),
 		LogLevel:               p.Level("LOG_LEVEL"),
 		Auth:                   p.Auth(),
@@ -268,6 +277,9 @@ func (c Config) validate() error {
 	}
 	if c.ProjectionBatchSize < 1 || c.ProjectionBatchSize > 10000 {
 		bad("PROJECTION_BATCH_SIZE must be in 1..10000, got %d", c.ProjectionBatchSize)
+	}
+	if c.ProjectionWriteChunk < 1 || c.ProjectionWriteChunk > 1000 {
+		bad("PROJECTION_WRITE_CHUNK must be in 1..1000, got %d", c.ProjectionWriteChunk)
 	}
 	switch c.LogLevel {
 	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:

@@ -94,9 +94,10 @@ const (
 	// (BenchmarkApplyChunkSize); on MongoDB it means more round trips per
 	// batch.
 	DefaultChunkSize = 10
-	// MaxChunkSize is the largest ChunkSize accepted: FerretDB v1 hangs on
-	// an update command of 50 or more matching statements.
-	MaxChunkSize = 45
+	// MaxChunkSize is the largest ChunkSize accepted. FerretDB v1 hangs on
+	// an update command of 50 or more matching statements: keep ChunkSize
+	// below 50 there (a hang ends at the caller's deadline).
+	MaxChunkSize = 1000
 )
 
 // Options configure a Store.
