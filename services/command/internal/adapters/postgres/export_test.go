@@ -19,6 +19,13 @@ var (
 	DecodeHeadersJSON  = decodeHeadersJSON
 )
 
+// EncodeHeadersPlain and EncodeHeadersJSON expose the two writers of
+// EncodeHeaders, to check that they agree.
+var (
+	EncodeHeadersPlain = encodeHeadersPlain
+	EncodeHeadersJSON  = encodeHeadersJSON
+)
+
 // MigrationCount is the number of embedded migrations.
 func MigrationCount() int {
 	ms, err := loadMigrations()

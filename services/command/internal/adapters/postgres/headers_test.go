@@ -93,3 +93,26 @@ func TestIntegrationPlainReaderTakesStoredHeaders(t *testing.T) {
 		t.Fatalf("plain reader read %s as %q, want %q", stored, got, hs)
 	}
 }
+
+// Whatever the direct writer writes, encoding/json writes byte for byte;
+// and EncodeHeaders agrees with encoding/json on every input.
+func FuzzEncodeHeadersWritersAgree(f *testing.F) {
+	for _, s := range [][2]string{
+		{"ce_id", "01a21bfe-26fb-73f7-aaaa-6938c0030bd8"}, {"content-type", "application/json"}, {"k", ""},
+		{"", "v"}, {"k", "a\"b"}, {"k", "a\\b"}, {"k", "<&>"}, {"k", "ñ"}, {"k", "\x00"}, {"k", "\xff"}, {"k", "\t"}, {"k\x7f", "v"},
+	} {
+		f.Add(s[0], []byte(s[1]), "second", []byte("value"))
+	}
+	f.Fuzz(func(t *testing.T, k1 string, v1 []byte, k2 string, v2 []byte) {
+		for _, hs := range [][]companiaevent.Header{nil, {{Key: k1, Value: v1}}, {{Key: k1, Value: v1}, {Key: k2, Value: v2}}} {
+			want, wantErr := postgres.EncodeHeadersJSON(hs)
+			if got, ok := postgres.EncodeHeadersPlain(hs); ok && (wantErr != nil || string(got) != string(want)) {
+				t.Fatalf("direct writer wrote %q for %q; encoding/json: %q, %v", got, hs, want, wantErr)
+			}
+			got, err := postgres.EncodeHeaders(hs)
+			if (err == nil) != (wantErr == nil) || string(got) != string(want) {
+				t.Fatalf("EncodeHeaders(%q) = %q, %v; encoding/json: %q, %v", hs, got, err, want, wantErr)
+			}
+		}
+	})
+}

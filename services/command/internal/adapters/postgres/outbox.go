@@ -64,7 +64,57 @@ type outboxHeader struct {
 // record order, of {"key": k, "value": v} objects, or {"key": k, "b64": v}
 // when v is not valid UTF-8 or contains a NUL byte (v in standard base64,
 // with padding). A key must be non-empty valid UTF-8 without NUL. nil encodes as [].
+//
+// Headers whose keys and values are plain printable ASCII (the CloudEvents
+// headers the writer stores) are written directly; the output is the same
+// as encoding/json's, which writes the others.
 func EncodeHeaders(hs []companiaevent.Header) ([]byte, error) {
+	if b, ok := encodeHeadersPlain(hs); ok {
+		return b, nil
+	}
+	return encodeHeadersJSON(hs)
+}
+
+// encodeHeadersPlain writes hs when every key and value is plain (see
+// plainASCII) and every key non-empty; it reports false otherwise.
+func encodeHeadersPlain(hs []companiaevent.Header) ([]byte, bool) {
+	n := 2
+	for _, h := range hs {
+		if h.Key == "" || !plainASCII(h.Key) || !plainASCII(h.Value) {
+			return nil, false
+		}
+		n += len(`{"key":"","value":""},`) + len(h.Key) + len(h.Value)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, h := range hs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":"`...)
+		b = append(b, h.Key...)
+		b = append(b, `","value":"`...)
+		b = append(b, h.Value...)
+		b = append(b, `"}`...)
+	}
+	return append(b, ']'), true
+}
+
+// plainASCII reports whether encoding/json writes s as is between quotes:
+// printable ASCII other than the quote, the backslash and the characters it
+// escapes for HTML (<, > and &).
+func plainASCII[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// encodeHeadersJSON is EncodeHeaders by encoding/json, for any headers.
+func encodeHeadersJSON(hs []companiaevent.Header) ([]byte, error) {
 	out := make([]outboxHeader, len(hs))
 	for i, h := range hs {
 		if h.Key == "" || !textSafe([]byte(h.Key)) {
