@@ -29,6 +29,7 @@ func TestParseTraceparent(t *testing.T) {
 		{"upper case", []string{strings.ToUpper(valid)}, ""},
 		{"zero trace id", []string{"00-00000000000000000000000000000000-00f067aa0ba902b7-01"}, ""},
 		{"zero parent id", []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"}, ""},
+		{"version 00 with reserved flags", []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-10"}, ""},
 		{"short", []string{valid[:54]}, ""},
 		{"bad separator", []string{strings.Replace(valid, "-", "_", 1)}, ""},
 		{"non-hex", []string{"00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"}, ""},

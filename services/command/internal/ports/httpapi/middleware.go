@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/propalpes/companias/libs/telemetry/tracing"
 )
 
 // Header names handled by the middlewares.
@@ -65,7 +67,9 @@ func newRequestID() string {
 // (version-traceid-parentid-flags, lower-case hex). Version 00 must be exactly
 // 55 characters; a later version may carry more fields after a '-', and its
 // first 55 characters are kept. Anything else — several headers, version ff,
-// all-zero ids, upper case — is ignored, as the spec asks.
+// all-zero ids, upper case — is ignored, as the spec asks. So is one the
+// tracing library cannot read (version 00 with flags beyond 02): it is kept
+// only to continue the trace, through that library, here and downstream.
 func parseTraceparent(values []string) (string, bool) {
 	if len(values) != 1 {
 		return "", false
@@ -86,6 +90,9 @@ func parseTraceparent(values []string) (string, bool) {
 	case version == "00":
 		return "", false
 	case s[55] != '-':
+		return "", false
+	}
+	if _, ok := tracing.SpanContext(s[:55]); !ok {
 		return "", false
 	}
 	return s[:55], true
