@@ -12,20 +12,6 @@ func RunInTx(ctx context.Context, pool *pgxpool.Pool, first func(*pgx.Batch), fn
 	return runInTx(ctx, pool, first, fn)
 }
 
-// DecodeHeadersPlain and DecodeHeadersJSON expose the two readers of
-// DecodeHeaders, to check that they agree.
-var (
-	DecodeHeadersPlain = decodeHeadersPlain
-	DecodeHeadersJSON  = decodeHeadersJSON
-)
-
-// EncodeHeadersPlain and EncodeHeadersJSON expose the two writers of
-// EncodeHeaders, to check that they agree.
-var (
-	EncodeHeadersPlain = encodeHeadersPlain
-	EncodeHeadersJSON  = encodeHeadersJSON
-)
-
 // MigrationCount is the number of embedded migrations.
 func MigrationCount() int {
 	ms, err := loadMigrations()
