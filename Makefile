@@ -60,8 +60,8 @@ staticcheck: ## staticcheck every package
 fuzz: ## run each fuzz target for FUZZTIME, one after the other; stops at the first failing input
 	GO=$(GO) .ci/fuzz.sh $(FUZZTIME) $(PKGS)
 
-fuzz-ci: ## run each fuzz target briefly (FUZZTIME_CI), as CI does after make test
-	GO=$(GO) .ci/fuzz.sh $(FUZZTIME_CI) $(PKGS)
+fuzz-ci: ## run each fuzz target briefly (FUZZTIME_CI), guided by this workspace's code, as CI does after make test
+	GO=$(GO) FUZZ_INSTRUMENT=module .ci/fuzz.sh $(FUZZTIME_CI) $(PKGS)
 
 chaos: ## fault injection, full form: 10,000 commands, 32 faults (CHAOS_SEED=n reproduces a run)
 	cd chaos && $(GO) run ./cmd/chaosrun -repo $(CURDIR) -seed $(CHAOS_SEED) -commands 10000 -nfaults 32 $(CHAOS_FLAGS)
