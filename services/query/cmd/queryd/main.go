@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/telemetry/profiling"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/metrics"
@@ -122,6 +123,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	var prof *profiling.Server
+	if cfg.PprofAddr != "" {
+		if prof, err = profiling.Listen(cfg.PprofAddr); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	starting := newStartupState()
 	handler := &swapHandler{}
 	handler.set(startupHandler(starting))
@@ -148,6 +156,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		defer stopWork()
 		return serveHTTP(gctx, srv, ln, cfg.ShutdownTimeout, log)
 	})
+	if prof != nil {
+		g.Go(func() error {
+			log.Info("profiler listening", "addr", prof.Addr())
+			return prof.Run(workCtx)
+		})
+	}
 
 	inf, err := waitInfra(gctx, cfg, log, starting)
 	if err != nil {

@@ -203,3 +203,50 @@ func TestStartupHandler(t *testing.T) {
 		}
 	}
 }
+
+// PPROF_ADDR turns on the profiler on a listener of its own, from the
+// start (while the reader still waits for its dependencies); the API port
+// does not serve it.
+func TestServeServesProfilerWhenAsked(t *testing.T) {
+	t.Parallel()
+	pprofAddr := closedAddr(t)
+	env := map[string]string{
+		"HTTP_ADDR":     "127.0.0.1:0",
+		"PPROF_ADDR":    pprofAddr,
+		"KAFKA_BROKERS": closedAddr(t),
+		"MONGO_URI":     "mongodb://" + closedAddr(t) + "/?serverSelectionTimeoutMS=300",
+	}
+	var stderr syncBuffer
+	base, cancel, done := startServe(t, env, &stderr)
+
+	res, err := http.Get("http://" + pprofAddr + "/debug/pprof/")
+	if err != nil {
+		t.Fatalf("GET /debug/pprof/ on PPROF_ADDR: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine") {
+		t.Fatalf("GET /debug/pprof/ on PPROF_ADDR = %d %.80q, want the profile index", res.StatusCode, body)
+	}
+	res, err = http.Get(base + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		t.Errorf("GET /debug/pprof/ on HTTP_ADDR = %d, want it not served", res.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve = %v after SIGTERM, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of SIGTERM")
+	}
+	if _, err := http.Get("http://" + pprofAddr + "/debug/pprof/"); err == nil {
+		t.Error("profiler still answers after serve returned")
+	}
+}

@@ -107,6 +107,10 @@ type Config struct {
 	// a few hundred saves round trips.
 	ProjectionWriteChunk int
 
+	// PprofAddr is the listen address of the Go profiler's HTTP endpoints
+	// (PPROF_ADDR); "" (the default) serves none.
+	PprofAddr string
+
 	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
 	// LogLevel is the slog level: debug, info, warn or error (LOG_LEVEL).
@@ -146,6 +150,7 @@ var defaults = map[string]string{
 	"PROJECTION_LINGER":        DefaultProjectionLinger.String(),
 	"PROJECTION_WRITE_TIMEOUT": DefaultProjectionWriteTimeout.String(),
 	"PROJECTION_WRITE_CHUNK":   strconv.Itoa(DefaultProjectionWriteChunk),
+	"PPROF_ADDR":               "",
 	"SHUTDOWN_TIMEOUT":         DefaultShutdownTimeout.String(),
 	"LOG_LEVEL":                DefaultLogLevel.String(),
 	"AUTH_MODE":                string(jwtauth.ModeNone),
@@ -198,6 +203,9 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		LogLevel:               p.Level("LOG_LEVEL"),
 		Auth:                   p.Auth(),
 		Tracing:                p.Tracing(),
+	}
+	if p.IsSet("PPROF_ADDR") {
+		c.PprofAddr = p.Addr("PPROF_ADDR")
 	}
 	c.KafkaEventsDLQTopic = cmp.Or(p.Raw("KAFKA_EVENTS_DLQ_TOPIC"), deadletter.Topic(c.KafkaEventsTopic))
 	p.Add(c.validate()) // Auth was checked by p.Auth
