@@ -105,8 +105,9 @@ const (
 )
 
 // rawCreate writes a company, its event-log row and its outbox row in one
-// transaction of two round trips (BEGIN with the INSERTs, then COMMIT), the
-// shape the writer uses.
+// round trip: the three INSERTs in one pipeline, which PostgreSQL runs as
+// one implicit transaction (committed at its end, rolled back if one
+// fails), as the writer's Repository.Add does.
 func rawCreate(ctx context.Context, pool *pgxpool.Pool, s outboxSample, g *names) error {
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -119,18 +120,11 @@ func rawCreate(ctx context.Context, pool *pgxpool.Pool, s outboxSample, g *names
 	nombre, email, ident := g.next()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
 	b.Queue(rawInsertCompania, id.String(), nombre, email, ident, "PENDIENTE", nil, now, now, int64(1))
 	b.Queue(rawInsertEvento, evID.String(), id.String(), int64(1), s.name, s.value, now)
 	b.Queue(rawInsertOutbox, evID.String(), s.topic, []byte(id.String()), s.value, s.headers)
-	br := pool.SendBatch(ctx, b)
-	tx := br.Tx()
-	if err := br.Close(); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("raw insert: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("raw commit: %w", err)
 	}
 	return nil
 }
