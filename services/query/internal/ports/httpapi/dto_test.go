@@ -15,7 +15,7 @@ func TestCompaniaTimesAsTimeMarshalJSON(t *testing.T) {
 	t.Parallel()
 	cot := time.FixedZone("COT", -5*3600)
 	times := []time.Time{
-		time.Date(2025, 3, 1, 5, 0, 0, 0, cot),         // another zone, no fraction
+		time.Date(2025, 3, 1, 5, 0, 0, 0, cot),          // another zone, no fraction
 		time.Date(2025, 3, 1, 10, 0, 0, 100000000, cot), // trailing zeros dropped
 		time.Date(2025, 12, 31, 23, 59, 59, 999999999, time.UTC),
 		time.Date(2025, 3, 1, 10, 0, 0, 123456000, time.Local),
