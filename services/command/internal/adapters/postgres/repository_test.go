@@ -567,35 +567,7 @@ func TestIntegrationNotify(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t)
 
-	conn, err := pgx.Connect(ctx, f.pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
-		t.Fatal(err)
-	}
-	wait := func(want string) {
-		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		n, err := conn.WaitForNotification(wctx)
-		if err != nil {
-			t.Fatalf("WaitForNotification: %v", err)
-		}
-		if n.Channel != postgres.OutboxChannel || n.Payload != want {
-			t.Fatalf("notification %q %q, want %q %q", n.Channel, n.Payload, postgres.OutboxChannel, want)
-		}
-	}
-	// marker sends a notification of its own: the next one received must be
-	// it, proving nothing was sent in between.
-	marker := func(name string) {
-		t.Helper()
-		if _, err := f.pool.Exec(ctx, "SELECT pg_notify($1, $2)", postgres.OutboxChannel, name); err != nil {
-			t.Fatal(err)
-		}
-		wait(name)
-	}
+	wait, marker := listenOutbox(t, f)
 
 	c := newCompania(t, "Eta", "H-1")
 	if err := f.repo.Add(ctx, c, command.Meta{}); err != nil {
@@ -899,4 +871,41 @@ func TestConstructorsRefuseNil(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// listenOutbox LISTENs on the outbox channel on a connection of its own.
+// wait fails the test unless the next notification, within 10 s, has the
+// payload want; marker sends a notification of its own and waits for it,
+// so that any notification sent before it would have arrived first.
+func listenOutbox(t *testing.T, f fixture) (wait, marker func(string)) {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, f.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	wait = func(want string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		n, err := conn.WaitForNotification(wctx)
+		if err != nil {
+			t.Fatalf("WaitForNotification: %v", err)
+		}
+		if n.Channel != postgres.OutboxChannel || n.Payload != want {
+			t.Fatalf("notification %q %q, want %q %q", n.Channel, n.Payload, postgres.OutboxChannel, want)
+		}
+	}
+	marker = func(name string) {
+		t.Helper()
+		if _, err := f.pool.Exec(ctx, "SELECT pg_notify($1, $2)", postgres.OutboxChannel, name); err != nil {
+			t.Fatal(err)
+		}
+		wait(name)
+	}
+	return wait, marker
 }

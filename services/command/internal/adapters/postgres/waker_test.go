@@ -1,13 +1,9 @@
 package postgres_test
 
 import (
-	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app/command"
@@ -34,35 +30,7 @@ func TestIntegrationNotifyWaker(t *testing.T) {
 	w.leading.Store(true)
 	f := newFixture(t, postgres.WithWaker(w))
 
-	conn, err := pgx.Connect(ctx, f.pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
-		t.Fatal(err)
-	}
-	wait := func(want string) {
-		t.Helper()
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		n, err := conn.WaitForNotification(wctx)
-		if err != nil {
-			t.Fatalf("WaitForNotification: %v", err)
-		}
-		if n.Payload != want {
-			t.Fatalf("notification %q, want %q", n.Payload, want)
-		}
-	}
-	// marker sends a notification of its own and waits for it: any
-	// notification the repository sent before would arrive first.
-	marker := func(name string) {
-		t.Helper()
-		if _, err := f.pool.Exec(ctx, "SELECT pg_notify($1, $2)", postgres.OutboxChannel, name); err != nil {
-			t.Fatal(err)
-		}
-		wait(name)
-	}
+	wait, marker := listenOutbox(t, f)
 	wantCalls := func(n int64) {
 		t.Helper()
 		if got := w.calls.Load(); got != n {
