@@ -77,6 +77,15 @@ func TestNewLogged(t *testing.T) {
 	}
 
 	logs.Reset()
+	const secret = "0123456789abcdef0123456789abcdef"
+	if v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret}, log, "off"); v == nil || err != nil {
+		t.Fatalf("mode hs256 = %v, %v; want a Verifier", v, err)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("mode hs256 logged the secret: %q", logs.String())
+	}
+
+	logs.Reset()
 	if v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: "short"}, log, "off"); v != nil || err == nil {
 		t.Errorf("short secret = %v, %v; want an error", v, err)
 	}
