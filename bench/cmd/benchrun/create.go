@@ -173,6 +173,22 @@ func getOK(hc *http.Client, url string) func(ctx context.Context) error {
 // at least a second.
 func floorDur(d time.Duration) time.Duration { return max(d/3, time.Second) }
 
+// pairedRun is one run of a closed-loop figure at concurrency c: the
+// service's op (with the CPU of servicePid and the machine), then the raw
+// op on the same machine state, then the HTTP floor, a GET of floorURL.
+func pairedRun(ctx context.Context, b *bench, c, servicePid int, op, rawOp func(context.Context) error, hc *http.Client, floorURL string) (svc, raw, floor run, err error) {
+	if svc, err = withCPU(servicePid, func() (run, error) { return closedLoop(ctx, c, b.dur, op) }); err != nil {
+		return svc, raw, floor, fmt.Errorf("service c=%d: %w", c, err)
+	}
+	if raw, err = withCPU(0, func() (run, error) { return closedLoop(ctx, c, b.dur, rawOp) }); err != nil {
+		return svc, raw, floor, fmt.Errorf("raw c=%d: %w", c, err)
+	}
+	if floor, err = closedLoop(ctx, c, floorDur(b.dur), getOK(hc, floorURL)); err != nil {
+		return svc, raw, floor, fmt.Errorf("GET %s c=%d: %w", floorURL, c, err)
+	}
+	return svc, raw, floor, nil
+}
+
 func benchCreate(ctx context.Context, b *bench, writerURL string, writerPid int, raw *pgxpool.Pool, sample outboxSample) ([]createFigure, error) {
 	hc := httpClient()
 	post := func(ctx context.Context) error { _, err := postCompania(ctx, hc, writerURL, b.names); return err }
@@ -188,17 +204,9 @@ func benchCreate(ctx context.Context, b *bench, writerURL string, writerPid int,
 	for _, c := range b.concs {
 		f := createFigure{conc: c}
 		for i := range b.runs {
-			w, err := withCPU(writerPid, func() (run, error) { return closedLoop(ctx, c, b.dur, post) })
+			w, r, fl, err := pairedRun(ctx, b, c, writerPid, post, ins, hc, writerURL+"/healthz")
 			if err != nil {
-				return nil, fmt.Errorf("writer c=%d: %w", c, err)
-			}
-			r, err := withCPU(0, func() (run, error) { return closedLoop(ctx, c, b.dur, ins) })
-			if err != nil {
-				return nil, fmt.Errorf("raw c=%d: %w", c, err)
-			}
-			fl, err := closedLoop(ctx, c, floorDur(b.dur), getOK(hc, writerURL+"/healthz"))
-			if err != nil {
-				return nil, fmt.Errorf("writer /healthz c=%d: %w", c, err)
+				return nil, fmt.Errorf("create: %w", err)
 			}
 			f.writer, f.raw, f.floor = append(f.writer, w), append(f.raw, r), append(f.floor, fl)
 			b.logf("create c=%d run %d: writer %.0f/s p50 %.2fms p99 %.2fms | raw %.0f/s p50 %.2fms p99 %.2fms",

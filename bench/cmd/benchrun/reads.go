@@ -70,17 +70,9 @@ func benchReads(ctx context.Context, b *bench, readerURL string, readerPid int, 
 	for _, c := range b.readConcs {
 		f := readFigure{conc: c}
 		for n := range b.runs {
-			r, err := withCPU(readerPid, func() (run, error) { return closedLoop(ctx, c, b.dur, get) })
+			r, m, fl, err := pairedRun(ctx, b, c, readerPid, get, find, hc, readerURL+"/healthz")
 			if err != nil {
-				return nil, fmt.Errorf("reader GET c=%d: %w", c, err)
-			}
-			m, err := withCPU(0, func() (run, error) { return closedLoop(ctx, c, b.dur, find) })
-			if err != nil {
-				return nil, fmt.Errorf("raw FindOne c=%d: %w", c, err)
-			}
-			fl, err := closedLoop(ctx, c, floorDur(b.dur), getOK(hc, readerURL+"/healthz"))
-			if err != nil {
-				return nil, fmt.Errorf("reader /healthz c=%d: %w", c, err)
+				return nil, fmt.Errorf("GET by id: %w", err)
 			}
 			f.reader, f.raw, f.floor = append(f.reader, r), append(f.raw, m), append(f.floor, fl)
 			b.logf("read c=%d run %d: reader %.0f/s p99 %.2fms | raw %.0f/s p99 %.2fms",
