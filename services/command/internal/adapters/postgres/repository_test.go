@@ -231,6 +231,7 @@ func TestIntegrationAdd(t *testing.T) {
 	})
 	t.Run("custom topic and no traceparent", func(t *testing.T) {
 		repo := postgres.NewRepository(f.pool, postgres.WithTopic("other-topic"))
+		defer repo.Close()
 		d := newCompania(t, "Topico", "T-1")
 		if err := repo.Add(ctx, d, command.Meta{}); err != nil {
 			t.Fatal(err)
@@ -240,6 +241,9 @@ func TestIntegrationAdd(t *testing.T) {
 	if got := f.count(t, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"); got != 0 {
 		t.Errorf("%d sessions idle in transaction", got)
 	}
+	// The commit notifications go out on a goroutine of their own, which
+	// holds a connection while it sends; Close waits for it.
+	f.repo.Close()
 	if s := f.pool.Stat(); s.AcquiredConns() != 0 {
 		t.Errorf("%d connections still acquired", s.AcquiredConns())
 	}
