@@ -3,7 +3,9 @@
 // stack; production code must never import it.
 //
 // The broker speaks the Kafka wire protocol on a TCP port, so any client
-// (segmentio/kafka-go, franz-go, kcat) can use it. With a DataDir it keeps
+// (segmentio/kafka-go, franz-go, kcat) can use it: in plaintext without
+// authentication by default, or, with Options.Security, over TLS with
+// SASL/SCRAM-SHA-512 and per-principal ACLs, like a hardened cluster. With a DataDir it keeps
 // topics, records and committed group offsets across a Close and a new Start
 // on the same directory and port.
 package kafkabroker
@@ -53,12 +55,17 @@ type Options struct {
 	// Logger receives the broker's own log lines (kfake levels mapped to
 	// slog levels). Nil disables broker logging.
 	Logger *slog.Logger
+
+	// Security, when not nil, secures the broker: see Security. Nil means
+	// plaintext, and every client may do everything.
+	Security *Security
 }
 
 // Broker is a running in-process broker. It is safe for concurrent use.
 type Broker struct {
 	cluster   *kfake.Cluster
 	addr      string
+	sec       *security // nil when plaintext
 	closeOnce sync.Once
 }
 
@@ -104,30 +111,54 @@ func Start(opts Options) (*Broker, error) {
 	if opts.Logger != nil {
 		kopts = append(kopts, kfake.WithLogger(slogAdapter{opts.Logger}))
 	}
+	var sec *security
+	if opts.Security != nil {
+		var secOpts []kfake.Opt
+		if sec, secOpts, err = setupSecurity(opts.Security, listenHost(addr)); err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("kafkabroker: secured mode: %w", err)
+		}
+		kopts = append(kopts, secOpts...)
+	}
 
 	cluster, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		_ = ln.Close() // kfake closes it too on most error paths; a second Close is harmless.
+		sec.cleanup()
 		return nil, fmt.Errorf("kafkabroker: start kfake cluster: %w", err)
 	}
-	return &Broker{cluster: cluster, addr: ln.Addr().String()}, nil
+	b := &Broker{cluster: cluster, addr: ln.Addr().String(), sec: sec}
+	if sec != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := advertiseSASLHandshakeV0(ctx, cluster, b.addr, sec); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("kafkabroker: secured mode: %w", err)
+		}
+	}
+	return b, nil
 }
 
 // Addr returns the host:port the broker listens on and advertises, suitable
 // as a bootstrap address for any Kafka client.
 func (b *Broker) Addr() string { return b.addr }
 
-// Close stops the broker, flushing state to DataDir when one is set. It is
+// Close stops the broker, flushing state to DataDir when one is set, and
+// removes the temporary certificate directory of a secured broker. It is
 // idempotent and safe to call concurrently; later calls are no-ops.
 func (b *Broker) Close() {
-	b.closeOnce.Do(b.cluster.Close)
+	b.closeOnce.Do(func() {
+		b.cluster.Close()
+		b.sec.cleanup()
+	})
 }
 
 // CreateTopics creates each topic with the given number of partitions
 // (replication factor 1) and returns once every topic is visible in broker
 // metadata. Names are checked against Kafka's rules (kfake itself accepts
 // any name, a real broker does not). Topics that already exist are left unchanged, whatever their
-// partition count, and are not an error. It returns when ctx is done.
+// partition count, and are not an error. It returns when ctx is done. On a
+// secured broker it connects as AdminPrincipal.
 func (b *Broker) CreateTopics(ctx context.Context, partitions int, topics ...string) error {
 	if partitions < 1 || partitions > math.MaxInt32 {
 		return fmt.Errorf("kafkabroker: create topics: partitions must be in [1, %d], got %d", math.MaxInt32, partitions)
@@ -140,7 +171,7 @@ func (b *Broker) CreateTopics(ctx context.Context, partitions int, topics ...str
 			return fmt.Errorf("kafkabroker: create topics: %w", err)
 		}
 	}
-	client, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
+	client, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addr)}, b.sec.adminOpts()...)...)
 	if err != nil {
 		return fmt.Errorf("kafkabroker: create topics: new client: %w", err)
 	}
