@@ -81,3 +81,10 @@ require (
 	modernc.org/strutil v1.2.0 // indirect
 	modernc.org/token v1.1.0 // indirect
 )
+
+require (
+	github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+	github.com/propalpes/companias/libs/seedwork v0.0.0 // indirect
+)
+
+replace github.com/propalpes/companias/libs/kafkakit => ../libs/kafkakit

@@ -112,3 +112,7 @@ require (
 )
 
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
+
+require github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+
+replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit

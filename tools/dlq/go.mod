@@ -21,3 +21,13 @@ replace (
 	github.com/propalpes/companias/libs/devinfra => ../../libs/devinfra
 	github.com/propalpes/companias/libs/seedwork => ../../libs/seedwork
 )
+
+require (
+	github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+	github.com/propalpes/companias/libs/seedwork v0.0.0 // indirect
+	github.com/xdg-go/scram v1.4.0 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+	golang.org/x/text v0.41.0 // indirect
+)
+
+replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit
