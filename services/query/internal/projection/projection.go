@@ -120,22 +120,58 @@ func Merge(cur *view.Compania, next view.Compania) (view.Compania, bool) {
 // in which each company first appears: the newest snapshot of the company in
 // the batch together with the historial entries of every event of it in the
 // batch. Merging the result into the stored views gives the same views as
-// applying the events one by one, in any order.
+// applying the events one by one, in any order. It is the views of
+// CollapseRuns.
 func Collapse(events []companiaevent.Event) []view.Compania {
+	runs, _ := CollapseRuns(events)
+	if runs == nil {
+		return nil
+	}
+	out := make([]view.Compania, len(runs))
+	for i, r := range runs {
+		out[i] = r.View
+	}
+	return out
+}
+
+// CollapseRuns is Collapse keeping, per company, the lowest version of its
+// events (Run.First), so that a store can tell a gap between the stored view
+// and the run. It also returns the jumps inside each run: every distinct
+// version of a company in the batch that is more than one above the
+// company's next lower version in the batch, as a VersionGap with InBatch
+// set, in the order of the runs and then of the versions. Duplicates and
+// delivery order within the batch do not matter.
+func CollapseRuns(events []companiaevent.Event) ([]view.Run, []view.VersionGap) {
 	idx := make(map[string]int, len(events))
-	var out []view.Compania
+	var out []view.Run
+	var versions [][]int64 // per run
 	for _, e := range events {
 		next := FromEvent(e)
 		i, ok := idx[next.ID]
 		if !ok {
 			idx[next.ID] = len(out)
 			merged, _ := Merge(nil, next)
-			out = append(out, merged)
+			out = append(out, view.Run{View: merged, First: next.Version})
+			versions = append(versions, []int64{next.Version})
 			continue
 		}
-		out[i], _ = Merge(&out[i], next)
+		out[i].View, _ = Merge(&out[i].View, next)
+		out[i].First = min(out[i].First, next.Version)
+		versions[i] = append(versions[i], next.Version)
 	}
-	return out
+	var gaps []view.VersionGap
+	for i, vs := range versions {
+		if len(vs) < 2 {
+			continue
+		}
+		slices.Sort(vs)
+		for j := 1; j < len(vs); j++ {
+			if vs[j] > vs[j-1]+1 {
+				gaps = append(gaps, view.VersionGap{CompaniaID: out[i].View.ID, Previous: vs[j-1], Version: vs[j], InBatch: true})
+			}
+		}
+	}
+	return out, gaps
 }
 
 // Clone returns a deep copy of v (MotivoRechazo, Historial and the Motivo of

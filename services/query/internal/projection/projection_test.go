@@ -239,3 +239,54 @@ func TestCollapseKeepsFirstAppearanceOrder(t *testing.T) {
 		t.Errorf("Collapse(nil) should be nil")
 	}
 }
+
+func TestCollapseRuns(t *testing.T) {
+	t.Parallel()
+	a, r := lifecycle("a", false), lifecycle("r", true) // a: v1..v4, r: v1..v3
+	tests := []struct {
+		name   string
+		events []companiaevent.Event
+		first  map[string]int64
+		gaps   []view.VersionGap
+	}{
+		{"contiguous", []companiaevent.Event{a[1], r[0], a[2], r[1]}, map[string]int64{"a": 2, "r": 1}, nil},
+		{"duplicates and disorder", []companiaevent.Event{a[2], a[1], a[2], a[3], a[1]}, map[string]int64{"a": 2}, nil},
+		{"jump inside a run", []companiaevent.Event{a[0], r[0], a[3], r[2], a[1]},
+			map[string]int64{"a": 1, "r": 1}, []view.VersionGap{
+				{CompaniaID: "a", Previous: 2, Version: 4, InBatch: true},
+				{CompaniaID: "r", Previous: 1, Version: 3, InBatch: true},
+			}},
+		{"single event", []companiaevent.Event{a[3]}, map[string]int64{"a": 4}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			runs, gaps := projection.CollapseRuns(tt.events)
+			want := fold(tt.events)
+			if len(runs) != len(want) {
+				t.Fatalf("%d runs, want %d", len(runs), len(want))
+			}
+			for _, r := range runs {
+				if !reflect.DeepEqual(r.View, want[r.View.ID]) {
+					t.Errorf("run view of %s:\n got %+v\nwant %+v", r.View.ID, r.View, want[r.View.ID])
+				}
+				if r.First != tt.first[r.View.ID] || r.FirstVersion() != tt.first[r.View.ID] {
+					t.Errorf("run of %s: First %d, want %d", r.View.ID, r.First, tt.first[r.View.ID])
+				}
+			}
+			if !reflect.DeepEqual(gaps, tt.gaps) {
+				t.Errorf("gaps %+v, want %+v", gaps, tt.gaps)
+			}
+		})
+	}
+}
+
+func TestRunFirstVersion(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ first, version, want int64 }{{0, 5, 5}, {3, 5, 3}, {5, 5, 5}, {7, 5, 5}, {-1, 2, 2}} {
+		r := view.Run{View: view.Compania{Version: tt.version}, First: tt.first}
+		if got := r.FirstVersion(); got != tt.want {
+			t.Errorf("Run{First: %d, Version: %d}.FirstVersion() = %d, want %d", tt.first, tt.version, got, tt.want)
+		}
+	}
+}

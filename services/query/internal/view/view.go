@@ -28,6 +28,54 @@ type Compania struct {
 	Historial []CambioEstado
 }
 
+// Run is one company's events of one batch folded into a view
+// (projection.CollapseRuns), ready to be merged into a store.
+type Run struct {
+	// View is the view the events imply: the newest snapshot with the
+	// historial entries of every event (as projection.Collapse).
+	View Compania
+	// First is the lowest version among the events; View.Version is the
+	// highest. Zero (or anything not below View.Version) means a run of
+	// View.Version alone.
+	First int64
+}
+
+// FirstVersion returns the lowest version of r: First, or View.Version
+// when First is zero or not below it.
+func (r Run) FirstVersion() int64 {
+	if r.First <= 0 || r.First > r.View.Version {
+		return r.View.Version
+	}
+	return r.First
+}
+
+// Runs wraps views as runs of one version each (First = Version).
+func Runs(views []Compania) []Run {
+	out := make([]Run, len(views))
+	for i, v := range views {
+		out[i] = Run{View: v, First: v.Version}
+	}
+	return out
+}
+
+// VersionGap is a jump in a company's event versions met by the projection:
+// an event of version Version applied after version Previous with Version >
+// Previous+1, so that the events in between were never seen here (lost
+// upstream, or discarded from the writer's outbox). The event is applied
+// anyway: every event carries the full snapshot.
+type VersionGap struct {
+	CompaniaID string
+	// Previous is the version the event followed: the stored view's
+	// version (0 when no view was stored) or, when InBatch, the previous
+	// version of the company in the same batch.
+	Previous int64
+	// Version is the version of the event after the gap.
+	Version int64
+	// InBatch tells a jump between two events of one batch from a jump
+	// over the stored view.
+	InBatch bool
+}
+
 // CambioEstado is one entry of a company's historial.
 type CambioEstado struct {
 	Estado  string
