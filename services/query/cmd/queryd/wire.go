@@ -39,19 +39,17 @@ type projection struct {
 	rebuild *rebuild.Rebuilder
 }
 
-// newProjection builds the live consumer, reporting applied events and dead
-// letters to m and its batches to tracer (nil: no spans), and the rebuild
+// newProjection builds the live consumer, reporting applied events, dead
+// letters and version gaps to m and its batches to tracer (nil: no spans), and the rebuild
 // service (whose replay m and tracer do not see).
 func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.Metrics, tracer trace.Tracer) (*projection, error) {
 	liveCfg := consumerConfig(cfg, log.With("component", "consumer"))
 	liveCfg.OnApplied = m.Applied
 	liveCfg.OnDeadLetter = m.DeadLettered
+	liveCfg.OnVersionGap = m.VersionGap
 	liveCfg.Tracer = tracer
 	live, err := consumer.New(liveCfg,
-		consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
-			_, err := inf.store.Apply(ctx, views)
-			return err
-		}))
+		consumer.WriterFunc(inf.store.WriteViews))
 	if err != nil {
 		return nil, fmt.Errorf("build consumer: %w", err)
 	}

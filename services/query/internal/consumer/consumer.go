@@ -59,22 +59,25 @@ import (
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
-// Writer persists collapsed views (at most one per company, from
-// projection.Collapse). WriteViews must be idempotent and must merge with
-// the rules of projection.Merge; an error means "retry later". It must
-// return soon after ctx is done (the consumer bounds each call with
+// Writer persists collapsed runs (at most one per company, from
+// projection.CollapseRuns). WriteViews must be idempotent and must merge
+// with the rules of projection.Merge; an error means "retry later". It
+// returns the runs whose first version was more than one above the stored
+// view's (view.VersionGap, InBatch false), also on error: the consumer
+// reports the gaps of every attempt of a batch once the batch is written. It
+// must return soon after ctx is done (the consumer bounds each call with
 // Config.WriteTimeout); views it wrote before are written again by the
 // retry.
 type Writer interface {
-	WriteViews(ctx context.Context, views []view.Compania) error
+	WriteViews(ctx context.Context, runs []view.Run) ([]view.VersionGap, error)
 }
 
 // WriterFunc adapts a function to Writer.
-type WriterFunc func(ctx context.Context, views []view.Compania) error
+type WriterFunc func(ctx context.Context, runs []view.Run) ([]view.VersionGap, error)
 
 // WriteViews calls f.
-func (f WriterFunc) WriteViews(ctx context.Context, views []view.Compania) error {
-	return f(ctx, views)
+func (f WriterFunc) WriteViews(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
+	return f(ctx, runs)
 }
 
 // Defaults of Config.
@@ -159,6 +162,11 @@ type Config struct {
 	// with the event time (ce_time) of every event of the batch, for a
 	// freshness metric. It runs on the consumer goroutine: keep it fast.
 	OnApplied func(eventTimes []time.Time)
+	// OnVersionGap, if set, is called once per version gap of a written
+	// batch (a jump inside a company's events of the batch, or between the
+	// stored view and the batch's first event of the company), after the
+	// gap was logged at Warn. It runs on the consumer goroutine.
+	OnVersionGap func(view.VersionGap)
 	// OnDeadLetter, if set, is called for each poison message once it was
 	// dead-lettered (with DisableDLQ: counted and skipped), with its reason
 	// (a deadletter.Reason* value). It runs on the consumer goroutine.
@@ -236,6 +244,8 @@ type Counters struct {
 	// WriteTimeouts counts store writes cancelled after WriteTimeout (each
 	// is also counted in Retries).
 	WriteTimeouts int64
+	// VersionGaps counts the version gaps reported (Config.OnVersionGap).
+	VersionGaps int64
 }
 
 // Consumer is the projection worker. Build it with New and run it with Run;
@@ -247,7 +257,7 @@ type Consumer struct {
 	dec    *decoder
 	log    *slog.Logger
 
-	applied, skipped, dead, dropped, batches, retries, timeouts atomic.Int64
+	applied, skipped, dead, dropped, batches, retries, timeouts, gaps atomic.Int64
 
 	mu         sync.Mutex
 	running    bool
@@ -600,13 +610,26 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 			return err
 		}
 	}
+	var gaps []view.VersionGap
 	if len(events) > 0 {
-		views := projection.Collapse(events)
-		if err := c.retry(ctx, "write views", func() error { return c.writeViews(ctx, views) }); err != nil {
+		runs, jumps := projection.CollapseRuns(events)
+		stored := map[string]view.VersionGap{} // per company, over every attempt
+		err := c.retry(ctx, "write views", func() error {
+			found, err := c.writeViews(ctx, runs)
+			for _, g := range found {
+				if _, ok := stored[g.CompaniaID]; !ok {
+					stored[g.CompaniaID] = g
+					gaps = append(gaps, g)
+				}
+			}
+			return err
+		})
+		if err != nil {
 			endWithError(span, err)
 			return err
 		}
 		c.batches.Add(1)
+		gaps = append(gaps, jumps...)
 	}
 	c.applied.Add(int64(len(events)))
 	c.skipped.Add(skipped)
@@ -615,6 +638,9 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 		for _, r := range reasons {
 			c.cfg.OnDeadLetter(r)
 		}
+	}
+	for _, g := range gaps {
+		c.reportGap(g)
 	}
 	if c.cfg.OnApplied != nil && len(events) > 0 {
 		times := make([]time.Time, len(events))
@@ -639,21 +665,41 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	return nil
 }
 
+// reportGap logs g at Warn and calls the OnVersionGap hook.
+func (c *Consumer) reportGap(g view.VersionGap) {
+	c.gaps.Add(1)
+	var previous any = g.Previous
+	switch {
+	case g.InBatch:
+		c.log.Warn("version gap inside a batch: events were lost upstream or discarded from the outbox; the newer event is applied",
+			"compania_id", g.CompaniaID, "previous_version", previous, "event_version", g.Version)
+	default:
+		if g.Previous == 0 {
+			previous = "absent"
+		}
+		c.log.Warn("version gap over the stored view: events were lost upstream or discarded from the outbox; the newer event is applied",
+			"compania_id", g.CompaniaID, "stored_version", previous, "event_version", g.Version)
+	}
+	if c.cfg.OnVersionGap != nil {
+		c.cfg.OnVersionGap(g)
+	}
+}
+
 // ErrWriteTimeout is wrapped by the error of a store write that did not
 // return within Config.WriteTimeout.
 var ErrWriteTimeout = errors.New("view store write timed out")
 
 // writeViews calls the Writer with a deadline of WriteTimeout. A call that
 // fails once its own deadline passed (ctx still live) is a timeout.
-func (c *Consumer) writeViews(ctx context.Context, views []view.Compania) error {
+func (c *Consumer) writeViews(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
 	wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
 	defer cancel()
-	err := c.writer.WriteViews(wctx, views)
+	gaps, err := c.writer.WriteViews(wctx, runs)
 	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
 		c.timeouts.Add(1)
-		return fmt.Errorf("%w after %s (%d views): %w", ErrWriteTimeout, c.cfg.WriteTimeout, len(views), err)
+		return gaps, fmt.Errorf("%w after %s (%d views): %w", ErrWriteTimeout, c.cfg.WriteTimeout, len(runs), err)
 	}
-	return err
+	return gaps, err
 }
 
 // retry calls f until it succeeds, with capped exponential backoff; it
@@ -771,7 +817,7 @@ func (c *Consumer) Counters() Counters {
 	return Counters{
 		Applied: c.applied.Load(), SkippedUnknown: c.skipped.Load(), DeadLettered: c.dead.Load(),
 		DroppedStale: c.dropped.Load(), Batches: c.batches.Load(), Retries: c.retries.Load(),
-		WriteTimeouts: c.timeouts.Load(),
+		WriteTimeouts: c.timeouts.Load(), VersionGaps: c.gaps.Load(),
 	}
 }
 

@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
@@ -18,6 +21,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/metrics"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
@@ -356,10 +360,10 @@ func TestIntegrationConsumerWriterErrorsBlockCommits(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
 	var calls atomic.Int64
-	w := consumer.WriterFunc(func(ctx context.Context, v []view.Compania) error {
+	w := consumer.WriterFunc(func(ctx context.Context, v []view.Run) ([]view.VersionGap, error) {
 		calls.Add(1)
 		if fail.Load() {
-			return errors.New("store down")
+			return nil, errors.New("store down")
 		}
 		return m.store.WriteViews(ctx, v)
 	})
@@ -399,14 +403,14 @@ func TestIntegrationConsumerStoreTimeoutRetriesTheBatch(t *testing.T) {
 	hung := make(chan time.Duration) // an attempt hangs; the time left before its deadline
 	release := make(chan struct{})   // the test has looked: the attempt may wait for its deadline
 	var attempts atomic.Int64
-	w := consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
+	w := consumer.WriterFunc(func(ctx context.Context, views []view.Run) ([]view.VersionGap, error) {
 		if attempts.Add(1) > hangs {
 			return m.store.WriteViews(ctx, views)
 		}
 		// Half the batch reaches the store (whatever the deadline), then
 		// the store never answers.
-		if err := m.store.WriteViews(context.WithoutCancel(ctx), views[:len(views)/2]); err != nil {
-			return err
+		if _, err := m.store.WriteViews(context.WithoutCancel(ctx), views[:len(views)/2]); err != nil {
+			return nil, err
 		}
 		deadline, ok := ctx.Deadline()
 		if !ok {
@@ -415,7 +419,7 @@ func TestIntegrationConsumerStoreTimeoutRetriesTheBatch(t *testing.T) {
 		hung <- time.Until(deadline)
 		<-release
 		<-ctx.Done()
-		return ctx.Err()
+		return nil, ctx.Err()
 	})
 	var logs logBuffer
 	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "timeouts", WriteTimeout: timeout,
@@ -501,7 +505,7 @@ func TestIntegrationConsumerFerretDBHangBecomesTimeouts(t *testing.T) {
 
 func TestNewValidatesConfig(t *testing.T) {
 	t.Parallel()
-	w := consumer.WriterFunc(func(context.Context, []view.Compania) error { return nil })
+	w := consumer.WriterFunc(func(context.Context, []view.Run) ([]view.VersionGap, error) { return nil, nil })
 	for name, tt := range map[string]struct {
 		cfg consumer.Config
 		w   consumer.Writer
@@ -521,5 +525,82 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 	if c.Joined() || len(c.Status()) != 0 {
 		t.Errorf("a consumer that never ran: joined %v, status %v", c.Joined(), c.Status())
+	}
+}
+
+// TestIntegrationConsumerReportsVersionGaps loses events on the way to the
+// reader: company A's v3 (after its v1..v2 were written), and company B's
+// v2 (between its v1 and v3, in one batch or over two). Each gap is logged
+// at Warn with the company and both versions, passed to OnVersionGap (here
+// the service's metric) once, and the newer events are still applied; a
+// redelivered event is no gap.
+func TestIntegrationConsumerReportsVersionGaps(t *testing.T) {
+	t.Parallel()
+	b := startKafka(t, 1)
+	m := startMongo(t)
+	p := newProducer(t, b.Addr())
+	a, bb := lifecycle(1), lifecycle(4) // v1..v4 each
+
+	reg := prometheus.NewRegistry()
+	met, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var gaps []view.VersionGap
+	var logs logBuffer
+	r := startConsumer(t, consumer.Config{
+		Brokers: []string{b.Addr()}, GroupID: "gaps",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnVersionGap: func(g view.VersionGap) {
+			mu.Lock()
+			gaps = append(gaps, g)
+			mu.Unlock()
+			met.VersionGap(g)
+		},
+	}, m.store)
+
+	p.events(t, a[0], a[1])
+	eventually(t, time.Minute, "A's v1..v2", func() bool { return caughtUp(2, r.c.Status()) })
+	p.events(t, a[3]) // v4 over v2
+	eventually(t, time.Minute, "A's v4", func() bool { return caughtUp(3, r.c.Status()) })
+	p.events(t, a[1], bb[0], bb[2]) // A's v2 again; B: v1, v3
+	eventually(t, time.Minute, "every event", func() bool { return caughtUp(6, r.c.Status()) })
+
+	checkViews(t, m.store, fold([]companiaevent.Event{a[0], a[1], a[3], bb[0], bb[2]}))
+	mu.Lock()
+	defer mu.Unlock()
+	byCompany := map[string]view.VersionGap{}
+	for _, g := range gaps {
+		byCompany[g.CompaniaID] = g
+	}
+	if len(gaps) != 2 || len(byCompany) != 2 {
+		t.Fatalf("gaps %+v, want one for each company", gaps)
+	}
+	if g := byCompany[uuid(1)]; g.Previous != 2 || g.Version != 4 || g.InBatch {
+		t.Errorf("A's gap %+v, want stored 2, event 4", g)
+	}
+	if g := byCompany[uuid(4)]; g.Previous != 1 || g.Version != 3 {
+		t.Errorf("B's gap %+v, want 1 then 3", g)
+	}
+	if c := r.c.Counters(); c.VersionGaps != 2 {
+		t.Errorf("counters %+v, want 2 version gaps", c)
+	}
+	if n := logs.count("level=WARN msg=\"version gap over the stored view"); n < 1 {
+		t.Errorf("no Warn line for the gap over the stored view in:\n%s", logs.b.String())
+	}
+	if n := logs.count("compania_id=" + uuid(1) + " stored_version=2 event_version=4"); n != 1 {
+		t.Errorf("%d log lines for A's gap, want 1:\n%s", n, logs.b.String())
+	}
+	if n := logs.count("compania_id=" + uuid(4)); n != 1 {
+		t.Errorf("%d log lines for B's gap, want 1:\n%s", n, logs.b.String())
+	}
+	compare := `
+# HELP companias_projection_version_gaps_total Events the live consumer applied more than one version above the company's previous version (the stored view's, or the previous event's in the same batch): events lost upstream or discarded from the outbox.
+# TYPE companias_projection_version_gaps_total counter
+companias_projection_version_gaps_total 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(compare), "companias_projection_version_gaps_total"); err != nil {
+		t.Error(err)
 	}
 }

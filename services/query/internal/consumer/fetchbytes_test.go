@@ -9,7 +9,7 @@ import (
 
 func TestPartitionReaderBoundsFetches(t *testing.T) {
 	t.Parallel()
-	w := WriterFunc(func(context.Context, []view.Compania) error { return nil })
+	w := WriterFunc(func(context.Context, []view.Run) ([]view.VersionGap, error) { return nil, nil })
 	for _, tt := range []struct{ set, want int }{{0, DefaultMaxFetchBytes}, {-5, DefaultMaxFetchBytes}, {4096, 4096}} {
 		c, err := New(Config{Brokers: []string{"127.0.0.1:1"}, GroupID: "g", MaxFetchBytes: tt.set}, w)
 		if err != nil {

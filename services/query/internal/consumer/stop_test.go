@@ -47,7 +47,7 @@ func TestIntegrationConsumerStopsDuringARebalance(t *testing.T) {
 		Brokers: []string{b.Addr()}, Topic: topic, GroupID: "stop",
 		HeartbeatInterval: 100 * time.Millisecond, SessionTimeout: rebalanceTimeout, RebalanceTimeout: rebalanceTimeout,
 		CloseTimeout: time.Second,
-	}, consumer.WriterFunc(func(context.Context, []view.Compania) error { return nil }))
+	}, consumer.WriterFunc(func(context.Context, []view.Run) ([]view.VersionGap, error) { return nil, nil }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,9 +111,9 @@ func TestIntegrationConsumerSpanRecordsFailedWrite(t *testing.T) {
 	p.events(t, ev)
 
 	var calls atomic.Int64
-	w := consumer.WriterFunc(func(context.Context, []view.Compania) error {
+	w := consumer.WriterFunc(func(context.Context, []view.Run) ([]view.VersionGap, error) {
 		calls.Add(1)
-		return errors.New("store down")
+		return nil, errors.New("store down")
 	})
 	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, Tracer: tracer}, w)
 	eventually(t, time.Minute, "a failed write", func() bool { return calls.Load() >= 2 })

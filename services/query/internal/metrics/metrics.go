@@ -1,7 +1,7 @@
 // Package metrics defines the Prometheus metrics of the query service
-// (names prefixed companias_): HTTP requests by route, projection freshness
-// and dead letters (recorded through the consumer's hooks), and collectors
-// evaluated at scrape time for the consumer lag per partition, the
+// (names prefixed companias_): HTTP requests by route, projection freshness,
+// dead letters and version gaps (recorded through the consumer's hooks), and
+// collectors evaluated at scrape time for the consumer lag per partition, the
 // consumer's running counters and the rebuild progress.
 //
 // Nothing here is global: main builds a prometheus.Registry, registers what
@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/propalpes/companias/libs/telemetry/httpmetrics"
+	"github.com/propalpes/companias/services/query/internal/view"
 )
 
 // Metrics are the event-driven metrics of the query service. Its methods
@@ -25,6 +26,7 @@ type Metrics struct {
 	requests    *httpmetrics.Requests
 	freshness   prometheus.Histogram
 	deadLetters *prometheus.CounterVec
+	versionGaps prometheus.Counter
 }
 
 // New creates the metrics and registers them with reg; it fails if one of
@@ -45,8 +47,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "companias_dlq_messages_total",
 			Help: "Events of the live consumer copied to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
+		versionGaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "companias_projection_version_gaps_total",
+			Help: "Events the live consumer applied more than one version above the company's previous version (the stored view's, or the previous event's in the same batch): events lost upstream or discarded from the outbox.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.freshness, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.freshness, m.deadLetters, m.versionGaps} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -75,6 +81,13 @@ func (m *Metrics) Applied(eventTimes []time.Time) {
 // consumer.Config.OnDeadLetter hook.
 func (m *Metrics) DeadLettered(reason string) {
 	m.deadLetters.WithLabelValues(reason).Inc()
+}
+
+// VersionGap counts one version gap; its content is not used as a label
+// (the log line carries it). It is the live consumer's
+// consumer.Config.OnVersionGap hook.
+func (m *Metrics) VersionGap(view.VersionGap) {
+	m.versionGaps.Inc()
 }
 
 // Handler serves the metrics gathered from g (httpmetrics.Handler).

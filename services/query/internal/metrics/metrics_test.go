@@ -271,3 +271,15 @@ func TestRebuildUnknownStateIsStillShown(t *testing.T) {
 		t.Errorf("%d state series, want the 5 known states and the unknown one", n)
 	}
 }
+
+func TestVersionGap(t *testing.T) {
+	t.Parallel()
+	m, reg := newMetrics(t)
+	m.VersionGap(view.VersionGap{CompaniaID: "a", Previous: 2, Version: 4})
+	m.VersionGap(view.VersionGap{CompaniaID: "b", Version: 3, InBatch: true})
+	compare(t, reg, `
+# HELP companias_projection_version_gaps_total Events the live consumer applied more than one version above the company's previous version (the stored view's, or the previous event's in the same batch): events lost upstream or discarded from the outbox.
+# TYPE companias_projection_version_gaps_total counter
+companias_projection_version_gaps_total 2
+`, "companias_projection_version_gaps_total")
+}

@@ -367,9 +367,9 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	cc.GroupID = fmt.Sprintf("%s-rebuild-%s-%s", cc.GroupID, gen, randomHex(4))
 	cc.DisableDLQ = true
 	cc.State = view.StateRebuilding
-	replay, err := consumer.New(cc, consumer.WriterFunc(func(ctx context.Context, views []view.Compania) error {
-		_, err := r.store.ApplyTo(ctx, gen, views)
-		return err
+	replay, err := consumer.New(cc, consumer.WriterFunc(func(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
+		st, err := r.store.ApplyTo(ctx, gen, runs)
+		return st.Gaps, err
 	}))
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)

@@ -31,7 +31,7 @@ func seeded(b *testing.B, be backend, n int, opts mongoview.Options) (*mongoview
 	for i := range n {
 		batch = append(batch, only(compania(i, 1)))
 		if len(batch) == cap(batch) || i == n-1 {
-			if _, err := s.Apply(context.Background(), batch); err != nil {
+			if _, err := s.Apply(context.Background(), view.Runs(batch)); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
@@ -72,7 +72,7 @@ func BenchmarkApply(b *testing.B) {
 								views[i] = only(compania(i, 1))
 							}
 						}
-						if _, err := s.Apply(ctx, views); err != nil {
+						if _, err := s.Apply(ctx, view.Runs(views)); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -102,7 +102,7 @@ func BenchmarkApplyChunkSize(b *testing.B) {
 						version++
 					}
 				}
-				if _, err := s.Apply(ctx, views); err != nil {
+				if _, err := s.Apply(ctx, view.Runs(views)); err != nil {
 					b.Fatal(err)
 				}
 			}

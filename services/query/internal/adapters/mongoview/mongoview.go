@@ -69,6 +69,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/services/query/internal/view"
 )
 
 // Collection names and documents of the store.
@@ -147,6 +148,16 @@ type WriteStats struct {
 	SafeViews int
 	// Calls is the number of write round trips made.
 	Calls int
+	// Reads is the number of round trips made to read stored versions:
+	// one per chunk that went to the collision-safe form with a run that
+	// starts above version 1.
+	Reads int
+	// Gaps lists the runs whose first version was more than one above the
+	// stored view's version (0 when there was none), in the order found.
+	Gaps []view.VersionGap
+	// GapsWhileRebuilding counts the gaps Apply left out of Gaps because
+	// a rebuild is still filling the generation written.
+	GapsWhileRebuilding int
 }
 
 // Open returns a Store on client for opts.Database. It makes sure the

@@ -21,7 +21,7 @@ import (
 
 func mustApply(t *testing.T, s *mongoview.Store, views ...view.Compania) mongoview.WriteStats {
 	t.Helper()
-	st, err := s.Apply(ctxT(t), views)
+	st, err := s.Apply(ctxT(t), view.Runs(views))
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -176,7 +176,7 @@ func TestIntegrationStoreConcurrentReadersDoNotExhaustFerretDB(t *testing.T) {
 				for i := w * perWriter; i < (w+1)*perWriter; i++ {
 					batch = append(batch, only(compania(i, v)))
 				}
-				if _, err := st.Apply(ctx, batch); err != nil {
+				if _, err := st.Apply(ctx, view.Runs(batch)); err != nil {
 					errs[w] = fmt.Errorf("writer %d, version %d: %w", w, v, err)
 					return
 				}
@@ -230,7 +230,7 @@ func TestIntegrationStoreConcurrentWritersConverge(t *testing.T) {
 				for c := range companies {
 					batch = append(batch, only(compania(c, ver)))
 				}
-				if _, err := s.Apply(ctxT(t), batch); err != nil {
+				if _, err := s.Apply(ctxT(t), view.Runs(batch)); err != nil {
 					errs <- err
 					return
 				}
@@ -408,7 +408,7 @@ func TestIntegrationStoreGenerations(t *testing.T) {
 		t.Errorf("PrepareGeneration(active): %v", err)
 	}
 	// A leftover of a failed rebuild is dropped by PrepareGeneration.
-	if _, err := s.ApplyTo(ctx, next, []view.Compania{compania(9, 1)}); err != nil {
+	if _, err := s.ApplyTo(ctx, next, view.Runs([]view.Compania{compania(9, 1)})); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PrepareGeneration(ctx, next); err != nil {
@@ -417,7 +417,7 @@ func TestIntegrationStoreGenerations(t *testing.T) {
 	if _, err := s.GetIn(ctx, next, uuid(9)); !errors.Is(err, view.ErrNotFound) {
 		t.Errorf("leftover survived PrepareGeneration: %v", err)
 	}
-	if _, err := s.ApplyTo(ctx, next, []view.Compania{compania(2, 1)}); err != nil {
+	if _, err := s.ApplyTo(ctx, next, view.Runs([]view.Compania{compania(2, 1)})); err != nil {
 		t.Fatal(err)
 	}
 	// The old generation keeps serving until the switch.
@@ -550,7 +550,7 @@ func TestIntegrationStoreUnavailableThenBack(t *testing.T) {
 		"Get":          func() error { _, err := s.Get(ctx, uuid(1)); return err },
 		"List":         func() error { _, err := s.List(ctx, view.Filter{}); return err },
 		"Estadisticas": func() error { _, err := s.Estadisticas(ctx); return err },
-		"Apply":        func() error { _, err := s.Apply(ctx, []view.Compania{compania(1, 2)}); return err },
+		"Apply":        func() error { _, err := s.Apply(ctx, view.Runs([]view.Compania{compania(1, 2)})); return err },
 	} {
 		wg.Go(func() {
 			if err := call(); apperr.KindOf(err) != apperr.Unavailable {
@@ -562,7 +562,7 @@ func TestIntegrationStoreUnavailableThenBack(t *testing.T) {
 	startWith(t, opts) // same address, same backend
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := s.Apply(ctx, []view.Compania{only(compania(1, 2))})
+		_, err := s.Apply(ctx, view.Runs([]view.Compania{only(compania(1, 2))}))
 		if err == nil {
 			break
 		}

@@ -25,92 +25,152 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 // same company each time.
 const maxCollisionRetries = 5
 
-// Apply writes views (at most one per company, as projection.Collapse
+// Apply writes runs (at most one per company, as projection.CollapseRuns
 // returns) to the active generation, resolved once for the call (from the
 // cache if younger than PointerTTL). See ApplyTo.
-func (s *Store) Apply(ctx context.Context, views []view.Compania) (WriteStats, error) {
-	if len(views) == 0 {
+//
+// Gaps met in a generation that a rebuild is still filling (the rebuild
+// lock names it: the live consumers write there from the switch on, while
+// the replay has not yet copied every company's earlier events) are not
+// evidence of lost events: they are left out of WriteStats.Gaps and counted
+// in WriteStats.GapsWhileRebuilding.
+func (s *Store) Apply(ctx context.Context, runs []view.Run) (WriteStats, error) {
+	if len(runs) == 0 {
 		return WriteStats{}, nil
 	}
 	gen, err := s.ActiveGeneration(ctx)
 	if err != nil {
 		return WriteStats{}, err
 	}
-	return s.ApplyTo(ctx, gen, views)
+	st, err := s.ApplyTo(ctx, gen, runs)
+	if len(st.Gaps) > 0 && s.filling(ctx, gen) {
+		st.GapsWhileRebuilding, st.Gaps = len(st.Gaps), nil
+	}
+	return st, err
 }
 
-// WriteViews is Apply without the statistics; it lets the projection
-// consumer write through the store (consumer.Writer).
-func (s *Store) WriteViews(ctx context.Context, views []view.Compania) error {
-	_, err := s.Apply(ctx, views)
-	return err
+// filling reports whether an unexpired rebuild lock names generation gen.
+// A failed read says false: the gaps are then reported.
+func (s *Store) filling(ctx context.Context, gen string) bool {
+	l, err := s.RebuildLockHolder(ctx)
+	return err == nil && l.Generation == gen && s.opts.Now().Before(l.ExpiresAt)
 }
 
-// ApplyTo merges views (at most one per company) into generation gen with
-// the rules of projection.Merge, without reading: each view's snapshot is
-// written only if its Version is newer than the stored one, and its historial
-// entries are added in any case. It is idempotent, so a failed call can be
-// repeated as a whole. On error some views may have been written; the error
-// is of kind apperr.Unavailable when the server is unreachable.
+// WriteViews is Apply returning only the version gaps; it lets the
+// projection consumer write through the store (consumer.Writer). The gaps
+// found are returned on error too.
+func (s *Store) WriteViews(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
+	st, err := s.Apply(ctx, runs)
+	return st.Gaps, err
+}
+
+// ApplyTo merges runs (at most one per company) into generation gen with
+// the rules of projection.Merge, and reports in WriteStats.Gaps each run
+// whose first version is more than one above the stored view's version (0
+// when there is none). Each run's snapshot is written only if its version is
+// newer than the stored one, and its historial entries are added in any
+// case. It is idempotent, so a failed call can be repeated as a whole. On
+// error some views may have been written, and the gaps found so far are in
+// the returned WriteStats; the error is of kind apperr.Unavailable when the
+// server is unreachable.
 //
-// The fast path is one version-guarded upsert per view, in ordered chunks.
-// An upsert whose filter does not match an existing document (the stored
-// version is not lower) collides with its _id, and the server stops the
-// chunk there. MongoDB reports the index of that operation; FerretDB v1
-// always reports index 0 and no counts, although it applied the operations
-// before the failing one. So from the reported index on, the chunk is sent
-// again in a form that cannot collide (see safeModels); the operations
-// before the index were applied on both servers, and re-sending applied ones
-// is harmless.
-func (s *Store) ApplyTo(ctx context.Context, gen string, views []view.Compania) (WriteStats, error) {
-	st := WriteStats{Views: len(views)}
+// The fast path is one version-guarded update per run, in ordered chunks,
+// that reads nothing and tells a gap by what it does not match:
+//
+//   - a run from version 1 upserts {_id, version: {$lt: last}}: it inserts
+//     a missing view, replaces an older one, and collides with the existing
+//     _id (E11000) when the stored version is not lower (a stale run);
+//   - a later run (first > 1) updates, without upsert, {_id, version:
+//     {$gte: first-1, $lt: last}}: it matches exactly when the stored view
+//     neither misses an event before the run nor is as new as the run.
+//
+// A chunk whose statements all matched or upserted had no gap and no stale
+// run; that is the normal path, one round trip per chunk. Otherwise the
+// server stopped at a duplicate key, or a later run matched nothing (stale,
+// gap, or no view). MongoDB reports the index of a failed operation;
+// FerretDB v1 always reports index 0 and no counts, although it applied the
+// operations before the failing one. So the later runs before the reported
+// index and every run from it on are sent again in a form that cannot
+// collide (see writeSafe), which first reads the stored versions of the
+// later runs among them to tell gaps. Re-sending applied runs is harmless,
+// and a run the fast path applied never has a gap, so a gap is always found
+// before its run is written.
+func (s *Store) ApplyTo(ctx context.Context, gen string, runs []view.Run) (WriteStats, error) {
+	st := WriteStats{Views: len(runs)}
 	coll := s.db.Collection(CollectionName(gen))
-	for len(views) > 0 {
-		chunk := views[:min(len(views), s.opts.ChunkSize)]
-		views = views[len(chunk):]
+	for len(runs) > 0 {
+		chunk := runs[:min(len(runs), s.opts.ChunkSize)]
+		runs = runs[len(chunk):]
 		models := make([]mongo.WriteModel, len(chunk))
-		for i, v := range chunk {
-			models[i] = mongo.NewUpdateOneModel().
-				SetFilter(bson.D{{Key: "_id", Value: v.ID}, {Key: "version", Value: bson.D{{Key: "$lt", Value: v.Version}}}}).
-				SetUpdate(bson.D{{Key: "$set", Value: append(snapshotFields(v), historialFields(v)...)}}).
-				SetUpsert(true)
+		for i, r := range chunk {
+			models[i] = fastModel(r)
 		}
-		err := s.bulk(ctx, coll, models, &st)
-		if err == nil {
+		res, err := s.bulk(ctx, coll, models, &st)
+		stop := len(chunk) // the first run that may not have been applied
+		switch {
+		case err == nil && res.MatchedCount+res.UpsertedCount == int64(len(chunk)):
 			continue
+		case err == nil: // a later run matched nothing; runs from version 1 did
+		default:
+			i, ok := duplicateAt(err)
+			if !ok {
+				return st, classify("write views to "+coll.Name(), err)
+			}
+			stop = i
 		}
-		i, ok := duplicateAt(err)
-		if !ok {
-			return st, classify("write views to "+coll.Name(), err)
+		var again []view.Run
+		for _, r := range chunk[:stop] {
+			if r.FirstVersion() > 1 {
+				again = append(again, r)
+			}
 		}
-		if err := s.writeSafe(ctx, coll, chunk[i:], &st); err != nil {
+		if err := s.writeSafe(ctx, coll, append(again, chunk[stop:]...), &st); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
 }
 
-func (s *Store) bulk(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel, st *WriteStats) error {
-	st.Calls++
-	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
-	return err
+// fastModel returns the version-guarded statement of r (see ApplyTo).
+func fastModel(r view.Run) mongo.WriteModel {
+	v := r.View
+	update := bson.D{{Key: "$set", Value: append(snapshotFields(v), historialFields(v)...)}}
+	first := r.FirstVersion()
+	if first <= 1 {
+		return mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: v.ID}, {Key: "version", Value: bson.D{{Key: "$lt", Value: v.Version}}}}).
+			SetUpdate(update).
+			SetUpsert(true)
+	}
+	return mongo.NewUpdateOneModel().
+		SetFilter(bson.D{{Key: "_id", Value: v.ID}, {Key: "version", Value: bson.D{
+			{Key: "$gte", Value: first - 1}, {Key: "$lt", Value: v.Version}}}}).
+		SetUpdate(update)
 }
 
-// writeSafe writes views in the collision-safe form, in ordered chunks of
-// at most ChunkSize statements (two when ChunkSize is 1: a view's two
-// statements stay together).
-func (s *Store) writeSafe(ctx context.Context, coll *mongo.Collection, views []view.Compania, st *WriteStats) error {
-	st.SafeViews += len(views)
+func (s *Store) bulk(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel, st *WriteStats) (*mongo.BulkWriteResult, error) {
+	st.Calls++
+	return coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
+}
+
+// writeSafe records the gaps of runs, then writes them in the
+// collision-safe form, in ordered chunks of at most ChunkSize statements
+// (two when ChunkSize is 1: a run's two statements stay together).
+func (s *Store) writeSafe(ctx context.Context, coll *mongo.Collection, runs []view.Run, st *WriteStats) error {
+	st.SafeViews += len(runs)
+	if err := s.findGaps(ctx, coll, runs, st); err != nil {
+		return err
+	}
 	var models []mongo.WriteModel
-	for _, v := range views {
-		models = append(models, safeModels(v)...)
+	for _, r := range runs {
+		models = append(models, safeModels(r.View)...)
 	}
 	for len(models) > 0 {
 		n := min(len(models), max(2, s.opts.ChunkSize&^1)) // keep a view's two statements together
 		chunk := models[:n]
 		models = models[n:]
 		for attempt := 0; ; attempt++ {
-			err := s.bulk(ctx, coll, chunk, st)
+			_, err := s.bulk(ctx, coll, chunk, st)
 			if err == nil {
 				break
 			}
@@ -120,6 +180,48 @@ func (s *Store) writeSafe(ctx context.Context, coll *mongo.Collection, views []v
 			// A concurrent writer inserted one of these companies between
 			// our filter and our insert; now the document exists, and the
 			// statements are idempotent: send the chunk again.
+		}
+	}
+	return nil
+}
+
+// findGaps reads, with one query, the stored versions of the runs that
+// start above version 1 (a run from version 1 cannot have a gap) and adds
+// to st.Gaps each run whose first version is more than one above its stored
+// version (0 when there is no view). Stored versions only grow, so a
+// concurrent writer can at worst make a gap reported here be filled by the
+// time the run is written.
+func (s *Store) findGaps(ctx context.Context, coll *mongo.Collection, runs []view.Run, st *WriteStats) error {
+	var ids []string
+	for _, r := range runs {
+		if r.FirstVersion() > 1 {
+			ids = append(ids, r.View.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	st.Reads++
+	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "version", Value: 1}}))
+	if err != nil {
+		return classify("read versions from "+coll.Name(), err)
+	}
+	var docs []struct {
+		ID      string `bson:"_id"`
+		Version int64  `bson:"version"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return classify("read versions from "+coll.Name(), err)
+	}
+	stored := make(map[string]int64, len(docs))
+	for _, d := range docs {
+		stored[d.ID] = d.Version
+	}
+	for _, r := range runs {
+		first := r.FirstVersion()
+		if prev := stored[r.View.ID]; first > 1 && first > prev+1 {
+			st.Gaps = append(st.Gaps, view.VersionGap{CompaniaID: r.View.ID, Previous: prev, Version: first})
 		}
 	}
 	return nil
