@@ -22,16 +22,21 @@
 //
 // # Writes
 //
-// Apply writes the output of projection.Collapse (one view per company)
-// without reading, with the rules of projection.Merge. The fast path is a
-// version-guarded upsert per view: UpdateOne({_id, version: {$lt: v}},
-// {$set: snapshot, historial.v<n>…}, upsert). When the stored version is not
-// lower, the upsert collides with the existing _id (E11000): the snapshot is
-// stale. The server stops the bulk write there, and FerretDB v1 reports the
-// wrong index (always 0) and no counts, so the rest of that chunk is sent
-// again in a form that cannot collide: an upsert on {_id} with $setOnInsert
-// of the snapshot and $set of the historial entries, followed by a
-// version-guarded update without upsert (see ApplyTo).
+// Apply writes the output of projection.CollapseRuns (one run per company:
+// its view and its first version) without reading in the normal path, with
+// the rules of projection.Merge. The fast path is a version-guarded
+// statement per run: a run from version 1 upserts {_id, version: {$lt: v}}
+// with {$set: snapshot, historial.v<n>…}; a later run updates, without
+// upsert, {_id, version: {$gte: first-1, $lt: v}}, which matches only when
+// no event is missing between the stored view and the run. When the stored
+// version is not lower, the upsert collides with the existing _id (E11000):
+// the snapshot is stale. The server stops the bulk write there, and FerretDB
+// v1 reports the wrong index (always 0) and no counts, so the rest of that
+// chunk, and its later runs that matched nothing, are sent again in a form
+// that cannot collide: an upsert on {_id} with $setOnInsert of the snapshot
+// and $set of the historial entries, followed by a version-guarded update
+// without upsert. That form first reads the stored versions of its later
+// runs to report version gaps (see ApplyTo).
 //
 // Writes go out as ordered BulkWrite calls of at most Options.ChunkSize (10)
 // statements. FerretDB v1 holds one PostgreSQL connection per statement of
