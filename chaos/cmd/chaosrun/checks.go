@@ -185,6 +185,9 @@ func (s *stack) check(ctx context.Context, res *result) bool {
 	s.checkEventDLQ(ctx, res, poisonAt, report)
 	s.checkCommandDLQ(ctx, res, report)
 
+	// The huge-traceparent command.
+	s.checkHugeCommand(ctx, res, rows, msgs, report)
+
 	// Successful state changes == SUM(version).
 	var httpSum, kafkaSum, kafkaRows int64
 	err = s.db.QueryRow(ctx, `SELECT

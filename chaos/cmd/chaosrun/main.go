@@ -5,9 +5,9 @@
 // (commandd) and three readers (queryd) on fixed ports, over fresh databases
 // of the local PostgreSQL server — drives a seeded mixed load (HTTP
 // commands, some of them refused on purpose; Kafka commands, some of them
-// bad on purpose; poison messages on the event topic, see poison.go),
-// injects faults at seeded points, waits for quiescence and checks the
-// invariants:
+// bad on purpose, one with a ~1 MB traceparent header; poison messages on
+// the event topic, see poison.go), injects faults at seeded points, waits
+// for quiescence and checks the invariants:
 //
 //   - every company in PostgreSQL equals its view (fields and version);
 //   - /v1/estadisticas equals PostgreSQL's counts;
@@ -23,7 +23,10 @@
 //     the commands DLQ exactly the bad commands, each with its reason and
 //     original headers, a second copy only where at-least-once delivery
 //     explains it (dlqcheck.go);
-//   - successful HTTP state changes equal SUM(version) in PostgreSQL.
+//   - successful HTTP state changes equal SUM(version) in PostgreSQL;
+//   - the Kafka command with a huge traceparent ran without it: its company
+//     is in PostgreSQL and in the views, its events are on the topic with
+//     no oversized header, it is not dead-lettered (hugeheader.go).
 //
 // It prints each figure; a failed check prints the seed. The exit status is
 // 0 only when every check passes. Usage:
