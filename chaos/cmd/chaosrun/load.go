@@ -93,6 +93,9 @@ type faultRecord struct {
 	kind     string
 	victim   string
 	at, back time.Time
+	// standby is the writer that must take the relay over while a frozen
+	// leader (freeze-relay) is stopped; "" when it was not up throughout.
+	standby string
 }
 
 func (r *result) setCompany(i int, id string) {
@@ -671,6 +674,8 @@ func (s *stack) inject(ctx context.Context, res *result, kind string, restarts *
 			res.faultBack(rec, time.Now())
 		})
 		return sv.name + " SIGSTOP for 3s"
+	case faultFreezeRelay:
+		return s.freezeRelay(ctx, res, restarts, n)
 	}
 	return "unknown fault"
 }
