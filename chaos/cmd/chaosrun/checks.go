@@ -185,6 +185,10 @@ func (s *stack) check(ctx context.Context, res *result) bool {
 	s.checkEventDLQ(ctx, res, poisonAt, report)
 	s.checkCommandDLQ(ctx, res, report)
 
+	// The huge-traceparent command and the relay freezes.
+	s.checkHugeCommand(ctx, res, rows, msgs, report)
+	s.checkTakeover(res, report)
+
 	// Successful state changes == SUM(version).
 	var httpSum, kafkaSum, kafkaRows int64
 	err = s.db.QueryRow(ctx, `SELECT

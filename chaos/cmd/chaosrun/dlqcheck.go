@@ -402,7 +402,8 @@ func (s *stack) checkCommandDLQ(ctx context.Context, res *result, report func(st
 	}
 	retries := logTimes(s.writers, logCommandDLQRetry)
 	broker := res.faultsOf(faultKillBroker)
-	writerOrBroker := res.faultsOf(faultKillWriter, faultKillRelay, faultTermWriter, faultKillBroker)
+	// A frozen writer misses its consumer group's heartbeats: a writer fault too.
+	writerOrBroker := res.faultsOf(faultKillWriter, faultKillRelay, faultTermWriter, faultFreezeRelay, faultKillBroker)
 	resendOK := func(at time.Time) bool {
 		return faultNear(broker, at) || anyIn(retries, at.Add(-time.Nanosecond), at.Add(time.Hour))
 	}

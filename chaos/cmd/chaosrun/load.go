@@ -66,6 +66,7 @@ type result struct {
 	validCmds   map[string]bool
 	bad         map[string]string // value of each deliberately bad command → its dlq_reason
 	badRetried  map[string]bool   // bad commands whose produce was retried (a second copy is possible)
+	huge        *hugeCommand      // the valid command with a huge traceparent (hugeheader.go); also in validCmds
 	faultsDone  int
 
 	mu        sync.Mutex
@@ -92,6 +93,9 @@ type faultRecord struct {
 	kind     string
 	victim   string
 	at, back time.Time
+	// standby is the writer that must take the relay over while a frozen
+	// leader (freeze-relay) is stopped; "" when it was not up throughout.
+	standby string
 }
 
 func (r *result) setCompany(i int, id string) {
@@ -465,14 +469,29 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 		res.bad[string(b)] = deadletter.ReasonConflict
 		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprintf("k%d", orig)), Value: b})
 	}
-	res.kafkaSent = nValid + nBad
+	// The huge-traceparent command, at a seeded point of the first half
+	// (its own stream: the other draws stay as they were), so that most of
+	// the load comes after it.
+	huge := buildHugeCommand(s.o.seed)
+	res.huge = huge
+	res.validCmds[string(huge.msg.Value)] = true
+	hr := rand.New(rand.NewPCG(s.o.seed, 0x7ace+1))
+	msgs = slices.Insert(msgs, len(msgs)/5+hr.IntN(len(msgs)*3/10+1), huge.msg)
+	res.kafkaSent = nValid + nBad + 1
 	wg.Go(func() {
 		w := &kafka.Writer{Addr: kafka.TCP(s.broker.addr), Topic: commandsTopic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second,
 			// One attempt per call: every retry is ours and recorded.
 			MaxAttempts: 1, Transport: &kafka.Transport{}}
 		defer w.Close()
+		big := hugeWriter(s.broker.addr)
+		defer big.Close()
 		for j, m := range msgs {
+			isHuge := len(m.Headers) > 0
+			wr := w
+			if isHuge {
+				wr = big
+			}
 			// Spread the commands over the HTTP load.
 			for res.ops.Load() < int64(j)*target/int64(len(msgs)) {
 				select {
@@ -483,9 +502,19 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 			}
 			deadline := time.Now().Add(2 * time.Minute)
 			for {
-				err := w.WriteMessages(ctx, m)
+				err := wr.WriteMessages(ctx, m)
 				if err == nil {
+					if isHuge {
+						res.mu.Lock()
+						huge.sent = true
+						res.mu.Unlock()
+					}
 					break
+				}
+				if isHuge {
+					res.mu.Lock()
+					huge.retried = true
+					res.mu.Unlock()
 				}
 				if _, bad := res.bad[string(m.Value)]; bad {
 					res.mu.Lock()
@@ -493,7 +522,11 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 					res.mu.Unlock()
 				}
 				if time.Now().After(deadline) || ctx.Err() != nil {
-					s.findings.add("produce a kafka command: %v", err)
+					what := "a kafka command"
+					if isHuge {
+						what = "the huge-traceparent command"
+					}
+					s.findings.add("produce %s: %v", what, err)
 					break
 				}
 				time.Sleep(200 * time.Millisecond)
@@ -641,6 +674,8 @@ func (s *stack) inject(ctx context.Context, res *result, kind string, restarts *
 			res.faultBack(rec, time.Now())
 		})
 		return sv.name + " SIGSTOP for 3s"
+	case faultFreezeRelay:
+		return s.freezeRelay(ctx, res, restarts, n)
 	}
 	return "unknown fault"
 }

@@ -5,9 +5,10 @@
 // (commandd) and three readers (queryd) on fixed ports, over fresh databases
 // of the local PostgreSQL server — drives a seeded mixed load (HTTP
 // commands, some of them refused on purpose; Kafka commands, some of them
-// bad on purpose; poison messages on the event topic, see poison.go),
-// injects faults at seeded points, waits for quiescence and checks the
-// invariants:
+// bad on purpose, one with a ~1 MB traceparent header; poison messages on
+// the event topic, see poison.go), injects faults at seeded points (kills,
+// SIGTERMs, a stopped reader, a frozen relay leader), waits for quiescence
+// and checks the invariants:
 //
 //   - every company in PostgreSQL equals its view (fields and version);
 //   - /v1/estadisticas equals PostgreSQL's counts;
@@ -23,7 +24,12 @@
 //     the commands DLQ exactly the bad commands, each with its reason and
 //     original headers, a second copy only where at-least-once delivery
 //     explains it (dlqcheck.go);
-//   - successful HTTP state changes equal SUM(version) in PostgreSQL.
+//   - successful HTTP state changes equal SUM(version) in PostgreSQL;
+//   - the Kafka command with a huge traceparent ran without it: its company
+//     is in PostgreSQL and in the views, its events are on the topic with
+//     no oversized header, it is not dead-lettered (hugeheader.go);
+//   - while a relay leader was frozen, the other writer took the relay over
+//     (takeover.go); the per-company order checks above hold across it.
 //
 // It prints each figure; a failed check prints the seed. The exit status is
 // 0 only when every check passes. Usage:
@@ -62,10 +68,23 @@ const (
 	faultTermWriter = "term-writer"
 	faultTermReader = "term-reader"
 	faultStopReader = "stop-reader"
+	// faultFreezeRelay stops (SIGSTOP) the writer leading the outbox relay
+	// while rows wait to be published, for freezeFor — longer than the
+	// relay's lease (leaseTTL) — then resumes it (SIGCONT).
+	faultFreezeRelay = "freeze-relay"
 )
 
 var allFaults = []string{faultKillWriter, faultKillRelay, faultKillReader, faultKillBroker,
-	faultKillMongo, faultTermWriter, faultTermReader, faultStopReader}
+	faultKillMongo, faultTermWriter, faultTermReader, faultStopReader, faultFreezeRelay}
+
+// leaseTTL is the writers' OUTBOX_LEASE_TTL: how long a relay leader keeps
+// its lease without renewing it. freezeFor, the length of a freeze-relay
+// fault, exceeds it, so that the other writer takes the lease over while
+// the leader is frozen.
+const (
+	leaseTTL  = 2 * time.Second
+	freezeFor = 5 * time.Second
+)
 
 type options struct {
 	seed     uint64
@@ -291,6 +310,7 @@ func run(ctx context.Context, o options) (bool, error) {
 				"KAFKA_COMMANDS_GROUP_ID=" + commandGroup,
 				"SHUTDOWN_TIMEOUT=10s",
 				"OUTBOX_POLL_INTERVAL=200ms",
+				"OUTBOX_LEASE_TTL=" + leaseTTL.String(),
 				"LOG_LEVEL=info",
 			}})
 	}

@@ -35,7 +35,7 @@ type service struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	err      error
-	leading  bool   // the current instance logged "outbox relay is leading"
+	leading  bool   // the current instance leads the outbox relay (see relayLine)
 	line     string // the first "READY" line of an infrastructure child
 	readyCh  chan string
 	expected bool // the current instance was stopped on purpose
@@ -68,6 +68,41 @@ const (
 	logEventDLQRetry    = "dead-letter failed; retrying" // services/query/internal/consumer
 	logCommandDLQRetry  = "write dead letter; retrying"  // services/command/internal/ports/kafkaintake
 )
+
+// Log lines of the writers' outbox relay that tell whether it leads. A
+// writer leads from its "is leading" line until it logs that it lost its
+// lease (the relay's leadership is a lease that a frozen or cut-off leader
+// loses after OUTBOX_LEASE_TTL) or its database session (which, with a
+// session-bound lock, ends the leadership too), or until it exits.
+const (
+	logRelayLeading     = "outbox relay is leading"
+	logRelayLostLease   = "outbox relay lost its lease"
+	logRelayLostSession = "outbox relay lost its database session"
+)
+
+// relayLine reports what line says about the relay's leadership: +1 gained,
+// -1 lost, 0 nothing. A line is matched by substring, so that a longer
+// message ("outbox relay lost its lease; standing by") counts too.
+func relayLine(line string) int {
+	switch {
+	case strings.Contains(line, logRelayLeading):
+		return 1
+	case strings.Contains(line, logRelayLostLease), strings.Contains(line, logRelayLostSession):
+		return -1
+	}
+	return 0
+}
+
+// lineTime is the "time" of a JSON log line, or now when it has none.
+func lineTime(line string) time.Time {
+	var rec struct {
+		Time time.Time `json:"time"`
+	}
+	if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &rec) == nil && !rec.Time.IsZero() {
+		return rec.Time
+	}
+	return time.Now()
+}
 
 // start starts a new instance and waits until it is ready.
 func (s *service) start(ctx context.Context) error {
@@ -166,8 +201,17 @@ func (s *service) scan(r io.Reader, n int) {
 			fmt.Fprintf(s.logf, "[%s#%d] %s\n", s.name, n, line)
 		}
 		s.mu.Lock()
-		if strings.Contains(line, "outbox relay is leading") {
+		switch relayLine(line) {
+		case 1:
 			s.leading = true
+			// Kept apart from watchedLogs: matched by substring, and the
+			// takeover check needs every instance's records.
+			s.marks = append(s.marks, logMark{msg: logRelayLeading, instance: n, gen: gen, at: lineTime(line), partition: -1, offset: -1})
+		case -1:
+			s.leading = false
+			if strings.Contains(line, logRelayLostLease) {
+				s.marks = append(s.marks, logMark{msg: logRelayLostLease, instance: n, gen: gen, at: lineTime(line), partition: -1, offset: -1})
+			}
 		}
 		if m, ok := watchedLine(line); ok {
 			if m.msg == logJoinedGeneration {
