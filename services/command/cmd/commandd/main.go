@@ -103,7 +103,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	defer closeLogged(log, "kafka writer", writer)
 	relay, err := outbox.New(pool, writer, outbox.Options{
 		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Linger: cfg.OutboxLinger, Logger: log,
-		OnRowPublished: m.RowPublished, Tracer: tracer,
+		OnRowPublished: m.RowPublished, OnParked: m.RowParked, Tracer: tracer,
 	})
 	if err != nil {
 		return fmt.Errorf("build outbox relay: %w", err)
@@ -214,7 +214,12 @@ func newMetrics(reg prometheus.Registerer, db metrics.Querier, log *slog.Logger)
 			return nil, err
 		}
 	}
-	return metrics.New(reg)
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.InitParkReasons(outbox.ParkReasons())
+	return m, nil
 }
 
 // idempotencyPruner is the part of the repository pruneIdempotency needs.
