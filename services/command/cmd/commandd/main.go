@@ -120,7 +120,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	application := app.New(repo, newID, now, afterCommit)
 
 	router, err := httpapi.NewRouter(httpapi.Config{
-		App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log,
+		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: postgres.NewParkedOutbox(pool).Count, Logger: log,
 		Metrics: metrics.Handler(reg, log), ObserveRequest: m.ObserveRequest, Auth: auth,
 		Tracer: tracer,
 	})
