@@ -2,6 +2,9 @@
 // command API, the Kafka command intake and the outbox relay, over one
 // PostgreSQL database. Configuration comes from environment variables (see
 // internal/config); SIGINT or SIGTERM stop it gracefully.
+//
+// Its outbox subcommands list, retry and discard the outbox rows the relay
+// parked; help prints the usage.
 package main
 
 import (
@@ -37,7 +40,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stderr)
+	err := dispatch(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "companias-command:", err)
