@@ -209,7 +209,10 @@ func TestIntegrationRelayRetriesFailedBatchWhole(t *testing.T) {
 	}
 	mustCommit(t, pool, "t", all...)
 	runRelay(t, r)
-	waitFor(t, 10*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
+	// The hooks run just after the stamp: wait for them too.
+	waitFor(t, 10*time.Second, "all rows stamped", func() bool {
+		return unpublished(t, pool) == 0 && published.Load() == int64(len(all)) && rowsSeen.Load() == int64(len(all))
+	})
 
 	calls := pub.Calls()
 	ids := func(ms []kafka.Message) []string {
