@@ -4,7 +4,9 @@
 // The command transaction writes its integration events as rows of the
 // outbox table (internal/adapters/postgres) and notifies the outbox channel
 // at commit. The Relay claims unpublished rows in id order, publishes them
-// with one kafka-go WriteMessages call, and stamps published_at. Delivery is
+// with kafka-go WriteMessages calls of at most Options.BatchBytes, and stamps
+// published_at. A row Kafka can never take is parked (see park.go): the later
+// rows of its company wait behind it, the other companies flow. Delivery is
 // at least once: a crash between publish and stamp publishes the rows again,
 // with the same ce_id, so consumers deduplicate.
 //
