@@ -2,6 +2,9 @@
 // command API, the Kafka command intake and the outbox relay, over one
 // PostgreSQL database. Configuration comes from environment variables (see
 // internal/config); SIGINT or SIGTERM stop it gracefully.
+//
+// Its outbox subcommands list, retry and discard the outbox rows the relay
+// parked; help prints the usage.
 package main
 
 import (
@@ -37,7 +40,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Getenv, os.Stderr)
+	err := dispatch(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "companias-command:", err)
@@ -103,7 +106,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	defer closeLogged(log, "kafka writer", writer)
 	relay, err := outbox.New(pool, writer, outbox.Options{
 		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Linger: cfg.OutboxLinger, Logger: log,
-		OnRowPublished: m.RowPublished, Tracer: tracer,
+		OnRowPublished: m.RowPublished, OnParked: m.RowParked, Tracer: tracer,
 	})
 	if err != nil {
 		return fmt.Errorf("build outbox relay: %w", err)
@@ -120,7 +123,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	application := app.New(repo, newID, now, afterCommit)
 
 	router, err := httpapi.NewRouter(httpapi.Config{
-		App: application, Ready: postgres.NewChecker(pool).Ready, Logger: log,
+		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: postgres.NewParkedOutbox(pool).Count, Logger: log,
 		Metrics: metrics.Handler(reg, log), ObserveRequest: m.ObserveRequest, Auth: auth,
 		Tracer: tracer,
 	})
@@ -214,7 +217,12 @@ func newMetrics(reg prometheus.Registerer, db metrics.Querier, log *slog.Logger)
 			return nil, err
 		}
 	}
-	return metrics.New(reg)
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	m.InitParkReasons(outbox.ParkReasons())
+	return m, nil
 }
 
 // idempotencyPruner is the part of the repository pruneIdempotency needs.

@@ -50,6 +50,7 @@ func TestIntegrationMetricsWiring(t *testing.T) {
 		"companias_relay_published_rows_total 1", "companias_relay_publish_latency_seconds_count 1",
 		`companias_dlq_messages_total{reason="` + deadletter.ReasonMalformed + `"} 1`,
 		"companias_outbox_backlog_rows 0", "companias_outbox_oldest_unpublished_age_seconds 0", "companias_outbox_backlog_up 1",
+		"companias_outbox_parked_rows 0", `companias_outbox_parked_total{reason="too_large"} 0`,
 		"go_goroutines", "process_start_time_seconds",
 	} {
 		if !strings.Contains(rec.Body.String(), name) {

@@ -17,17 +17,25 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// backlogSQL reads the unpublished rows through the partial index
-// outbox_unpublished_idx; now() is the database's clock, the one that
-// stamped created_at, so the age is free of clock skew.
-const backlogSQL = `SELECT count(*), min(created_at), now() FROM outbox WHERE published_at IS NULL`
+// backlogSQL reads the unpublished rows (parked ones excluded) through the
+// partial index outbox_unpublished_idx, and counts the parked rows through
+// outbox_parked_idx; now() is the database's clock, the one that stamped
+// created_at, so the age is free of clock skew.
+const backlogSQL = `SELECT count(*), min(created_at), now(),
+	(SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL)
+FROM outbox WHERE published_at IS NULL AND parked_at IS NULL`
 
 // Backlog is a collector of the outbox backlog, read from PostgreSQL at each
 // scrape:
 //
-//	companias_outbox_backlog_rows                    unpublished rows
+//	companias_outbox_backlog_rows                    unpublished rows, parked ones excluded
 //	companias_outbox_oldest_unpublished_age_seconds  age of the oldest one (0 if none)
+//	companias_outbox_parked_rows                     parked rows (waiting for an operator)
 //	companias_outbox_backlog_up                      1 if the query succeeded, else 0
+//
+// The unpublished rows include those held back behind a parked row of
+// their company: they grow older until the parked row is retried or
+// discarded.
 //
 // When the query fails or times out, only the _up gauge (0) is exposed and
 // the error is logged: a scrape never hangs on the database and never shows
@@ -37,7 +45,7 @@ type Backlog struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	rows, age, up *prometheus.Desc
+	rows, age, parked, up *prometheus.Desc
 }
 
 // NewBacklog returns a Backlog collector querying db with at most timeout
@@ -53,9 +61,11 @@ func NewBacklog(db Querier, timeout time.Duration, log *slog.Logger) *Backlog {
 	return &Backlog{
 		db: db, timeout: timeout, log: log,
 		rows: prometheus.NewDesc("companias_outbox_backlog_rows",
-			"Outbox rows not yet published to Kafka, read at scrape time.", nil, nil),
+			"Outbox rows not yet published to Kafka, read at scrape time; parked rows excluded, rows held back behind a parked row of their company included.", nil, nil),
 		age: prometheus.NewDesc("companias_outbox_oldest_unpublished_age_seconds",
-			"Age of the oldest unpublished outbox row (0 when the backlog is empty), read at scrape time.", nil, nil),
+			"Age of the oldest unpublished outbox row (0 when the backlog is empty), read at scrape time; parked rows excluded, rows held back behind a parked row included.", nil, nil),
+		parked: prometheus.NewDesc("companias_outbox_parked_rows",
+			"Outbox rows parked because Kafka refused them permanently (or they could not be read), waiting for an operator to retry or discard them (companias-command outbox list), read at scrape time.", nil, nil),
 		up: prometheus.NewDesc("companias_outbox_backlog_up",
 			"1 if the outbox backlog could be read at this scrape, 0 otherwise.", nil, nil),
 	}
@@ -65,6 +75,7 @@ func NewBacklog(db Querier, timeout time.Duration, log *slog.Logger) *Backlog {
 func (b *Backlog) Describe(ch chan<- *prometheus.Desc) {
 	ch <- b.rows
 	ch <- b.age
+	ch <- b.parked
 	ch <- b.up
 }
 
@@ -73,11 +84,11 @@ func (b *Backlog) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	var (
-		n      int64
-		oldest *time.Time
-		dbNow  time.Time
+		n, parked int64
+		oldest    *time.Time
+		dbNow     time.Time
 	)
-	if err := b.db.QueryRow(ctx, backlogSQL).Scan(&n, &oldest, &dbNow); err != nil {
+	if err := b.db.QueryRow(ctx, backlogSQL).Scan(&n, &oldest, &dbNow, &parked); err != nil {
 		b.log.Warn("read outbox backlog for metrics", "error", err)
 		ch <- prometheus.MustNewConstMetric(b.up, prometheus.GaugeValue, 0)
 		return
@@ -88,5 +99,6 @@ func (b *Backlog) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(b.rows, prometheus.GaugeValue, float64(n))
 	ch <- prometheus.MustNewConstMetric(b.age, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(b.parked, prometheus.GaugeValue, float64(parked))
 	ch <- prometheus.MustNewConstMetric(b.up, prometheus.GaugeValue, 1)
 }

@@ -67,7 +67,27 @@ func TestIntegrationBacklog(t *testing.T) {
 		t.Errorf("oldest unpublished age = %gs, want about 90s", age)
 	}
 
-	if _, err := pool.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE published_at IS NULL`); err != nil {
+	if n := get("companias_outbox_parked_rows"); n != 0 {
+		t.Errorf("parked rows = %g, want 0", n)
+	}
+
+	// A parked row, however old, is not backlog but counted apart; a
+	// discarded one is neither.
+	insertOutbox(t, pool, 2*time.Hour, false)
+	if _, err := pool.Exec(ctx, `UPDATE outbox SET parked_at = now(), park_reason = 'too_large'
+		WHERE id = (SELECT max(id) FROM outbox)`); err != nil {
+		t.Fatal(err)
+	}
+	insertOutbox(t, pool, 3*time.Hour, false)
+	if _, err := pool.Exec(ctx, `UPDATE outbox SET parked_at = now(), published_at = now(), discarded_at = now()
+		WHERE id = (SELECT max(id) FROM outbox)`); err != nil {
+		t.Fatal(err)
+	}
+	if n, age, parked := get("companias_outbox_backlog_rows"), get("companias_outbox_oldest_unpublished_age_seconds"), get("companias_outbox_parked_rows"); n != 2 || age > 150 || parked != 1 {
+		t.Errorf("with a parked and a discarded row: rows %g age %g parked %g, want 2, about 90s, 1", n, age, parked)
+	}
+
+	if _, err := pool.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE published_at IS NULL AND parked_at IS NULL`); err != nil {
 		t.Fatal(err)
 	}
 	if n, age := get("companias_outbox_backlog_rows"), get("companias_outbox_oldest_unpublished_age_seconds"); n != 0 || age != 0 {
@@ -92,8 +112,10 @@ func TestIntegrationBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(strings.Join(plan, "\n"), "outbox_unpublished_idx") {
-		t.Errorf("the backlog query cannot use outbox_unpublished_idx:\n%s", strings.Join(plan, "\n"))
+	for _, idx := range []string{"outbox_unpublished_idx", "outbox_parked_idx"} {
+		if !strings.Contains(strings.Join(plan, "\n"), idx) {
+			t.Errorf("the backlog query cannot use %s:\n%s", idx, strings.Join(plan, "\n"))
+		}
 	}
 }
 

@@ -25,6 +25,7 @@ type Metrics struct {
 	publishLatency prometheus.Histogram
 	published      prometheus.Counter
 	deadLetters    *prometheus.CounterVec
+	parked         *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg; it fails if one of
@@ -49,8 +50,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "companias_dlq_messages_total",
 			Help: "Commands of the Kafka intake copied to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "companias_outbox_parked_total",
+			Help: "Outbox rows this process's relay parked (not published: Kafka refused them permanently, or they could not be read), by reason.",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.publishLatency, m.published, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.publishLatency, m.published, m.deadLetters, m.parked} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -76,6 +81,21 @@ func (m *Metrics) RowPublished(createdAt time.Time) {
 // the deadletter.Reason* values). It is kafkaintake.Config.OnDeadLetter.
 func (m *Metrics) DeadLettered(reason string) {
 	m.deadLetters.WithLabelValues(reason).Inc()
+}
+
+// InitParkReasons shows the parked-rows counter at 0 for each of reasons
+// (outbox.ParkReasons), so that rate() sees the first one.
+func (m *Metrics) InitParkReasons(reasons []string) {
+	for _, r := range reasons {
+		m.parked.WithLabelValues(r)
+	}
+}
+
+// RowParked counts one outbox row parked for reason (one of the
+// outbox.Park* reasons, a fixed set). It is the relay's
+// outbox.Options.OnParked hook.
+func (m *Metrics) RowParked(reason string) {
+	m.parked.WithLabelValues(reason).Inc()
 }
 
 // Handler serves the metrics gathered from g (httpmetrics.Handler).

@@ -93,6 +93,23 @@ companias_dlq_messages_total{reason="`+deadletter.ReasonMalformed+`"} 2
 	}
 }
 
+func TestRowParked(t *testing.T) {
+	t.Parallel()
+	m, reg := newMetrics(t)
+	m.InitParkReasons([]string{"too_large", "bad_headers"})
+	m.RowParked("too_large")
+	m.RowParked("too_large")
+	err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP companias_outbox_parked_total Outbox rows this process's relay parked (not published: Kafka refused them permanently, or they could not be read), by reason.
+# TYPE companias_outbox_parked_total counter
+companias_outbox_parked_total{reason="bad_headers"} 0
+companias_outbox_parked_total{reason="too_large"} 2
+`), "companias_outbox_parked_total")
+	if err != nil {
+		t.Error(err)
+	}
+}
+
 // failingCollector fails every scrape.
 type failingCollector struct{ desc *prometheus.Desc }
 

@@ -219,10 +219,16 @@ type consumer struct {
 
 func consume(t testing.TB, brokerAddr, topic string) *consumer {
 	t.Helper()
+	return consumeParts(t, brokerAddr, topic, partitions)
+}
+
+// consumeParts reads the n partitions of a topic from the beginning.
+func consumeParts(t testing.TB, brokerAddr, topic string, n int) *consumer {
+	t.Helper()
 	c := &consumer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for p := range partitions {
+	for p := range n {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:   []string{brokerAddr},
 			Topic:     topic,

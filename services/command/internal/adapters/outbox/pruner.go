@@ -24,8 +24,9 @@ type PrunerOptions struct {
 	Logger *slog.Logger
 }
 
-// Pruner deletes published outbox rows older than the retention. Unpublished
-// rows are never touched. Several pruners (one per replica) may run at once:
+// Pruner deletes published outbox rows older than the retention, discarded
+// ones included (an operator gave up on them: published_at is set).
+// Unpublished rows, parked ones included, are never touched. Several pruners (one per replica) may run at once:
 // they skip each other's rows.
 type Pruner struct {
 	pool *pgxpool.Pool

@@ -46,6 +46,38 @@ func TestIntegrationPrunerDeletesOnlyOldPublishedRows(t *testing.T) {
 	}
 }
 
+// A discarded row (published_at and discarded_at set) is pruned like a
+// published one once older than the retention; a parked row never is,
+// however old, and neither are the rows held back behind it.
+func TestIntegrationPrunerDiscardedAndParkedRows(t *testing.T) {
+	t.Parallel()
+	pool, _ := newPool(t)
+	ctx := context.Background()
+	mustCommit(t, pool, "t", company(t, 3)...)
+	// 1: discarded 25h ago; 2: parked 48h ago; 3: held behind it, 48h old.
+	for _, q := range []string{
+		`UPDATE outbox SET parked_at = now() - interval '26 hours', park_reason = 'too_large',
+			published_at = now() - interval '25 hours', discarded_at = now() - interval '25 hours' WHERE id = 1`,
+		`UPDATE outbox SET created_at = now() - interval '48 hours', parked_at = now() - interval '48 hours',
+			park_reason = 'too_large' WHERE id = 2`,
+		`UPDATE outbox SET created_at = now() - interval '48 hours' WHERE id = 3`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := outbox.NewPruner(pool, outbox.PrunerOptions{Retention: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.Prune(ctx); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want 1, nil", n, err)
+	}
+	if got := ids(t, pool); !slices.Equal(got, []int64{2, 3}) {
+		t.Errorf("rows left %v, want [2 3]", got)
+	}
+}
+
 // Run prunes periodically and returns nil when cancelled; a failing prune
 // is logged, not fatal.
 func TestIntegrationPrunerRun(t *testing.T) {

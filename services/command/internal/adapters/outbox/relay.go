@@ -4,7 +4,9 @@
 // The command transaction writes its integration events as rows of the
 // outbox table (internal/adapters/postgres) and notifies the outbox channel
 // at commit. The Relay claims unpublished rows in id order, publishes them
-// with one kafka-go WriteMessages call, and stamps published_at. Delivery is
+// with kafka-go WriteMessages calls of at most Options.BatchBytes, and stamps
+// published_at. A row Kafka can never take is parked (see park.go): the later
+// rows of its company wait behind it, the other companies flow. Delivery is
 // at least once: a crash between publish and stamp publishes the rows again,
 // with the same ce_id, so consumers deduplicate.
 //
@@ -116,6 +118,20 @@ type Options struct {
 	// to the trace context (traceparent header) of each of its rows. While
 	// it is nil the relay makes no span. Optional.
 	Tracer trace.Tracer
+	// MaxRecordBytes is the most bytes one record may have (key + value +
+	// header keys and values); the relay parks a larger row (reason
+	// too_large) instead of publishing it. Default DefaultMaxRecordBytes.
+	MaxRecordBytes int
+	// BatchBytes is the Writer's WriterConfig.BatchBytes: the relay cuts a
+	// batch into WriteMessages calls of at most this many bytes (estimated
+	// from above), so that each partition's records of one call form one
+	// kafka-go batch, which the broker takes or refuses whole. Default
+	// DefaultBatchBytes.
+	BatchBytes int64
+	// OnParked, if set, is called once per row the relay parks, with the
+	// reason (one of ParkReasons). It runs on the relay goroutine: keep it
+	// fast.
+	OnParked func(reason string)
 }
 
 // Relay publishes the outbox to Kafka. Create it with New and run it with
@@ -169,6 +185,12 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 	}
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 5 * time.Second
+	}
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = DefaultBatchBytes
 	}
 	log := opts.Logger
 	if log == nil {
@@ -388,6 +410,7 @@ func (e *publishError) Unwrap() error { return e.err }
 // row is one outbox row being relayed.
 type row struct {
 	id        int64
+	eventID   string
 	topic     string
 	key       []byte
 	value     []byte
@@ -395,75 +418,29 @@ type row struct {
 	createdAt time.Time
 }
 
-const claimSQL = `SELECT id, topic, key, value, headers, created_at
-FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`
+// claimSQL reads the unpublished rows in id order, except those of a
+// company (key) with an earlier parked row: they wait behind it, so that a
+// company's events stay in order. The NOT EXISTS probes outbox_parked_idx.
+const claimSQL = `SELECT o.id, o.event_id::text, o.topic, o.key, o.value, o.headers, o.created_at
+FROM outbox o
+WHERE o.published_at IS NULL AND o.parked_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key AND p.id < o.id
+                  AND p.parked_at IS NOT NULL AND p.published_at IS NULL)
+ORDER BY o.id LIMIT $1`
 
 const markSQL = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
 
-// relayBatch claims up to BatchSize unpublished rows, publishes them in one
-// WriteMessages call and stamps them. It returns the number of rows relayed.
-// Once publishing started, it finishes (within ShutdownGrace) even if ctx is
-// cancelled.
+// relayBatch claims up to BatchSize unpublished rows, parks those that can
+// never be published, publishes the others and stamps them (see publish).
+// It returns the number of rows claimed. Once publishing started, it
+// finishes (within ShutdownGrace) even if ctx is cancelled.
 func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	rows, err := r.claim(ctx, conn)
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	msgs := make([]kafka.Message, len(rows))
-	ids := make([]int64, len(rows))
-	oldest := rows[0].createdAt
-	for i, rw := range rows {
-		h, err := decodeHeaders(rw.headers)
-		if err != nil {
-			// A row the relay cannot read blocks the outbox (rows are never
-			// skipped): report it loudly, as a publish failure, until fixed.
-			return 0, &publishError{rows: len(rows), err: fmt.Errorf("outbox row %d: %w", rw.id, err)}
-		}
-		msgs[i] = kafka.Message{
-			Topic:   rw.topic,
-			Key:     rw.key,
-			Value:   rw.value,
-			Headers: h,
-			// kafka-go sends a zero Time as timestamp 0 (1970), which
-			// time-based retention would delete at once.
-			Time: rw.createdAt,
-		}
-		ids[i] = rw.id
-		oldest = minTime(oldest, rw.createdAt)
-	}
-
-	gctx, cancel := graceful(ctx, r.opts.ShutdownGrace)
-	defer cancel()
-	var span trace.Span
-	if r.opts.Tracer != nil {
-		gctx, span = startPublishSpan(gctx, r.opts.Tracer, msgs, ids)
-		defer span.End()
-	}
-	if err := r.pub.WriteMessages(gctx, msgs...); err != nil {
-		if span != nil {
-			endWithError(span, err)
-		}
-		if ctx.Err() != nil {
-			return 0, nil // shutting down: the rows stay unpublished
-		}
-		return 0, &publishError{rows: len(rows), err: err}
-	}
-	if r.beforeMark != nil {
-		r.beforeMark(ctx, ids)
-	}
-	if _, err := r.exec(gctx, conn, markSQL, ids); err != nil {
-		if span != nil {
-			endWithError(span, err)
-		}
-		return 0, fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
-	}
-	if r.opts.OnRowPublished != nil {
-		for _, rw := range rows {
-			r.opts.OnRowPublished(rw.createdAt)
-		}
-	}
-	if r.opts.OnPublished != nil {
-		r.opts.OnPublished(len(rows), oldest)
+	if err := r.publish(ctx, conn, rows); err != nil {
+		return 0, err
 	}
 	return len(rows), nil
 }
@@ -478,7 +455,7 @@ func (r *Relay) claim(ctx context.Context, conn *pgx.Conn) ([]row, error) {
 	out := make([]row, 0, r.opts.BatchSize)
 	for rs.Next() {
 		var rw row
-		if err := rs.Scan(&rw.id, &rw.topic, &rw.key, &rw.value, &rw.headers, &rw.createdAt); err != nil {
+		if err := rs.Scan(&rw.id, &rw.eventID, &rw.topic, &rw.key, &rw.value, &rw.headers, &rw.createdAt); err != nil {
 			rs.Close()
 			return nil, fmt.Errorf("scan outbox row: %w", err)
 		}

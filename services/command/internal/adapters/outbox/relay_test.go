@@ -209,7 +209,10 @@ func TestIntegrationRelayRetriesFailedBatchWhole(t *testing.T) {
 	}
 	mustCommit(t, pool, "t", all...)
 	runRelay(t, r)
-	waitFor(t, 10*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
+	// The hooks run just after the stamp: wait for them too.
+	waitFor(t, 10*time.Second, "all rows stamped", func() bool {
+		return unpublished(t, pool) == 0 && published.Load() == int64(len(all)) && rowsSeen.Load() == int64(len(all))
+	})
 
 	calls := pub.Calls()
 	ids := func(ms []kafka.Message) []string {
@@ -246,9 +249,10 @@ func TestIntegrationRelayRetriesFailedBatchWhole(t *testing.T) {
 	}
 }
 
-// A row whose headers cannot be decoded is never skipped: it blocks the
-// relay (and is logged) until repaired, then goes out in order.
-func TestIntegrationRelayNeverSkipsUnreadableRow(t *testing.T) {
+// A row whose headers cannot be decoded is parked (bad_headers), not
+// skipped: the later rows of its company wait behind it, the other
+// companies flow; once repaired and retried, it goes out before them.
+func TestIntegrationRelayParksUnreadableRow(t *testing.T) {
 	t.Parallel()
 	pool, _ := newPool(t)
 	pub := &fakePublisher{}
@@ -259,24 +263,32 @@ func TestIntegrationRelayNeverSkipsUnreadableRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := company(t, 3)
+	evs, other := company(t, 3), company(t, 1)
 	mustCommit(t, pool, "t", evs...)
+	mustCommit(t, pool, "t", other...)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `UPDATE outbox SET headers = '{"not":"an array"}' WHERE id = (SELECT min(id) FROM outbox)`); err != nil {
 		t.Fatal(err)
 	}
 	runRelay(t, r)
-	waitFor(t, 10*time.Second, "an error log about the row", func() bool { return logs.contains("decode outbox headers") })
-	if n := len(pub.Calls()); n != 0 {
-		t.Fatalf("published %d batches past an unreadable row", n)
+	waitFor(t, 10*time.Second, "the other company published", func() bool { return unpublished(t, pool) == 3 })
+	if !logs.contains("reason=bad_headers") || !logs.contains("decode outbox headers") {
+		t.Error("the parked row was not logged with its reason and cause")
+	}
+	calls := pub.Calls()
+	if len(calls) != 1 || len(calls[0]) != 1 || !bytes.Equal(calls[0][0].Value, other[0].Value) {
+		t.Fatalf("got calls %v, want only the other company's row", calls)
 	}
 	if _, err := pool.Exec(ctx, `UPDATE outbox SET headers = '[]' WHERE id = (SELECT min(id) FROM outbox)`); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := postgres.NewParkedOutbox(pool).RetryAll(ctx); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 10*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
-	calls := pub.Calls()
-	if len(calls) != 1 || len(calls[0]) != 3 || !bytes.Equal(calls[0][1].Value, evs[1].Value) {
-		t.Errorf("got calls %v, want one batch of the 3 rows in order", calls)
+	calls = pub.Calls()
+	if len(calls) != 2 || len(calls[1]) != 3 || !bytes.Equal(calls[1][1].Value, evs[1].Value) {
+		t.Errorf("got calls %v, want then one batch of the 3 rows in order", calls)
 	}
 }
 

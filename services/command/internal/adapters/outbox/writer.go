@@ -8,6 +8,11 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// DefaultBatchBytes is the default WriterConfig.BatchBytes and
+// Options.BatchBytes: 1 MiB, kafka-go's default and about Kafka's default
+// max.message.bytes.
+const DefaultBatchBytes int64 = 1 << 20
+
 // WriterConfig configures the Kafka producer of the relay. Zero fields take
 // the documented defaults.
 type WriterConfig struct {
@@ -24,10 +29,11 @@ type WriterConfig struct {
 	// batch is sent at once. Keep it ≥ Options.BatchSize so that one relay
 	// batch is one produce request per partition. Default 500.
 	BatchSize int
-	// BatchBytes is the maximum size of a partition batch. A single message
-	// larger than this fails the whole WriteMessages call (and so blocks the
-	// relay), so keep it ≥ the broker's max.message.bytes. Default 1 MiB
-	// (kafka-go's and Kafka's default).
+	// BatchBytes is the maximum size of a partition batch. kafka-go refuses
+	// a whole WriteMessages call holding a message larger than this (the
+	// relay then parks that message). Give the relay the same value
+	// (Options.BatchBytes), so that it cuts its calls to fit one batch per
+	// partition. Default DefaultBatchBytes.
 	BatchBytes int64
 	// WriteTimeout bounds one produce request. Default 10s.
 	WriteTimeout time.Duration
@@ -82,6 +88,9 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second

@@ -67,6 +67,12 @@ type Config struct {
 	// AuthScopeApprove. While it is nil the API is open (AUTH_MODE=none).
 	// The probes, /openapi.json and /metrics are always open. Optional.
 	Auth Authenticator
+	// Parked, if set, reports the outbox rows the relay parked: their number
+	// and the ids of the first limit of them. GET /readyz shows them in its
+	// details; parked rows never make the service unready (the relay and
+	// every other company's events work; an operator must act on them).
+	// postgres.ParkedOutbox.Count implements it. Optional.
+	Parked func(ctx context.Context, limit int) (count int64, ids []int64, err error)
 	// Tracer, if set, runs each request in a server span named
 	// "METHOD /route/template", child of the request's valid traceparent
 	// (or the root of a new trace), and the commands store that span's
@@ -104,7 +110,7 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{app: cfg.App, ready: cfg.Ready, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest, auth: cfg.Auth, tracer: cfg.Tracer}
+	h := &handlers{app: cfg.App, ready: cfg.Ready, parked: cfg.Parked, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest, auth: cfg.Auth, tracer: cfg.Tracer}
 
 	r := gin.New()
 	// An API answers a wrong path with a 404 problem, not a redirect that a
@@ -149,6 +155,7 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 type handlers struct {
 	app     app.Application
 	ready   func(context.Context) error
+	parked  func(context.Context, int) (int64, []int64, error) // nil: no outbox details
 	log     *slog.Logger
 	metrics http.Handler
 	observe func(route, method string, status int, d time.Duration)
@@ -173,8 +180,26 @@ func (h *handlers) healthz(c *gin.Context) {
 	h.writeJSON(c, http.StatusOK, statusBody{Status: "alive"})
 }
 
+// readyParkedIDs is how many parked row ids GET /readyz lists at most.
+const readyParkedIDs = 10
+
+// readyBody is the 200 answer of GET /readyz; its checks mirror the
+// reader's.
+type readyBody struct {
+	Status  string            `json:"status"`
+	Checks  map[string]string `json:"checks"`
+	Details *readyDetails     `json:"details,omitempty"`
+}
+
+// readyDetails tells the operator about parked outbox rows.
+type readyDetails struct {
+	OutboxParkedRows int64   `json:"outbox_parked_rows"`
+	OutboxParkedIDs  []int64 `json:"outbox_parked_ids"`
+}
+
 // readyz runs the readiness check; a failure is a 503 problem whose cause is
-// logged (at Warn) but not shown.
+// logged (at Warn) but not shown. When ready, it adds the parked outbox rows
+// (checks.outbox "parked" and details), which do not make it unready.
 func (h *handlers) readyz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
@@ -183,7 +208,23 @@ func (h *handlers) readyz(c *gin.Context) {
 		h.fail(c, &apperr.Error{Kind: apperr.Unavailable, Code: "not_ready", Message: "the service is not ready", Err: err})
 		return
 	}
-	h.writeJSON(c, http.StatusOK, statusBody{Status: "ready"})
+	body := readyBody{Status: "ready", Checks: map[string]string{"postgres": "ok"}}
+	if h.parked != nil {
+		n, ids, err := h.parked(ctx, readyParkedIDs)
+		switch {
+		case err != nil:
+			h.log.WarnContext(ctx, "readiness: cannot count parked outbox rows", "err", err)
+			body.Checks["outbox"] = "unknown"
+		case n > 0:
+			body.Checks["outbox"] = "parked"
+		default:
+			body.Checks["outbox"] = "ok"
+		}
+		if err == nil {
+			body.Details = &readyDetails{OutboxParkedRows: n, OutboxParkedIDs: append([]int64{}, ids...)}
+		}
+	}
+	h.writeJSON(c, http.StatusOK, body)
 }
 
 // serveMetrics hands GET /metrics to the Prometheus handler, if any.

@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
+	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
 
 // The TestIntegration* tests run the API over the PostgreSQL repository,
@@ -149,4 +152,62 @@ func TestIntegrationReadyzMigrationsPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, e.do(req{method: "GET", path: "/readyz"}), http.StatusOK)
+}
+
+// TestIntegrationReadyzShowsParkedRows: parked outbox rows are listed in
+// the readiness details (at most 10 ids, in id order) and do not make the
+// service unready.
+func TestIntegrationReadyzShowsParkedRows(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := postgres.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, func(c *httpapi.Config) {
+		c.Parked = postgres.NewParkedOutbox(pool).Count
+	})
+	type body struct {
+		Status  string            `json:"status"`
+		Checks  map[string]string `json:"checks"`
+		Details struct {
+			Rows int64   `json:"outbox_parked_rows"`
+			IDs  []int64 `json:"outbox_parked_ids"`
+		} `json:"details"`
+	}
+	get := func() body {
+		t.Helper()
+		r := e.do(req{method: "GET", path: "/readyz"})
+		want(t, r, http.StatusOK)
+		var b body
+		if err := json.Unmarshal(r.raw, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if b := get(); b.Status != "ready" || b.Checks["outbox"] != "ok" || b.Details.Rows != 0 || b.Details.IDs == nil || len(b.Details.IDs) != 0 {
+		t.Errorf("no parked rows: %+v", b)
+	}
+	// 13 rows: one unpublished, 11 parked, one parked then published (not
+	// parked any more).
+	if _, err := pool.Exec(ctx, `INSERT INTO outbox (event_id, topic, key, value, parked_at, park_reason, published_at)
+		SELECT gen_random_uuid(), 't', 'k', 'v', CASE WHEN i > 1 THEN now() END, 'too_large',
+		       CASE WHEN i = 12 THEN now() END
+		FROM generate_series(1, 13) i`); err != nil {
+		t.Fatal(err)
+	}
+	var wantIDs []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM outbox
+		WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id LIMIT 10) s`).Scan(&wantIDs); err != nil {
+		t.Fatal(err)
+	}
+	b := get()
+	if b.Status != "ready" || b.Checks["outbox"] != "parked" || b.Details.Rows != 11 || !slices.Equal(b.Details.IDs, wantIDs) {
+		t.Errorf("with 11 parked rows: %+v, want ready, parked, 11, %v", b, wantIDs)
+	}
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
+)
+
+// help prints the usage and neither serves nor touches the database (here
+// unreachable, and invalid for the rest of the configuration).
+func TestHelpTouchesNothing(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", "HTTP_ADDR": "not an address"}
+	getenv := func(k string) string { return env[k] }
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"outbox", "help"}, {"outbox", "list", "-h"}} {
+		var out, errOut bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := dispatch(ctx, args, getenv, &out, &errOut)
+		cancel()
+		if err != nil {
+			t.Errorf("%v = %v, want nil", args, err)
+		}
+		if !strings.Contains(out.String()+errOut.String(), "companias-command outbox retry (--all | ID...)") {
+			t.Errorf("%v printed %q, want the usage", args, out.String())
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	getenv := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"frobnicate"}, {"serve", "now"}, {"outbox"}, {"outbox", "purge"},
+		{"outbox", "retry"}, {"outbox", "retry", "--all", "3"}, {"outbox", "retry", "x"},
+		{"outbox", "discard", "3"}, {"outbox", "discard", "--reason", "r"}, {"outbox", "list", "3"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := dispatch(context.Background(), args, getenv, &out, &errOut); !errors.Is(err, errUsage) {
+			t.Errorf("%v = %v, want a usage error", args, err)
+		}
+		if !strings.Contains(errOut.String(), "Usage:") {
+			t.Errorf("%v printed no usage on stderr: %q", args, errOut.String())
+		}
+	}
+}
+
+func TestIntegrationOutboxCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	pool, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": dsn}
+	cli := func(args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		err := dispatch(ctx, append([]string{"outbox"}, args...), func(k string) string { return env[k] }, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	insert := func(company string, parked bool) int64 {
+		var id int64
+		err := pool.QueryRow(ctx, `INSERT INTO outbox (event_id, topic, key, value, parked_at, park_reason)
+			VALUES (gen_random_uuid(), 't', $1, 'v', CASE WHEN $2 THEN now() END, CASE WHEN $2 THEN 'too_large' END)
+			RETURNING id`, []byte(company), parked).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	state := func(id int64) string {
+		var s string
+		if err := pool.QueryRow(ctx, `SELECT CASE WHEN discarded_at IS NOT NULL AND published_at IS NOT NULL THEN 'discarded'
+			WHEN published_at IS NOT NULL THEN 'published' WHEN parked_at IS NOT NULL THEN 'parked' ELSE 'unpublished' END
+			FROM outbox WHERE id = $1`, id).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	if out, _, err := cli("list"); err != nil || !strings.Contains(out, "no parked outbox rows") {
+		t.Errorf("list of none = %q, %v", out, err)
+	}
+	p1, held, p2, p3 := insert("company-1", true), insert("company-1", false), insert("company-2", true), insert("company-3", true)
+	out, _, err := cli("list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ID", "EVENT_ID", "COMPANY", "REASON", "PARKED_AT", "SIZE", fmt.Sprint(p1), fmt.Sprint(p2), "company-1", "too_large"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, fmt.Sprintf("\n%d ", held)) {
+		t.Errorf("list shows the held (not parked) row %d:\n%s", held, out)
+	}
+
+	// Retry notifies the outbox channel.
+	listener, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = listener.Close(ctx) })
+	if _, err := listener.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := cli("retry", fmt.Sprint(p1)); err != nil || !strings.Contains(out, "retried 1") {
+		t.Errorf("retry = %q, %v", out, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := listener.WaitForNotification(wctx); err != nil {
+		t.Errorf("no notification after retry: %v", err)
+	}
+	if s := state(p1); s != "unpublished" {
+		t.Errorf("retried row is %s", s)
+	}
+	if _, _, err := cli("retry", fmt.Sprint(held)); !errors.Is(err, postgres.ErrNotParked) {
+		t.Errorf("retry of a row that is not parked = %v, want ErrNotParked", err)
+	}
+
+	_, logs, err := cli("discard", "--reason", "poison from the load test", fmt.Sprint(p2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := state(p2); s != "discarded" {
+		t.Errorf("discarded row is %s", s)
+	}
+	if !strings.Contains(logs, `"level":"WARN"`) || !strings.Contains(logs, fmt.Sprintf(`"id":%d`, p2)) || !strings.Contains(logs, "poison from the load test") {
+		t.Errorf("discard logs %q, want a Warn with the id and reason", logs)
+	}
+
+	if out, _, err := cli("retry", "--all"); err != nil || !strings.Contains(out, fmt.Sprintf("retried 1 parked outbox rows [%d]", p3)) {
+		t.Errorf("retry --all = %q, %v", out, err)
+	}
+	if out, _, _ := cli("list"); !strings.Contains(out, "no parked outbox rows") {
+		t.Errorf("list after resolving all = %q", out)
+	}
+}
