@@ -210,9 +210,14 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 // leads and its fence has not ended (for a gauge or a health check).
 func (r *Relay) Leading() bool { return r.leading.Load() && time.Now().Before(r.fence.Until()) }
 
-// Epoch returns the epoch of the lease this relay holds, or 0 when it
-// holds none (for a gauge). Each new leader's epoch is higher.
-func (r *Relay) Epoch() int64 { return r.epoch.Load() }
+// Epoch returns the epoch of the lease this relay holds while Leading,
+// else 0 (for a gauge). Each new leader's epoch is higher.
+func (r *Relay) Epoch() int64 {
+	if !r.Leading() {
+		return 0
+	}
+	return r.epoch.Load()
+}
 
 // Wake tells the relay that a transaction that stored outbox rows has
 // committed, like a notification on the outbox channel but without a round
