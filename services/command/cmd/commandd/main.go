@@ -99,13 +99,16 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 
 	// The relay is built before the repository, which wakes it directly
 	// after each commit while it leads (no pg_notify round trip).
-	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize})
+	// The writer's connections are fenced by the relay's lease.
+	fence := outbox.NewFence()
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
 	if err != nil {
 		return fmt.Errorf("build kafka writer: %w", err)
 	}
 	defer closeLogged(log, "kafka writer", writer)
 	relay, err := outbox.New(pool, writer, outbox.Options{
 		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Linger: cfg.OutboxLinger, Logger: log,
+		LeaseTTL: cfg.OutboxLeaseTTL, Fence: fence,
 		OnRowPublished: m.RowPublished, OnParked: m.RowParked, Tracer: tracer,
 	})
 	if err != nil {

@@ -52,6 +52,10 @@ type Config struct {
 	OutboxLinger time.Duration
 	// OutboxRetention is how long published rows are kept before pruning (OUTBOX_RETENTION).
 	OutboxRetention time.Duration
+	// OutboxLeaseTTL is the time to live of the relay's leadership lease:
+	// a leader killed, frozen or cut off from PostgreSQL is replaced within
+	// about that (OUTBOX_LEASE_TTL).
+	OutboxLeaseTTL time.Duration
 	// IdempotencyRetention is how long idempotency records are kept (IDEMPOTENCY_RETENTION).
 	IdempotencyRetention time.Duration
 	// ShutdownTimeout bounds the graceful stop (SHUTDOWN_TIMEOUT).
@@ -89,6 +93,7 @@ var defaults = map[string]string{
 	"OUTBOX_BATCH_TIMEOUT":     "1ms",
 	"OUTBOX_LINGER":            "5ms",
 	"OUTBOX_RETENTION":         "24h",
+	"OUTBOX_LEASE_TTL":         "5s",
 	"IDEMPOTENCY_RETENTION":    "24h",
 	"SHUTDOWN_TIMEOUT":         "10s",
 	"LOG_LEVEL":                "info",
@@ -147,6 +152,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		OutboxBatchTimeout:   p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),
 		OutboxLinger:         p.DurationRange("OUTBOX_LINGER", 0, time.Second),
 		OutboxRetention:      p.DurationRange("OUTBOX_RETENTION", time.Minute, 365*24*time.Hour),
+		OutboxLeaseTTL:       p.DurationRange("OUTBOX_LEASE_TTL", time.Second, 5*time.Minute),
 		IdempotencyRetention: p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
 		ShutdownTimeout:      p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
 		LogLevel:             p.Level("LOG_LEVEL"),

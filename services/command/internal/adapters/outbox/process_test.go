@@ -25,7 +25,7 @@ const (
 
 // TestHelperProcessRelay is not a test: it is the relay process that the
 // kill -9 tests start by re-running the test binary. It prints "leading"
-// once it holds the lock and, in crash mode, "published" when a batch is on
+// once it holds the lease and, in crash mode, "published" when a batch is on
 // Kafka and not yet stamped, then blocks until killed.
 func TestHelperProcessRelay(t *testing.T) {
 	mode := os.Getenv(envHelper)
@@ -43,7 +43,7 @@ func TestHelperProcessRelay(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
-	r, err := outbox.New(pool, w, outbox.Options{LockRetry: 50 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+	r, err := outbox.New(pool, w, outbox.Options{LockRetry: 50 * time.Millisecond, PollInterval: 100 * time.Millisecond, LeaseTTL: time.Second})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)
@@ -167,9 +167,9 @@ func TestIntegrationRelayKilledBetweenPublishAndMark(t *testing.T) {
 	}
 }
 
-// (3) two replicas: only the lock holder publishes; after kill -9 of the
-// holder (another process), the standby takes over within seconds and
-// nothing is lost.
+// (3) two replicas: only the lease holder publishes; after kill -9 of the
+// holder (another process), the standby takes over within LeaseTTL +
+// LockRetry and nothing is lost.
 func TestIntegrationRelayFailoverAfterKill(t *testing.T) {
 	t.Parallel()
 	pool, dsn := newPool(t)
@@ -183,6 +183,7 @@ func TestIntegrationRelayFailoverAfterKill(t *testing.T) {
 	var mu sync.Mutex
 	r, err := outbox.New(pool, newWriter(t, b.Addr()), outbox.Options{
 		LockRetry: 100 * time.Millisecond,
+		LeaseTTL:  time.Second,
 		OnPublished: func(n int, _ time.Time) {
 			mu.Lock()
 			standbyRows += n
@@ -205,13 +206,13 @@ func TestIntegrationRelayFailoverAfterKill(t *testing.T) {
 	n := standbyRows
 	mu.Unlock()
 	if n != 0 || r.Leading() {
-		t.Fatalf("standby published %d rows (leading=%v) while the child held the lock", n, r.Leading())
+		t.Fatalf("standby published %d rows (leading=%v) while the child held the lease", n, r.Leading())
 	}
 
 	killed := time.Now()
 	p.kill(t)
 	waitFor(t, 10*time.Second, "the standby to take over", r.Leading)
-	t.Logf("standby took over %v after kill -9 (LockRetry 100ms)", time.Since(killed).Round(time.Millisecond))
+	t.Logf("standby took over %v after kill -9 (LeaseTTL 1s, LockRetry 100ms)", time.Since(killed).Round(time.Millisecond))
 
 	var after []companiaevent.Message
 	for range 10 {

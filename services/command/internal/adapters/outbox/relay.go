@@ -10,14 +10,20 @@
 // at least once: a crash between publish and stamp publishes the rows again,
 // with the same ce_id, so consumers deduplicate.
 //
-// Only one relay in a database publishes at a time: it holds a PostgreSQL
-// session advisory lock on a dedicated connection, which it also uses to
-// LISTEN, claim and stamp. Replicas wait on the lock and take over within
-// about LockRetry when the holder's session ends (a killed process's
-// connection is closed by its kernel; a vanished host is detected by TCP
-// keepalives within about 25 s). As one process publishes rows in id order,
-// and a company's rows get increasing ids in commit order (each command
-// locks the company), the events of a company reach its partition in order.
+// Only one relay in a database publishes at a time: the holder of a lease
+// (table outbox_relay_lease: an epoch, a holder and an expiry), which it
+// takes, renews and releases on a dedicated connection that it also uses to
+// LISTEN, claim and stamp. Replicas try to take the lease every LockRetry
+// once it has expired: within LockRetry after a graceful stop (the leader
+// releases it), within LeaseTTL + LockRetry after the leader was killed,
+// frozen or cut off from PostgreSQL. The leader renews the lease every
+// LeaseTTL/3 and stops at once when a renewal finds it taken. Its Kafka
+// connections are fenced (Fence): nothing it writes can reach a broker
+// after a time that ends before its lease can expire, so a leader that
+// resumes after a freeze cannot land records after its successor's. As one
+// relay at a time publishes rows in id order, and a company's rows get
+// increasing ids in commit order (each command locks the company), the
+// events of a company reach its partition in order.
 //
 // The relay wakes up when a command transaction commits: through a
 // notification on the outbox channel, or, for the commits of its own process,
@@ -53,11 +59,6 @@ import (
 // DefaultBatchSize is the default number of rows per relay batch.
 const DefaultBatchSize = 500
 
-// DefaultLockKey is the default advisory lock key of the relay: "compania"
-// in ASCII. Advisory locks are per database, so relays of different
-// databases never contend.
-const DefaultLockKey int64 = 0x636f6d70616e6961
-
 // Publisher sends a batch of Kafka messages, each to its own topic, and
 // returns nil only when every message was acknowledged. *Writer is the
 // production implementation.
@@ -85,18 +86,29 @@ type Options struct {
 	// not apply while the relay drains full batches, nor after a poll.
 	// Default 0: no linger (the service sets OUTBOX_LINGER).
 	Linger time.Duration
-	// LockRetry is how often a standby replica retries the advisory lock,
+	// LockRetry is how often a standby replica tries to take the lease,
 	// and how long the relay waits before reconnecting after a database
 	// error. Default 1s.
 	LockRetry time.Duration
-	// LockKey is the advisory lock key. Default DefaultLockKey.
-	LockKey int64
+	// LeaseTTL is the time to live of the relay's lease: a leader that
+	// stops renewing it (killed, frozen, cut off from PostgreSQL) is
+	// replaced within LeaseTTL + LockRetry. The leader renews it every
+	// LeaseTTL/3, and its Fence ends LeaseTTL/5 before the lease can expire.
+	// Default DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Fence is the fence of the Publisher's broker connections, which the
+	// relay opens while it holds the lease and closes when it stops
+	// leading. Default: the Publisher's Fence() if it has one (*Writer),
+	// else a fence of the relay's own that guards nothing. One Fence per
+	// Relay.
+	Fence *Fence
 	// BackoffMin and BackoffMax bound the exponential backoff between
 	// attempts to publish a batch Kafka refused. Defaults 100ms and 10s.
 	BackoffMin, BackoffMax time.Duration
 	// StatementTimeout bounds each SQL statement of the relay, so that a
-	// relay cut off from PostgreSQL notices, drops its connection (and with
-	// it the lock) and stops publishing. Default 30s.
+	// relay cut off from PostgreSQL notices, drops its connection and stops
+	// publishing; lease statements are bounded by the smaller of it and
+	// LeaseTTL. Default 30s.
 	StatementTimeout time.Duration
 	// ShutdownGrace is how long a batch being published when Run's context
 	// is cancelled may still take to be acknowledged and stamped, which
@@ -138,10 +150,18 @@ type Options struct {
 // Run; it is safe to run one Relay per process in any number of processes.
 type Relay struct {
 	pool    *pgxpool.Pool
-	pub     Publisher
+	pub     Publisher // checks the lease, then publishes
 	opts    Options
 	log     *slog.Logger
 	leading atomic.Bool
+
+	// The lease. fence and me never change; epoch is read by Epoch; the
+	// rest belongs to the relay goroutine.
+	fence   *Fence
+	me      string       // lease holder id
+	epoch   atomic.Int64 // of the lease held; 0: none
+	leaseAt time.Time    // when the last acquire or renewal was sent
+	conn    *pgx.Conn    // the session's connection, while leading
 
 	wakeMu   sync.Mutex
 	woken    bool               // Wake was called since the last claim started
@@ -171,8 +191,15 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 	if opts.LockRetry <= 0 {
 		opts.LockRetry = time.Second
 	}
-	if opts.LockKey == 0 {
-		opts.LockKey = DefaultLockKey
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	if opts.Fence == nil {
+		if f, ok := pub.(interface{ Fence() *Fence }); ok && f.Fence() != nil {
+			opts.Fence = f.Fence()
+		} else {
+			opts.Fence = NewFence()
+		}
 	}
 	if opts.BackoffMin <= 0 {
 		opts.BackoffMin = 100 * time.Millisecond
@@ -196,12 +223,23 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{pool: pool, pub: pub, opts: opts, log: log.With("component", "outbox-relay")}, nil
+	r := &Relay{pool: pool, opts: opts, log: log.With("component", "outbox-relay"), fence: opts.Fence, me: holderID()}
+	r.pub = &leasedPublisher{r: r, next: pub}
+	return r, nil
 }
 
-// Leading reports whether this relay holds the lock and is publishing (for
-// a gauge or a health check).
-func (r *Relay) Leading() bool { return r.leading.Load() }
+// Leading reports whether this relay holds the lease and may publish: it
+// leads and its fence has not ended (for a gauge or a health check).
+func (r *Relay) Leading() bool { return r.leading.Load() && time.Now().Before(r.fence.Until()) }
+
+// Epoch returns the epoch of the lease this relay holds while Leading,
+// else 0 (for a gauge). Each new leader's epoch is higher.
+func (r *Relay) Epoch() int64 {
+	if !r.Leading() {
+		return 0
+	}
+	return r.epoch.Load()
+}
 
 // Wake tells the relay that a transaction that stored outbox rows has
 // committed, like a notification on the outbox channel but without a round
@@ -213,7 +251,7 @@ func (r *Relay) Leading() bool { return r.leading.Load() }
 // channel so that the leader, in whichever process, wakes up. It never
 // blocks and is safe for concurrent use.
 func (r *Relay) Wake() bool {
-	if !r.leading.Load() {
+	if !r.Leading() {
 		return false
 	}
 	r.wakeMu.Lock()
@@ -235,24 +273,29 @@ func (r *Relay) clearWake() {
 
 // Run relays until ctx is cancelled, then returns nil. It never gives up:
 // database errors make it reconnect after LockRetry, Kafka errors make it
-// retry the same rows with backoff. A batch in flight when ctx is cancelled
-// gets ShutdownGrace to finish.
+// retry the same rows with backoff, a lost lease makes it stand by. A batch
+// in flight when ctx is cancelled gets ShutdownGrace to finish; then the
+// relay releases its lease.
 func (r *Relay) Run(ctx context.Context) error {
 	for {
 		err := r.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.log.Warn("outbox relay lost its database session; reconnecting", "err", err, "in", r.opts.LockRetry)
+		if errors.Is(err, errLeaseLost) {
+			r.log.Error("outbox relay lost its lease to another relay; standing by", "in", r.opts.LockRetry)
+		} else {
+			r.log.Warn("outbox relay lost its database session; reconnecting", "err", err, "in", r.opts.LockRetry)
+		}
 		if !sleep(ctx, r.opts.LockRetry) {
 			return nil
 		}
 	}
 }
 
-// session takes a connection, waits for the lock, and relays until an error
-// or cancellation. Closing the connection ends the session and releases the
-// lock and the LISTEN.
+// session takes a connection, waits for the lease, and relays until an
+// error, the loss of the lease or cancellation; then it closes the fence and
+// releases the lease. Closing the connection ends the LISTEN.
 func (r *Relay) session(ctx context.Context) error {
 	pc, err := r.pool.Acquire(ctx)
 	if err != nil {
@@ -266,38 +309,40 @@ func (r *Relay) session(ctx context.Context) error {
 	}()
 
 	// Let the server notice a vanished relay host in ~25 s rather than the
-	// kernel default of two hours, so the lock does not outlive its holder.
-	// Ignored by the server on Unix sockets.
+	// kernel default of two hours. Ignored by the server on Unix sockets.
 	// synchronous_commit off for this session only: marking rows published
 	// then does not wait for its WAL flush, halving the fsyncs per command.
 	// A mark lost in a crash only republishes rows, which delivery at least
 	// once allows; the command transactions keep synchronous commits.
 	if _, err := r.exec(ctx, conn, `SELECT set_config('tcp_keepalives_idle', '10', false),
 		set_config('tcp_keepalives_interval', '5', false), set_config('tcp_keepalives_count', '3', false),
-		set_config('synchronous_commit', 'off', false)`); err != nil {
-		return fmt.Errorf("set keepalives: %w", err)
+		set_config('synchronous_commit', 'off', false), set_config('application_name', $1, false)`,
+		RelayApplicationName); err != nil {
+		return fmt.Errorf("set session parameters: %w", err)
 	}
 	for {
-		var locked bool
-		qctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
-		err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, r.opts.LockKey).Scan(&locked)
-		cancel()
+		ok, err := r.acquireLease(ctx, conn)
 		if err != nil {
-			return fmt.Errorf("try advisory lock: %w", err)
+			return err
 		}
-		if locked {
+		if ok {
 			break
 		}
 		if !sleep(ctx, r.opts.LockRetry) {
 			return nil
 		}
 	}
+	defer r.releaseLease(ctx, conn)
 	if _, err := r.exec(ctx, conn, "LISTEN "+pgx.Identifier{r.opts.Channel}.Sanitize()); err != nil {
 		return fmt.Errorf("listen %s: %w", r.opts.Channel, err)
 	}
+	r.conn = conn
 	r.leading.Store(true)
-	defer r.leading.Store(false)
-	r.log.Info("outbox relay is leading", "lock_key", r.opts.LockKey)
+	defer func() {
+		r.leading.Store(false)
+		r.conn = nil
+	}()
+	r.log.Info("outbox relay is leading", "epoch", r.epoch.Load(), "holder", r.me, "lease_ttl", r.opts.LeaseTTL)
 	return r.relay(ctx, conn)
 }
 
@@ -311,10 +356,16 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 		if woken && r.opts.Linger > 0 && !sleep(ctx, r.opts.Linger) {
 			return nil
 		}
+		if err := r.renewIfDue(ctx, conn); err != nil {
+			return err
+		}
 		r.clearWake()
 		discardNotifications(conn)
 		n, err := r.relayBatch(ctx, conn)
 		woken = false
+		if r.epoch.Load() == 0 {
+			return errLeaseLost // found lost before a publish
+		}
 		var perr *publishError
 		switch {
 		case errors.As(err, &perr):
@@ -346,9 +397,25 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // wait blocks for d, or, if wake, until a notification or a Wake, or until
-// ctx is done. It reports whether a notification or a Wake ended it, and
-// returns only database errors.
+// ctx is done, renewing the lease when due. It reports whether a
+// notification or a Wake ended it, and returns only database errors and
+// errLeaseLost.
 func (r *Relay) wait(ctx context.Context, conn *pgx.Conn, d time.Duration, wake bool) (bool, error) {
+	end := time.Now().Add(d)
+	for {
+		if err := r.renewIfDue(ctx, conn); err != nil {
+			return false, err
+		}
+		left := time.Until(end)
+		woken, err := r.waitFor(ctx, conn, min(left, r.renewDueIn()), wake)
+		if woken || err != nil || ctx.Err() != nil || !time.Now().Before(end) {
+			return woken, err
+		}
+	}
+}
+
+// waitFor is wait for at most d, without renewing the lease.
+func (r *Relay) waitFor(ctx context.Context, conn *pgx.Conn, d time.Duration, wake bool) (bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if wake {

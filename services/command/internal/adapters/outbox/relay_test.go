@@ -388,7 +388,7 @@ func TestIntegrationRelayOnlyOneLeads(t *testing.T) {
 }
 
 // The relay survives the loss of its database session (the server
-// terminated it): it reconnects, retakes the lock and goes on.
+// terminated it): it reconnects, retakes its own lease at once and goes on.
 func TestIntegrationRelayReconnectsAfterSessionLoss(t *testing.T) {
 	t.Parallel()
 	pool, _ := newPool(t)
@@ -401,10 +401,10 @@ func TestIntegrationRelayReconnectsAfterSessionLoss(t *testing.T) {
 	waitFor(t, 10*time.Second, "the relay to lead", r.Leading)
 	ctx := context.Background()
 	var killed int
-	err = pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed)
+	err = pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND datname = current_database()`, outbox.RelayApplicationName).Scan(&killed)
 	if err != nil || killed != 1 {
-		t.Fatalf("terminate the lock holder: killed %d, %v", killed, err)
+		t.Fatalf("terminate the lease holder's session: killed %d, %v", killed, err)
 	}
 	waitFor(t, 10*time.Second, "the relay to notice", func() bool { return !r.Leading() })
 	mustCommit(t, pool, "t", company(t, 1)...)
@@ -421,8 +421,9 @@ func TestIntegrationRelayDrainsBacklogAfterKafkaOutage(t *testing.T) {
 	b := startBroker(t, "", dir)
 	addr := b.Addr()
 	topic := newTopic(t, addr)
-	pub := &countingPublisher{Publisher: newWriter(t, addr)}
-	r, err := outbox.New(pool, pub, outbox.Options{BatchSize: 25, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond})
+	w := newWriter(t, addr)
+	pub := &countingPublisher{Publisher: w}
+	r, err := outbox.New(pool, pub, outbox.Options{BatchSize: 25, BackoffMin: 50 * time.Millisecond, BackoffMax: 300 * time.Millisecond, Fence: w.Fence()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,9 +175,10 @@ func TestIntegrationRelayLingerBatchesCommits(t *testing.T) {
 	pool, _ := newPool(t)
 	b := startBroker(t, "", "")
 	topic := newTopic(t, b.Addr())
-	pub := &batchRecorder{Publisher: newWriter(t, b.Addr())}
+	w := newWriter(t, b.Addr())
+	pub := &batchRecorder{Publisher: w}
 	const linger = time.Second
-	r, err := outbox.New(pool, pub, outbox.Options{PollInterval: time.Hour, Linger: linger})
+	r, err := outbox.New(pool, pub, outbox.Options{PollInterval: time.Hour, Linger: linger, Fence: w.Fence()})
 	if err != nil {
 		t.Fatal(err)
 	}

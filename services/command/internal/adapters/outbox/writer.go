@@ -46,6 +46,11 @@ type WriterConfig struct {
 	// ClientID identifies the producer to the brokers. Default
 	// "companias-outbox-relay".
 	ClientID string
+	// Fence is the fence every broker connection of the Writer is dialled
+	// through (Fence.Dial): nothing is written while it is closed. The relay
+	// opens it while it holds its lease (Options.Fence, which defaults to
+	// the Writer's). Default: a new, closed Fence.
+	Fence *Fence
 }
 
 // Writer is the relay's Kafka producer: a kafka.Writer set up for ordered,
@@ -64,17 +69,30 @@ type WriterConfig struct {
 // topic-partition and at most one produce request in flight per connection
 // (kafka-go #686 fixed by #716 in v0.4.18; #625), and it retries a failed
 // batch in place before the next batch of that partition is sent. Its
-// internal retries therefore cannot reorder a partition. They can duplicate:
-// a produce request that timed out on the client may still have been
-// appended, and the retry appends it again; kafka-go has no idempotent
-// producer (#233). A WriteMessages call that returns early (context done)
-// leaves its batches queued, and they are still sent, ahead of anything
-// queued later. So the log of one partition is the outbox order with possible
-// repeats of a suffix, never a reorder; consumers deduplicate on ce_id or on
-// the company version.
+// internal retries can duplicate but not reorder a partition: a produce
+// request that timed out on the client may still have been appended, and
+// the retry appends it again; kafka-go has no idempotent producer (#233).
+//
+// Within one leader, the relay cuts its WriteMessages calls to at most
+// BatchBytes, so each partition's messages of one call form one kafka-go
+// batch, one produce request, appended or refused as a whole: a company's
+// later event never lands while its earlier one of the same call failed,
+// and the relay retries a failed call before anything later.
+//
+// Across leaders, the Fence: every connection is dialled through it, so a
+// relay that lost its lease (frozen, or cut off from PostgreSQL) cannot put
+// a byte on the wire after its fence ended, which is before the next leader
+// can take the lease; not even a batch kafka-go still had queued from a
+// WriteMessages that returned early. The next leader starts with the rows
+// the old one did not stamp.
+//
+// So the log of one partition is the outbox order with possible repeats
+// (duplicates, same ce_id), never a later event of a company before an
+// earlier one; consumers deduplicate on ce_id or on the company version.
 type Writer struct {
-	w *kafka.Writer
-	t *kafka.Transport
+	w     *kafka.Writer
+	t     *kafka.Transport
+	fence *Fence
 }
 
 // NewWriter returns a Writer for cfg. It does not connect: the first
@@ -101,7 +119,11 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "companias-outbox-relay"
 	}
+	if cfg.Fence == nil {
+		cfg.Fence = NewFence()
+	}
 	t := &kafka.Transport{
+		Dial:        cfg.Fence.Dial(nil),
 		DialTimeout: 5 * time.Second,
 		ClientID:    cfg.ClientID,
 	}
@@ -119,13 +141,17 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 		WriteBackoffMax: time.Second,
 		Transport:       t,
 	}
-	return &Writer{w: w, t: t}, nil
+	return &Writer{w: w, t: t, fence: cfg.Fence}, nil
 }
+
+// Fence returns the fence the Writer's connections are dialled through.
+func (w *Writer) Fence() *Fence { return w.fence }
 
 // WriteMessages writes msgs (each with its own Topic) and returns once every
 // partition batch was acknowledged by all in-sync replicas, or with the error
 // of the batches that were not (possibly a kafka.WriteErrors). An error does
-// not mean "not written": see Writer. Safe for concurrent use.
+// not mean "not written": see Writer. While the Fence is closed every call
+// fails. Safe for concurrent use.
 func (w *Writer) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
 	return w.w.WriteMessages(ctx, msgs...)
 }

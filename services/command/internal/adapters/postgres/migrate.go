@@ -25,10 +25,9 @@ var migrationFiles embed.FS
 
 // MigrationLockKey is the pg_advisory_xact_lock key that Migrate holds
 // while it checks and applies one migration, so that replicas starting
-// together apply each migration exactly once. It never changes, and it
-// differs from the outbox relay's session lock (outbox.DefaultLockKey),
-// which the leading replica holds for as long as it runs: sharing it would
-// keep every other replica from starting.
+// together apply each migration exactly once. It never changes. (Until
+// 0003_outbox_relay_lease the outbox relay held a session advisory lock of
+// its own, 0x636f6d70616e6961, "compania"; the two keys never coincided.)
 const MigrationLockKey int64 = 0x636f6d702d6d6967 // "comp-mig" in ASCII
 
 // ErrMigrationsPending is matched (errors.Is) by the Checker.Ready error

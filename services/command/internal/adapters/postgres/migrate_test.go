@@ -57,7 +57,7 @@ func TestIntegrationMigrate(t *testing.T) {
 	if n != postgres.MigrationCount() {
 		t.Fatalf("schema_migrations has %d rows, want %d", n, postgres.MigrationCount())
 	}
-	for _, table := range []string{"companias", "compania_eventos", "outbox", "idempotency_keys"} {
+	for _, table := range []string{"companias", "compania_eventos", "outbox", "idempotency_keys", "outbox_relay_lease"} {
 		if _, err := pool.Exec(ctx, "SELECT 1 FROM "+table+" LIMIT 1"); err != nil {
 			t.Errorf("table %s: %v", table, err)
 		}
