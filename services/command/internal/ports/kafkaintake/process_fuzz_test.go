@@ -17,6 +17,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
@@ -52,7 +53,7 @@ func fuzzHeaders(s string) []kafka.Header {
 // command is dead-lettered as malformed without reaching the use case. A
 // well-formed one reaches it once, as the decoded data with the command id
 // as idempotency key, the hash of the data's canonical JSON and the record's
-// traceparent; its canonical re-encoding reaches it as the same command. A
+// traceparent when it has one that tracing.ParseTraceparent keeps; its canonical re-encoding reaches it as the same command. A
 // refusal is dead-lettered with its reason. A dead letter has the record's
 // key, value and non-dead-letter headers in order, then each dead-letter
 // header once, naming the record's topic, partition and offset.
@@ -90,7 +91,7 @@ func FuzzProcess(f *testing.F) {
 		want := command.CrearCompania{
 			Datos:       compania.Datos{Nombre: cmd.Data.Nombre, Email: cmd.Data.Email, Identificacion: cmd.Data.Identificacion},
 			Idempotency: &command.Idempotency{Scope: "kafka:cmds", Key: cmd.ID, RequestHash: hash[:]},
-			Traceparent: firstHeader(m.Headers, "traceparent"),
+			Traceparent: keptTraceparent(m.Headers),
 		}
 		if !sameCommand(calls[0], want) {
 			t.Fatalf("command %q reached the use case as %+v, want %+v", value, calls[0], want)
@@ -148,13 +149,20 @@ func sameCommand(a, b command.CrearCompania) bool {
 		bytes.Equal(a.Idempotency.RequestHash, b.Idempotency.RequestHash)
 }
 
-func firstHeader(hs []kafka.Header, key string) string {
+// keptTraceparent is the traceparent the consumer passes on: the record's
+// only traceparent header, under tracing.ParseTraceparent's rule; else "".
+func keptTraceparent(hs []kafka.Header) string {
+	var values []string
 	for _, h := range hs {
-		if h.Key == key {
-			return string(h.Value)
+		if h.Key == "traceparent" {
+			values = append(values, string(h.Value))
 		}
 	}
-	return ""
+	if len(values) != 1 {
+		return ""
+	}
+	tp, _ := tracing.ParseTraceparent(values[0])
+	return tp
 }
 
 // dlqHeaders are the headers the deadletter contract sets on a dead letter.
