@@ -127,7 +127,7 @@ func Headers[H Header](info Info, original []H) []H {
 		size := len(key) + len(value)
 		if dropped.full || size > MaxCopiedHeaderBytes || total+size > MaxCopiedHeadersBytes {
 			// Once the total is reached, later headers are dropped too,
-			// even small ones: the copy is a prefix of the original.
+			// even small ones: copying stops there.
 			dropped.full = dropped.full || size <= MaxCopiedHeaderBytes
 			dropped.add(key, size)
 			continue
