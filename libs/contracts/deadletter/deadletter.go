@@ -12,6 +12,7 @@
 package deadletter
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,24 @@ func IsHeader(key string) bool { return strings.HasPrefix(key, HeaderPrefix) }
 // cut at a UTF-8 character boundary.
 const MaxErrorLen = 1024
 
+// Bounds of the original headers a dead letter copies, so that a message
+// the broker accepted always fits in its dead letter: a header whose key and
+// value together are over MaxCopiedHeaderBytes is dropped, and copying stops
+// (that header and every later one are dropped) once the headers copied
+// would pass MaxCopiedHeadersBytes in total. HeaderDroppedHeaders then lists
+// the dropped ones.
+const (
+	MaxCopiedHeaderBytes  = 4 << 10
+	MaxCopiedHeadersBytes = 32 << 10
+)
+
+// Bounds of the HeaderDroppedHeaders list: its first MaxDroppedListed
+// dropped headers are named, each key cut to MaxDroppedKeyLen bytes.
+const (
+	MaxDroppedListed = 16
+	MaxDroppedKeyLen = 64
+)
+
 // Header names added to a dead-lettered message.
 const (
 	HeaderReason    = "dlq_reason"             // one of the Reason constants
@@ -41,6 +60,13 @@ const (
 	HeaderOffset    = "dlq_original_offset"    // decimal
 	HeaderTime      = "dlq_time"               // RFC 3339 time of dead-lettering
 	HeaderConsumer  = "dlq_consumer_group"     // the consumer group that gave up
+	// HeaderDroppedHeaders is present only when original headers were
+	// dropped (see MaxCopiedHeaderBytes): a JSON object
+	// {"count": n, "bytes": b, "headers": [{"key": k, "size": s}, …]} with
+	// the number of dropped headers, their total size (keys and values),
+	// and the first MaxDroppedListed of them in order, each with its key
+	// (cut to MaxDroppedKeyLen bytes) and size. Never a value.
+	HeaderDroppedHeaders = "dlq_dropped_headers"
 )
 
 // Reasons (values of HeaderReason).
@@ -81,24 +107,39 @@ type Info struct {
 
 // Headers returns the headers of the dead-letter copy of a message whose
 // own headers are original: original minus every dead-letter header (see
-// IsHeader), in their order, followed by this contract's headers for info
-// in a fixed order. original is not modified.
+// IsHeader), in their order and bounded (see MaxCopiedHeaderBytes),
+// followed by this contract's headers for info in a fixed order, then
+// HeaderDroppedHeaders if any header was dropped for its size. original is
+// not modified.
 func Headers[H Header](info Info, original []H) []H {
 	type kv = struct {
 		Key   string
 		Value []byte
 	}
-	out := make([]H, 0, len(original)+7)
+	out := make([]H, 0, min(len(original), 64)+8)
+	var dropped droppedList
+	total := 0
 	for _, h := range original {
-		if !IsHeader(kv(h).Key) {
-			out = append(out, h)
+		key, value := kv(h).Key, kv(h).Value
+		if IsHeader(key) {
+			continue
 		}
+		size := len(key) + len(value)
+		if dropped.full || size > MaxCopiedHeaderBytes || total+size > MaxCopiedHeadersBytes {
+			// Once the total is reached, later headers are dropped too,
+			// even small ones: copying stops there.
+			dropped.full = dropped.full || size <= MaxCopiedHeaderBytes
+			dropped.add(key, size)
+			continue
+		}
+		total += size
+		out = append(out, h)
 	}
 	errText := ""
 	if info.Err != nil {
 		errText = truncate(info.Err.Error(), MaxErrorLen)
 	}
-	return append(out,
+	out = append(out,
 		H(kv{HeaderReason, []byte(info.Reason)}),
 		H(kv{HeaderError, []byte(errText)}),
 		H(kv{HeaderTopic, []byte(info.Topic)}),
@@ -107,6 +148,39 @@ func Headers[H Header](info Info, original []H) []H {
 		H(kv{HeaderTime, info.Time.UTC().AppendFormat(nil, time.RFC3339Nano)}),
 		H(kv{HeaderConsumer, []byte(info.ConsumerGroup)}),
 	)
+	if dropped.Count > 0 {
+		out = append(out, H(kv{HeaderDroppedHeaders, dropped.json()}))
+	}
+	return out
+}
+
+// droppedList is the value of HeaderDroppedHeaders.
+type droppedList struct {
+	Count   int             `json:"count"`
+	Bytes   int             `json:"bytes"`
+	Headers []droppedHeader `json:"headers"`
+	full    bool            // the total bound was reached
+}
+
+type droppedHeader struct {
+	Key  string `json:"key"`
+	Size int    `json:"size"`
+}
+
+func (d *droppedList) add(key string, size int) {
+	d.Count++
+	d.Bytes += size
+	if len(d.Headers) < MaxDroppedListed {
+		d.Headers = append(d.Headers, droppedHeader{Key: truncate(key, MaxDroppedKeyLen), Size: size})
+	}
+}
+
+func (d *droppedList) json() []byte {
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic("deadletter: marshal dropped headers: " + err.Error()) // strings and ints always marshal
+	}
+	return b
 }
 
 // truncate cuts s to at most n bytes without splitting a UTF-8 character.

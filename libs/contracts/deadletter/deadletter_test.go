@@ -2,6 +2,7 @@ package deadletter_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,47 @@ func TestIsHeader(t *testing.T) {
 		if got := deadletter.IsHeader(key); got != want {
 			t.Errorf("IsHeader(%q) = %v, want %v", key, got, want)
 		}
+	}
+}
+
+// A message the broker accepted with a 1 MB traceparent and 36 KB of other
+// headers gets a dead letter of bounded size: the traceparent is dropped
+// (over MaxCopiedHeaderBytes), copying stops at the header that would pass
+// MaxCopiedHeadersBytes (every later one is dropped too), and
+// dlq_dropped_headers names the dropped keys and sizes, never a value.
+func TestHeadersBoundTheCopiedHeaders(t *testing.T) {
+	original := []header{
+		{Key: "ce_id", Value: []byte("e-1")},
+		{Key: "traceparent", Value: []byte(strings.Repeat("f", 1_048_000))},
+	}
+	for i := range 9 { // 2-byte keys: 4000 bytes each
+		original = append(original, header{Key: fmt.Sprintf("h%d", i), Value: []byte(strings.Repeat("v", 3998))})
+	}
+	original = append(original, header{Key: "after", Value: []byte("1")})
+
+	got := deadletter.Headers(deadletter.Info{Reason: deadletter.ReasonInvalid, Err: errors.New("x")}, original)
+
+	var keys []string
+	size := 0
+	for _, h := range got {
+		keys = append(keys, h.Key)
+		size += len(h.Key) + len(h.Value)
+	}
+	want := []string{"ce_id", "h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7",
+		deadletter.HeaderReason, deadletter.HeaderError, deadletter.HeaderTopic, deadletter.HeaderPartition,
+		deadletter.HeaderOffset, deadletter.HeaderTime, deadletter.HeaderConsumer, deadletter.HeaderDroppedHeaders}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("header keys %q, want %q", keys, want)
+	}
+	if size > deadletter.MaxCopiedHeadersBytes+4096 {
+		t.Errorf("dead-letter headers hold %d bytes, want at most the copy bound plus the contract's", size)
+	}
+	const wantDropped = `{"count":3,"bytes":1052017,"headers":[{"key":"traceparent","size":1048011},{"key":"h8","size":4000},{"key":"after","size":6}]}`
+	if d := string(got[len(got)-1].Value); d != wantDropped {
+		t.Errorf("%s = %s, want %s", deadletter.HeaderDroppedHeaders, d, wantDropped)
+	}
+	// Nothing dropped: no dlq_dropped_headers.
+	if h := deadletter.Headers(deadletter.Info{}, original[:1]); len(h) != 8 || h[len(h)-1].Key != deadletter.HeaderConsumer {
+		t.Errorf("headers of a small message: %q", h)
 	}
 }

@@ -103,14 +103,15 @@ func Traceparent(sc trace.SpanContext) string {
 }
 
 // SpanContext parses a W3C traceparent header value into a remote span
-// context; ok is false when tp is empty or invalid.
+// context; ok is false when tp is empty or one ParseTraceparent ignores, so
+// that every reader of a traceparent (a request, an outbox row, an event)
+// follows the same rule.
 func SpanContext(tp string) (sc trace.SpanContext, ok bool) {
-	if tp == "" {
+	tp, ok = ParseTraceparent(tp)
+	if !ok {
 		return trace.SpanContext{}, false
 	}
-	ctx := propagation.TraceContext{}.Extract(context.Background(), propagation.MapCarrier{"traceparent": tp})
-	sc = trace.SpanContextFromContext(ctx)
-	return sc, sc.IsValid()
+	return extract(tp)
 }
 
 // StartLogged is Start for a service's main: it logs that tracing is on

@@ -115,7 +115,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("build outbox relay: %w", err)
 	}
 
-	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log), postgres.WithWaker(relay))
+	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log), postgres.WithWaker(relay),
+		postgres.WithMaxRecordBytes(cfg.KafkaMaxRecordBytes))
 	defer repo.Close() // sends a commit notification still owed; before pool.Close
 	afterCommit := func(ctx context.Context, events []compania.Event) {
 		for _, e := range events {

@@ -41,6 +41,12 @@ type Config struct {
 	TopicPartitions int
 	// CreateTopics makes the service create missing topics at start-up (KAFKA_CREATE_TOPICS).
 	CreateTopics bool
+	// KafkaMaxRecordBytes is the most bytes the Kafka record of one event
+	// (key, value, header keys and values) may have; a command whose event
+	// would exceed it is refused before anything is stored
+	// (KAFKA_MAX_RECORD_BYTES). Keep it below the event topic's
+	// max.message.bytes.
+	KafkaMaxRecordBytes int
 	// OutboxBatchSize is the most outbox rows published per Kafka write (OUTBOX_BATCH_SIZE).
 	OutboxBatchSize int
 	// OutboxPollInterval is the relay's polling fallback when no NOTIFY arrives (OUTBOX_POLL_INTERVAL).
@@ -88,6 +94,7 @@ var defaults = map[string]string{
 	"KAFKA_COMMANDS_ENABLED":   "true",
 	"KAFKA_TOPIC_PARTITIONS":   "6",
 	"KAFKA_CREATE_TOPICS":      "true",
+	"KAFKA_MAX_RECORD_BYTES":   "1000000",
 	"OUTBOX_BATCH_SIZE":        "500",
 	"OUTBOX_POLL_INTERVAL":     "1s",
 	"OUTBOX_BATCH_TIMEOUT":     "1ms",
@@ -147,6 +154,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		CommandsIntake:       p.Bool("KAFKA_COMMANDS_ENABLED"),
 		TopicPartitions:      p.IntRange("KAFKA_TOPIC_PARTITIONS", 1, 10000),
 		CreateTopics:         p.Bool("KAFKA_CREATE_TOPICS"),
+		KafkaMaxRecordBytes:  p.IntRange("KAFKA_MAX_RECORD_BYTES", 1024, 16<<20),
 		OutboxBatchSize:      p.IntRange("OUTBOX_BATCH_SIZE", 1, 10000),
 		OutboxPollInterval:   p.DurationRange("OUTBOX_POLL_INTERVAL", 10*time.Millisecond, time.Hour),
 		OutboxBatchTimeout:   p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),

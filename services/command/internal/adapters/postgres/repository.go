@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -55,6 +56,7 @@ type Repository struct {
 	notifyInterval time.Duration
 	notifier       *notifier
 	relay          Waker
+	maxRecordBytes int
 }
 
 // Waker is the outbox relay of the Repository's own process
@@ -106,13 +108,51 @@ func WithWaker(w Waker) RepositoryOption {
 	return func(r *Repository) { r.relay = w }
 }
 
+// DefaultMaxRecordBytes is the default of WithMaxRecordBytes: below Kafka's
+// default max.message.bytes (1048588), so that a record alone always fits
+// in a batch the broker accepts.
+const DefaultMaxRecordBytes = 1_000_000
+
+// WithMaxRecordBytes sets the most bytes the Kafka record of one event may
+// have, counted as RecordSize does (default DefaultMaxRecordBytes; n ≤ 0
+// keeps it). A write whose event would exceed it stores nothing and fails
+// with ErrRecordTooLarge, so that no outbox row is ever too large to
+// publish. No valid company comes near the default (its fields are bounded
+// to a few KiB): the limit guards what enters the record from outside, and
+// a broker configured with a smaller max.message.bytes.
+func WithMaxRecordBytes(n int) RepositoryOption {
+	return func(r *Repository) {
+		if n > 0 {
+			r.maxRecordBytes = n
+		}
+	}
+}
+
+// ErrRecordTooLarge is the error (kind apperr.Invalid, code
+// record_too_large) of a write refused because an event's Kafka record
+// would exceed WithMaxRecordBytes; match it with errors.Is. Its message
+// gives sizes only, never the data.
+var ErrRecordTooLarge = &apperr.Error{Kind: apperr.Invalid, Code: "record_too_large",
+	Message: "the event of this command would exceed the largest Kafka record allowed"}
+
+// RecordSize is the size of a Kafka record as the outbox limit counts it:
+// key, value, and the key and value of each header (the framing Kafka adds
+// is left out: the limit's default leaves room for it).
+func RecordSize(m companiaevent.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
 // NewRepository returns a Repository on pool, which must be migrated (Migrate).
 func NewRepository(pool *pgxpool.Pool, opts ...RepositoryOption) *Repository {
 	if pool == nil {
 		panic("postgres: NewRepository needs a pool")
 	}
 	r := &Repository{db: pool, topic: companiaevent.DefaultTopic, log: slog.New(slog.DiscardHandler),
-		notifyInterval: DefaultNotifyInterval}
+		notifyInterval: DefaultNotifyInterval, maxRecordBytes: DefaultMaxRecordBytes}
 	for _, o := range opts {
 		o(r)
 	}
@@ -188,7 +228,7 @@ var errVersionLost = errors.New("stored version is not the loaded one")
 // one event, as a new company does). It does not clear c's events: the caller hands them to the
 // in-process handlers after the commit. Errors: compania.ErrDuplicada,
 // compania.ErrIDEnUso, command.ErrIdempotencyKeyTaken (see
-// command.Repository); nothing is stored on any error.
+// command.Repository), ErrRecordTooLarge; nothing is stored on any error.
 func (r *Repository) Add(ctx context.Context, c *compania.Compania, meta command.Meta) error {
 	s := c.Snapshot()
 	w, err := r.writes(s, c.Events(), meta)
@@ -235,7 +275,8 @@ func (r *Repository) committed() {
 // (errors.Is/As see it). If fn recorded no events nothing is written (the
 // read-only transaction commits) and the company is returned as loaded.
 // A changed nombre that collides with another company is
-// compania.ErrDuplicada. The returned company still holds the recorded events.
+// compania.ErrDuplicada; an event over the record limit, ErrRecordTooLarge
+// (nothing is written). The returned company still holds the recorded events.
 func (r *Repository) Update(ctx context.Context, id string, meta command.Meta,
 	fn func(*compania.Compania) error) (*compania.Compania, error) {
 	if len(id) != 36 || uuid.Validate(id) != nil {
@@ -375,7 +416,8 @@ type writes struct {
 
 // writes builds the rows of events and of the idempotency record of meta;
 // the record's result is saved, the company as stored (meta's Result is not
-// used: an Update's caller cannot know it in advance).
+// used: an Update's caller cannot know it in advance). An event whose record
+// is over the limit fails it with ErrRecordTooLarge, before anything is sent.
 func (r *Repository) writes(saved compania.Snapshot, events []compania.Event, meta command.Meta) (writes, error) {
 	w := writes{companiaID: saved.ID, topic: r.topic, events: make([]eventWrite, 0, len(events))}
 	for _, e := range events {
@@ -386,6 +428,11 @@ func (r *Repository) writes(saved compania.Snapshot, events []compania.Event, me
 		msg, err := integration.Message(id.String(), e, meta.Traceparent)
 		if err != nil {
 			return writes{}, err
+		}
+		if size := RecordSize(msg); size > r.maxRecordBytes {
+			return writes{}, &apperr.Error{Kind: ErrRecordTooLarge.Kind, Code: ErrRecordTooLarge.Code,
+				Message: fmt.Sprintf("%s: %s of %d bytes, limit %d bytes", ErrRecordTooLarge.Message,
+					e.EventName(), size, r.maxRecordBytes)}
 		}
 		h, err := EncodeHeaders(msg.Headers)
 		if err != nil {

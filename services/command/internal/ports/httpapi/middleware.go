@@ -29,7 +29,8 @@ const (
 const maxRequestIDLen = 128
 
 // requestContext propagates a valid X-Request-Id (or generates one), echoes
-// it in the response and keeps a valid traceparent for the commands.
+// it in the response and keeps a valid traceparent for the commands; an
+// invalid one is dropped with a Warn log of its length (the request goes on).
 func (h *handlers) requestContext(c *gin.Context) {
 	id := c.Request.Header.Get(headerRequestID)
 	if !validRequestID(id) {
@@ -37,8 +38,18 @@ func (h *handlers) requestContext(c *gin.Context) {
 	}
 	c.Set(keyRequestID, id)
 	c.Header(headerRequestID, id)
-	if tp, ok := parseTraceparent(c.Request.Header.Values(headerTraceparent)); ok {
-		c.Set(keyTraceparent, tp)
+	if values := c.Request.Header.Values(headerTraceparent); len(values) > 0 {
+		if tp, ok := parseTraceparent(values); ok {
+			c.Set(keyTraceparent, tp)
+		} else {
+			// Never the value: it came from outside and may be huge.
+			size := 0
+			for _, v := range values {
+				size += len(v)
+			}
+			h.log.LogAttrs(c.Request.Context(), slog.LevelWarn, "invalid traceparent dropped",
+				slog.Int("length", size), slog.Int("headers", len(values)), slog.String("request_id", id))
+		}
 	}
 	c.Next()
 }
@@ -63,57 +74,15 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// parseTraceparent validates a W3C Trace Context traceparent header
-// (version-traceid-parentid-flags, lower-case hex). Version 00 must be exactly
-// 55 characters; a later version may carry more fields after a '-', and its
-// first 55 characters are kept. Anything else — several headers, version ff,
-// all-zero ids, upper case — is ignored, as the spec asks. So is one the
-// tracing library cannot read (version 00 with flags beyond 02): it is kept
-// only to continue the trace, through that library, here and downstream.
+// parseTraceparent returns the traceparent to keep from the request's
+// traceparent header lines: the one line, under tracing.ParseTraceparent's
+// rule (shared with the Kafka intake). Several lines are ignored too, as the
+// W3C specification asks.
 func parseTraceparent(values []string) (string, bool) {
 	if len(values) != 1 {
 		return "", false
 	}
-	s := values[0]
-	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
-		return "", false
-	}
-	version, traceID, parentID, flags := s[0:2], s[3:35], s[36:52], s[53:55]
-	if !lowerHex(version) || version == "ff" || !lowerHex(traceID) || !lowerHex(parentID) || !lowerHex(flags) {
-		return "", false
-	}
-	if allZero(traceID) || allZero(parentID) {
-		return "", false
-	}
-	switch {
-	case len(s) == 55:
-	case version == "00":
-		return "", false
-	case s[55] != '-':
-		return "", false
-	}
-	if _, ok := tracing.SpanContext(s[:55]); !ok {
-		return "", false
-	}
-	return s[:55], true
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZero(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '0' {
-			return false
-		}
-	}
-	return true
+	return tracing.ParseTraceparent(values[0])
 }
 
 // observeRequest reports each served request to the ObserveRequest hook,

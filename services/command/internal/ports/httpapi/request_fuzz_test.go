@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -231,8 +232,8 @@ func FuzzIdempotencyKey(f *testing.F) {
 // FuzzRequestHeaders runs the request-context middleware on X-Request-Id and
 // traceparent (one header line per "\n"). The request id echoed and logged
 // is the client's when it is 1 to 128 visible ASCII characters, else a new
-// 32-hex-digit one. A traceparent is kept only when sent once and valid: 55
-// characters of the header (version, trace id, parent id, flags in lower-case
+// 32-hex-digit one. A traceparent is kept only when sent once, at most
+// tracing.MaxTraceparentLen long, and valid: 55 characters of the header (version, trace id, parent id, flags in lower-case
 // hex, ids not zero, version not ff) that the tracing library reads as the
 // same trace and parent.
 func FuzzRequestHeaders(f *testing.F) {
@@ -248,7 +249,7 @@ func FuzzRequestHeaders(f *testing.F) {
 		if lines != nil {
 			c.Request.Header[http.CanonicalHeaderKey(headerTraceparent)] = lines
 		}
-		(&handlers{}).requestContext(c)
+		(&handlers{log: slog.New(slog.DiscardHandler)}).requestContext(c)
 
 		id := c.GetString(keyRequestID)
 		if w.Header().Get(headerRequestID) != id || !validRequestID(id) {
@@ -263,7 +264,7 @@ func FuzzRequestHeaders(f *testing.F) {
 			return
 		}
 		s, _ := tp.(string)
-		if len(lines) != 1 || len(s) != 55 || !strings.HasPrefix(lines[0], s) {
+		if len(lines) != 1 || len(s) != 55 || !strings.HasPrefix(lines[0], s) || len(lines[0]) > tracing.MaxTraceparentLen {
 			t.Fatalf("traceparent %q kept as %q", traceparent, s)
 		}
 		if !lowerHex(s[:2]+s[3:35]+s[36:52]+s[53:]) || s[:2] == "ff" || allZero(s[3:35]) || allZero(s[36:52]) {
@@ -274,4 +275,22 @@ func FuzzRequestHeaders(f *testing.F) {
 			t.Fatalf("traceparent %q kept, but the tracing library reads it as %v (%v)", s, sc, ok)
 		}
 	})
+}
+
+func lowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func allZero(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '0' {
+			return false
+		}
+	}
+	return true
 }

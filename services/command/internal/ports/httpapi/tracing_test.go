@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,53 @@ func TestTracingOffPassesTheRequestTraceparentOn(t *testing.T) {
 	want(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody("A", "1")}), http.StatusCreated)
 	if got := repo.lastMeta().Traceparent; got != "" {
 		t.Errorf("without a tracer and a traceparent, the command got %q", got)
+	}
+}
+
+// A traceparent the shared rule refuses (tracing.ParseTraceparent) is
+// dropped: the command runs without it, and a Warn log gives its length,
+// never its value. A valid one still passes on.
+func TestInvalidTraceparentDroppedAndLogged(t *testing.T) {
+	t.Parallel()
+	const future = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		name, tp, want string
+	}{
+		{"valid", "00" + future[2:], "00" + future[2:]},
+		{"future version, short extra", future + "-x", future},
+		{"future version over the length bound", future + "-" + strings.Repeat("x", tracing.MaxTraceparentLen), ""},
+		{"8 KB", future + "-" + strings.Repeat("7", 8000), ""},
+		{"reserved flags", "00" + future[2:53] + "10", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			repo := newMemRepo()
+			e := newEnv(t, repo) // no Tracer: the value itself would be stored
+			want(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody("A", "1"),
+				header: map[string]string{"traceparent": tc.tp}}), http.StatusCreated)
+			if got := repo.lastMeta().Traceparent; got != tc.want {
+				t.Errorf("command traceparent = %q, want %q", got, tc.want)
+			}
+			var logged []map[string]any
+			for _, r := range e.logs.records("WARN") {
+				if r["msg"] == "invalid traceparent dropped" {
+					logged = append(logged, r)
+				}
+			}
+			if tc.want != "" {
+				if len(logged) != 0 {
+					t.Errorf("a kept traceparent was logged as dropped: %v", logged)
+				}
+				return
+			}
+			if len(logged) != 1 || logged[0]["length"] != float64(len(tc.tp)) {
+				t.Fatalf("Warn logs %v, want one with length %d", logged, len(tc.tp))
+			}
+			for k, v := range logged[0] {
+				if s, ok := v.(string); ok && strings.Contains(s, tc.tp[3:35]) {
+					t.Errorf("log attribute %s holds the traceparent: %q", k, s)
+				}
+			}
+		})
 	}
 }

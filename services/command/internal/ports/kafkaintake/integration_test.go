@@ -76,9 +76,10 @@ func newIntakeEnv(t *testing.T, partitions int) *intakeEnv {
 	return e
 }
 
-// handler is the real use case on the real PostgreSQL repository.
-func (e *intakeEnv) handler() *command.CrearCompaniaHandler {
-	return command.NewCrearCompaniaHandler(postgres.NewRepository(e.pool),
+// handler is the real use case on the real PostgreSQL repository, built
+// with opts.
+func (e *intakeEnv) handler(opts ...postgres.RepositoryOption) *command.CrearCompaniaHandler {
+	return command.NewCrearCompaniaHandler(postgres.NewRepository(e.pool, opts...),
 		func() string { return uuid.Must(uuid.NewV7()).String() }, time.Now, nil)
 }
 
@@ -465,4 +466,86 @@ func (g *gatedCreator) Handle(ctx context.Context, cmd command.CrearCompania) (c
 		}
 	}
 	return g.Creator.Handle(ctx, cmd)
+}
+
+// A command with a 1,048,000-byte traceparent header runs without it: its
+// company is created, its outbox row carries no traceparent (so it is no
+// larger than any other), and the drop is logged with the length only. The
+// next command, with a valid traceparent, keeps it.
+func TestIntegrationHugeTraceparentDropped(t *testing.T) {
+	t.Parallel()
+	e := newIntakeEnv(t, 1)
+	c, logs := e.consumer(e.handler())
+	const valid = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	huge := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-" + strings.Repeat("f", 1_048_000-56)
+	poisoned := msg("a", cmdJSON("cmd-huge", "Alfa SAS", "100"))
+	poisoned.Headers = []kafka.Header{{Key: "traceparent", Value: []byte(huge)}}
+	traced := msg("b", cmdJSON("cmd-traced", "Beta SAS", "200"))
+	traced.Headers = []kafka.Header{{Key: "traceparent", Value: []byte(valid)}}
+	e.produce(poisoned)
+	e.produce(traced)
+	start(t, c)
+	eventually(t, "both committed", func() bool { return e.committed(0) == 2 })
+
+	if n := e.companias(); n != 2 {
+		t.Fatalf("%d companias, want 2", n)
+	}
+	var withHeader, biggest int
+	if err := e.pool.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE headers @> '[{"key":"traceparent"}]'),
+		coalesce(max(length(key) + length(value) + length(headers::text)), 0) FROM outbox`).Scan(&withHeader, &biggest); err != nil {
+		t.Fatal(err)
+	}
+	if withHeader != 1 || biggest > 4096 {
+		t.Errorf("outbox: %d rows with a traceparent (want 1, the valid one), largest row %d bytes", withHeader, biggest)
+	}
+	if n := e.count(`SELECT count(*) FROM outbox WHERE strpos(headers::text, $1) > 0`, valid); n != 1 {
+		t.Errorf("%d outbox rows carry the valid traceparent, want 1", n)
+	}
+	dropped := logs.messages("invalid traceparent dropped")
+	if len(dropped) != 1 || dropped[0]["length"] != "1048000" {
+		t.Fatalf("drop logs %v, want one with length 1048000", dropped)
+	}
+	for k, v := range dropped[0] {
+		if strings.Contains(v, "0af7651916cd43dd") {
+			t.Errorf("log attribute %s holds the traceparent", k)
+		}
+	}
+	if n := len(logs.messages("command dead-lettered")); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+}
+
+// A command whose event's record would exceed the repository's limit is
+// dead-lettered with reason invalid and nothing of it is stored; the
+// partition moves on to the next command.
+func TestIntegrationRecordTooLargeDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newIntakeEnv(t, 1)
+	c, _ := e.consumer(e.handler(postgres.WithMaxRecordBytes(1024)))
+	// Valid: 200 two-byte characters of nombre and a 254-character email.
+	email := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61)
+	big := fmt.Sprintf(`{"id":"cmd-big","data":{"nombre":%q,"email":%q,"identificacion":"100"}}`, strings.Repeat("ñ", 200), email)
+	e.produce(msg("big", big), msg("small", cmdJSON("cmd-small", "Chica SAS", "200")))
+	start(t, c)
+	eventually(t, "both committed", func() bool { return e.committed(0) == 2 })
+
+	dl := e.deadLetters(1)[0]
+	get := func(k string) string { v, _ := header(dl.Headers, k); return v }
+	if string(dl.Value) != big || get(deadletter.HeaderReason) != deadletter.ReasonInvalid ||
+		!strings.Contains(get(deadletter.HeaderError), "largest Kafka record") {
+		t.Errorf("dead letter %q: reason %q, error %q; want the command, invalid, the record limit",
+			dl.Key, get(deadletter.HeaderReason), get(deadletter.HeaderError))
+	}
+	if strings.Contains(get(deadletter.HeaderError), "ñññ") {
+		t.Errorf("dead-letter error names a field value: %q", get(deadletter.HeaderError))
+	}
+	if n := e.companias(); n != 1 {
+		t.Errorf("%d companias, want 1 (the small one)", n)
+	}
+	for _, table := range []string{"compania_eventos", "outbox", "idempotency_keys"} {
+		if n := e.count(`SELECT count(*) FROM ` + table); n != 1 {
+			t.Errorf("%d rows in %s, want 1 (the small command's)", n, table)
+		}
+	}
 }

@@ -14,6 +14,9 @@
 //     with another body) is written to
 //     the dead-letter topic with its original key, value and headers plus the
 //     headers of libs/contracts/deadletter, and the consumer moves on.
+//   - A traceparent header is kept only under the HTTP port's rule
+//     (tracing.ParseTraceparent); an invalid or oversized one is dropped with
+//     a Warn log of its length, and the command runs without it.
 //   - Any other failure (database down, timeout) is retried with capped
 //     exponential backoff; the message is neither committed nor skipped, so
 //     its partition waits until it succeeds or the consumer stops.
@@ -36,6 +39,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 	"github.com/segmentio/kafka-go"
@@ -368,7 +372,7 @@ func (c *Consumer) process(ctx context.Context, w messageWriter, m kafka.Message
 			Identificacion: cmd.Data.Identificacion,
 		},
 		Idempotency: &command.Idempotency{Scope: c.scope, Key: cmd.ID, RequestHash: requestHash(cmd.Data)},
-		Traceparent: traceparent(m.Headers),
+		Traceparent: c.traceparent(m),
 	}
 	for attempt := 0; ; attempt++ {
 		res, err := c.handle(ctx, req)
@@ -463,15 +467,37 @@ func requestHash(d companiacmd.CrearCompaniaData) []byte {
 	return sum[:]
 }
 
-// traceparent returns the W3C traceparent header of a message, if any.
-func traceparent(headers []kafka.Header) string {
-	for _, h := range headers {
-		if h.Key == "traceparent" {
-			return string(h.Value)
+// traceparent returns the W3C traceparent header of m to store with its
+// command, under the rule the HTTP port applies (tracing.ParseTraceparent),
+// or "". A message with an invalid one, or with several, runs without it: the
+// drop is logged at Warn with the size, never the value, which may be huge
+// and would otherwise go into the outbox record of the event.
+func (c *Consumer) traceparent(m kafka.Message) string {
+	var values [][]byte
+	for _, h := range m.Headers {
+		if h.Key == headerTraceparent {
+			values = append(values, h.Value)
 		}
 	}
+	if len(values) == 0 {
+		return ""
+	}
+	if len(values) == 1 {
+		if tp, ok := tracing.ParseTraceparent(string(values[0])); ok {
+			return tp
+		}
+	}
+	size := 0
+	for _, v := range values {
+		size += len(v)
+	}
+	c.log.Warn("invalid traceparent dropped", "length", size, "headers", len(values),
+		"partition", m.Partition, "offset", m.Offset)
 	return ""
 }
+
+// headerTraceparent is the Kafka header of a command's W3C trace context.
+const headerTraceparent = "traceparent"
 
 // sleep waits the backoff of the given attempt (0-based); it returns false
 // if ctx was cancelled first.

@@ -171,7 +171,7 @@ func TestRunProcessesAndCommits(t *testing.T) {
 	t.Parallel()
 	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
 	c, _ := fakeConsumer(t, l, w, cr)
-	l.produce(0, "k", validCmd, kafka.Header{Key: "traceparent", Value: []byte("00-abc-def-01")})
+	l.produce(0, "k", validCmd, kafka.Header{Key: "traceparent", Value: []byte(validTraceparent)})
 	stop := start(t, c)
 	eventually(t, "commit", func() bool { return l.committedOffset(0) == 1 })
 	if err := stop(); err != nil {
@@ -186,7 +186,7 @@ func TestRunProcessesAndCommits(t *testing.T) {
 	wantHash := requestHash(companiacmd.CrearCompaniaData{Nombre: "Acme SAS", Email: "info@acme.co", Identificacion: "900123456-7"})
 	if got.ID != "" || got.Datos != (compania.Datos{Nombre: "Acme SAS", Email: "info@acme.co", Identificacion: "900123456-7"}) ||
 		got.Idempotency == nil || got.Idempotency.Scope != "kafka:cmds" || got.Idempotency.Key != "cmd-1" ||
-		!bytes.Equal(got.Idempotency.RequestHash, wantHash) || got.Traceparent != "00-abc-def-01" {
+		!bytes.Equal(got.Idempotency.RequestHash, wantHash) || got.Traceparent != validTraceparent {
 		t.Errorf("command = %+v (idempotency %+v)", got, got.Idempotency)
 	}
 	if len(w.snapshot()) != 0 {
@@ -516,3 +516,5 @@ func TestKafkaReaderBoundsFetches(t *testing.T) {
 		t.Errorf("reader MinBytes, MaxBytes = %d, %d; want 1, 12345", cfg.MinBytes, cfg.MaxBytes)
 	}
 }
+
+const validTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
@@ -52,10 +52,11 @@ func fuzzHeaders(s string) []kafka.Header {
 // command is dead-lettered as malformed without reaching the use case. A
 // well-formed one reaches it once, as the decoded data with the command id
 // as idempotency key, the hash of the data's canonical JSON and the record's
-// traceparent; its canonical re-encoding reaches it as the same command. A
+// traceparent when it has one that tracing.ParseTraceparent keeps; its canonical re-encoding reaches it as the same command. A
 // refusal is dead-lettered with its reason. A dead letter has the record's
-// key, value and non-dead-letter headers in order, then each dead-letter
-// header once, naming the record's topic, partition and offset.
+// key, value and non-dead-letter headers in order (those the deadletter
+// contract drops for their size listed in dlq_dropped_headers), then each
+// dead-letter header once, naming the record's topic, partition and offset.
 // Seeds are in testdata/fuzz/FuzzProcess/.
 func FuzzProcess(f *testing.F) {
 	// What the use case answers, by outcome%4, and the dead-letter reason
@@ -90,7 +91,7 @@ func FuzzProcess(f *testing.F) {
 		want := command.CrearCompania{
 			Datos:       compania.Datos{Nombre: cmd.Data.Nombre, Email: cmd.Data.Email, Identificacion: cmd.Data.Identificacion},
 			Idempotency: &command.Idempotency{Scope: "kafka:cmds", Key: cmd.ID, RequestHash: hash[:]},
-			Traceparent: firstHeader(m.Headers, "traceparent"),
+			Traceparent: keptTraceparent(m.Headers),
 		}
 		if !sameCommand(calls[0], want) {
 			t.Fatalf("command %q reached the use case as %+v, want %+v", value, calls[0], want)
@@ -148,13 +149,20 @@ func sameCommand(a, b command.CrearCompania) bool {
 		bytes.Equal(a.Idempotency.RequestHash, b.Idempotency.RequestHash)
 }
 
-func firstHeader(hs []kafka.Header, key string) string {
+// keptTraceparent is the traceparent the consumer passes on: the record's
+// only traceparent header, under tracing.ParseTraceparent's rule; else "".
+func keptTraceparent(hs []kafka.Header) string {
+	var values []string
 	for _, h := range hs {
-		if h.Key == key {
-			return string(h.Value)
+		if h.Key == "traceparent" {
+			values = append(values, string(h.Value))
 		}
 	}
-	return ""
+	if len(values) != 1 {
+		return ""
+	}
+	tp, _ := tracing.ParseTraceparent(values[0])
+	return tp
 }
 
 // dlqHeaders are the headers the deadletter contract sets on a dead letter.
@@ -170,16 +178,38 @@ func checkDeadLetter(t *testing.T, m, d kafka.Message, reason string) {
 	if !bytes.Equal(d.Key, m.Key) || !bytes.Equal(d.Value, m.Value) {
 		t.Fatalf("dead letter key %q value %q, want %q %q", d.Key, d.Value, m.Key, m.Value)
 	}
-	var kept []kafka.Header
+	// The copied headers: the record's non-dead-letter ones in order, some
+	// dropped for their size (deadletter.Headers bounds them), in which case
+	// dlq_dropped_headers says so.
+	var original []kafka.Header
 	for _, h := range m.Headers {
 		if !deadletter.IsHeader(h.Key) {
-			kept = append(kept, h)
+			original = append(original, h)
 		}
 	}
-	if len(d.Headers) != len(kept)+len(dlqHeaders) || !slices.EqualFunc(d.Headers[:len(kept)], kept, func(a, b kafka.Header) bool {
-		return a.Key == b.Key && bytes.Equal(a.Value, b.Value)
-	}) {
-		t.Fatalf("dead letter headers %q, want %q and then the %d dead-letter headers", d.Headers, kept, len(dlqHeaders))
+	copied := 0
+	for copied < len(d.Headers) && !deadletter.IsHeader(d.Headers[copied].Key) {
+		copied++
+	}
+	i := 0
+	for _, h := range d.Headers[:copied] {
+		for i < len(original) && (original[i].Key != h.Key || !bytes.Equal(original[i].Value, h.Value)) {
+			i++
+		}
+		if i == len(original) {
+			t.Fatalf("dead letter headers %q: not the record's %q in order", d.Headers[:copied], original)
+		}
+		i++
+	}
+	extra := 0
+	if _, n := header(d.Headers, deadletter.HeaderDroppedHeaders); n != 0 || copied < len(original) {
+		extra = 1
+		if n != 1 || copied == len(original) {
+			t.Fatalf("%d of %d headers copied, %s %d times", copied, len(original), deadletter.HeaderDroppedHeaders, n)
+		}
+	}
+	if len(d.Headers) != copied+len(dlqHeaders)+extra {
+		t.Fatalf("dead letter headers %q, want %d copied and then the %d dead-letter headers", d.Headers, copied, len(dlqHeaders)+extra)
 	}
 	want := map[string]string{
 		deadletter.HeaderReason: reason, deadletter.HeaderTopic: m.Topic, deadletter.HeaderConsumer: "g",
