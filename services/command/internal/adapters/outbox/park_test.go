@@ -202,9 +202,10 @@ func TestIntegrationRelayParksRowTheBrokerRefuses(t *testing.T) {
 	if err != nil || res.Errors[topic] != nil {
 		t.Fatalf("create topic: %v %v", err, res)
 	}
-	pub := &countingPublisher{Publisher: newWriter(t, broker.Addr())}
+	w := newWriter(t, broker.Addr())
+	pub := &countingPublisher{Publisher: w}
 	parked := &reasons{}
-	r, err := outbox.New(pool, pub, outbox.Options{OnParked: parked.add, BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	r, err := outbox.New(pool, pub, outbox.Options{Fence: w.Fence(), OnParked: parked.add, BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
