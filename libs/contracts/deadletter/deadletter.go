@@ -82,6 +82,10 @@ const (
 	ReasonConflict = "conflict"
 	// ReasonUnsupportedVersion: an event of a major version this consumer does not speak.
 	ReasonUnsupportedVersion = "unsupported_version"
+	// ReasonPanic: the consumer panicked while handling the message (a bug
+	// in the consumer, not necessarily in the message); the panic was
+	// recovered and the consumer went on with the next message.
+	ReasonPanic = "panic"
 )
 
 // Header is one Kafka record header, as every Go Kafka client spells it
