@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 	"github.com/segmentio/kafka-go"
@@ -19,21 +20,17 @@ import (
 // single-topic "log" with a committed offset per partition, a dead-letter
 // writer and a Creator with scripted failures.
 
-// fakeLog is a topic with committed group offsets. Readers built from it
-// start at the committed offsets, like a restarted group member.
+// fakeLog is a topic with committed group offsets, consumed by a fake group
+// member (run) that, like groupconsumer, starts at the committed offsets,
+// hands the messages one at a time to the handler and commits one only when
+// the handler returned nil while the run's context was live.
 type fakeLog struct {
 	mu        sync.Mutex
 	topic     string
 	parts     map[int][]kafka.Message
 	committed map[int]int64
 	commits   []kafka.Message // every successful commit, in order
-	// commitErrs fail the next CommitMessages calls.
-	commitErrs []error
-	// fetchErrs fail the next FetchMessage calls.
-	fetchErrs []error
-	// extra messages delivered once, after the log (stale prefetches).
-	extra  []kafka.Message
-	notify chan struct{}
+	notify    chan struct{}
 }
 
 func newFakeLog(topic string) *fakeLog {
@@ -70,80 +67,42 @@ func (l *fakeLog) commitCount() int {
 	return len(l.commits)
 }
 
-func (l *fakeLog) reader() messageReader {
+// next returns the first message after pos, if any.
+func (l *fakeLog) next(pos map[int]int64) (kafka.Message, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	pos := map[int]int64{}
-	for p, o := range l.committed {
-		pos[p] = o
+	for p := range 8 {
+		if msgs := l.parts[p]; pos[p] < int64(len(msgs)) {
+			return msgs[pos[p]], true
+		}
 	}
-	return &fakeReader{log: l, pos: pos}
+	return kafka.Message{}, false
 }
 
-type fakeReader struct {
-	log    *fakeLog
-	pos    map[int]int64
-	closed bool
-}
-
-func (r *fakeReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+// run is a fake group member: see fakeLog.
+func (l *fakeLog) run(ctx context.Context, h groupconsumer.Handler, dl groupconsumer.DeadLetterer) error {
+	l.mu.Lock()
+	pos := maps.Clone(l.committed)
+	l.mu.Unlock()
 	for {
-		l := r.log
-		l.mu.Lock()
-		if r.closed {
-			l.mu.Unlock()
-			return kafka.Message{}, io.EOF
-		}
-		if len(l.fetchErrs) > 0 {
-			err := l.fetchErrs[0]
-			l.fetchErrs = l.fetchErrs[1:]
-			l.mu.Unlock()
-			return kafka.Message{}, err
-		}
-		for p := 0; p < 8; p++ {
-			if msgs := l.parts[p]; r.pos[p] < int64(len(msgs)) {
-				m := msgs[r.pos[p]]
-				r.pos[p]++
-				l.mu.Unlock()
-				return m, nil
+		m, ok := l.next(pos)
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-l.notify:
+				continue
 			}
 		}
-		if len(l.extra) > 0 {
-			m := l.extra[0]
-			l.extra = l.extra[1:]
-			l.mu.Unlock()
-			return m, nil
+		if err := h.HandleBatch(ctx, []kafka.Message{m}, dl); err != nil || ctx.Err() != nil {
+			return nil
 		}
-		l.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return kafka.Message{}, ctx.Err()
-		case <-l.notify:
-		}
-	}
-}
-
-func (r *fakeReader) CommitMessages(ctx context.Context, msgs ...kafka.Message) error {
-	l := r.log
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.commitErrs) > 0 {
-		err := l.commitErrs[0]
-		l.commitErrs = l.commitErrs[1:]
-		return err
-	}
-	for _, m := range msgs {
-		l.committed[m.Partition] = m.Offset + 1 // like kafka-go: no backwards check
+		pos[m.Partition] = m.Offset + 1
+		l.mu.Lock()
+		l.committed[m.Partition] = m.Offset + 1
 		l.commits = append(l.commits, m)
+		l.mu.Unlock()
 	}
-	return nil
-}
-
-func (r *fakeReader) Close() error {
-	r.log.mu.Lock()
-	r.closed = true
-	r.log.mu.Unlock()
-	return nil
 }
 
 // fakeDLQ records dead letters; writeErrs fail the next writes.
@@ -152,7 +111,6 @@ type fakeDLQ struct {
 	msgs      []kafka.Message
 	writeErrs []error
 	failAll   error // when set, every write fails with it
-	closed    bool
 }
 
 func (w *fakeDLQ) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
@@ -170,10 +128,24 @@ func (w *fakeDLQ) WriteMessages(ctx context.Context, msgs ...kafka.Message) erro
 	return nil
 }
 
-func (w *fakeDLQ) Close() error {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
+// fakeDeadLetterer writes the copies of letters to a fakeDLQ once (the
+// retries are groupconsumer's) and calls the consumer's OnDeadLetter hook.
+type fakeDeadLetterer struct {
+	c *Consumer
+	w *fakeDLQ
+}
+
+func (d fakeDeadLetterer) DeadLetter(ctx context.Context, letters ...groupconsumer.Letter) error {
+	var msgs []kafka.Message
+	for _, l := range letters {
+		msgs = append(msgs, d.c.group.Copy(l, time.Now()))
+	}
+	if err := d.w.WriteMessages(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, l := range letters {
+		d.c.deadLettered(l.Reason)
+	}
 	return nil
 }
 
@@ -287,8 +259,9 @@ func fakeConsumer(t *testing.T, l *fakeLog, w *fakeDLQ, cr Creator) (*Consumer, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.newReader = l.reader
-	c.newWriter = func() messageWriter { return w }
+	c.run = func(ctx context.Context, h groupconsumer.Handler) error {
+		return l.run(ctx, h, fakeDeadLetterer{c, w})
+	}
 	return c, logs
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -547,5 +549,47 @@ func TestIntegrationRecordTooLargeDeadLettered(t *testing.T) {
 		if n := e.count(`SELECT count(*) FROM ` + table); n != 1 {
 			t.Errorf("%d rows in %s, want 1 (the small command's)", n, table)
 		}
+	}
+}
+
+// panicking panics on the command with the given id and runs the others.
+type panicking struct {
+	Creator
+	id string
+}
+
+func (p *panicking) Handle(ctx context.Context, cmd command.CrearCompania) (command.Result, error) {
+	if cmd.Idempotency != nil && cmd.Idempotency.Key == p.id {
+		panic("use case bug")
+	}
+	return p.Creator.Handle(ctx, cmd)
+}
+
+// A panic while processing a command is recovered: that command is
+// dead-lettered with reason panic and committed, the next one is processed.
+func TestIntegrationPanicDeadLettersAndGoesOn(t *testing.T) {
+	t.Parallel()
+	e := newIntakeEnv(t, 1)
+	var reasons []string
+	var mu sync.Mutex
+	c, _ := e.consumer(&panicking{Creator: e.handler(), id: "cmd-boom"})
+	c.cfg.OnDeadLetter = func(r string) { mu.Lock(); reasons = append(reasons, r); mu.Unlock() }
+	boom := cmdJSON("cmd-boom", "Boom SAS", "500")
+	e.produce(msg("k", boom), msg("k", cmdJSON("cmd-after", "Despues SAS", "501")))
+	start(t, c)
+	eventually(t, "both committed", func() bool { return e.committed(0) == 2 })
+	if n := e.companias(); n != 1 {
+		t.Errorf("%d companias, want 1 (the one after the panic)", n)
+	}
+	dl := e.deadLetters(1)
+	reason, _ := header(dl[0].Headers, deadletter.HeaderReason)
+	errText, _ := header(dl[0].Headers, deadletter.HeaderError)
+	if string(dl[0].Value) != boom || reason != deadletter.ReasonPanic || !strings.Contains(errText, "use case bug") {
+		t.Errorf("dead letter %q reason %q error %q; want the panicking command, panic", dl[0].Value, reason, errText)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(reasons, []string{deadletter.ReasonPanic}) {
+		t.Errorf("OnDeadLetter reasons %v, want [panic]", reasons)
 	}
 }

@@ -1,6 +1,8 @@
 // Package kafkaintake is the Kafka port of the command service: it consumes
-// CrearCompania commands (the contract of libs/contracts/companiacmd) with a
-// kafka-go consumer group and runs them through the CrearCompania use case.
+// CrearCompania commands (the contract of libs/contracts/companiacmd) as a
+// member of a consumer group (libs/kafkakit/groupconsumer: generation-aware,
+// no stale prefetch, no commit from an old generation) and runs them through
+// the CrearCompania use case, one message at a time.
 //
 // Delivery is at least once, and a command creates at most one company:
 //
@@ -11,9 +13,10 @@
 //     second run into a replay, which counts as success.
 //   - A message that can never succeed (a value over MaxCommandBytes,
 //     malformed JSON, invalid data, a duplicate company, a command id reused
-//     with another body) is written to
-//     the dead-letter topic with its original key, value and headers plus the
-//     headers of libs/contracts/deadletter, and the consumer moves on.
+//     with another body) is written to the dead-letter topic with its
+//     original key, value and headers plus the headers of
+//     libs/contracts/deadletter, and the consumer moves on. So is a message
+//     whose processing panicked (reason panic).
 //   - A traceparent header is kept only under the HTTP port's rule
 //     (tracing.ParseTraceparent); an invalid or oversized one is dropped with
 //     a Warn log of its length, and the command runs without it.
@@ -31,14 +34,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -94,12 +97,13 @@ type Config struct {
 	// transient failure (default DefaultHandleTimeout).
 	HandleTimeout time.Duration
 	// MaxWait is how long a fetch waits on the broker for new data; it also
-	// bounds how long closing the reader takes (default DefaultMaxWait).
+	// bounds how long a rebalance waits for the partition readers to stop
+	// (default DefaultMaxWait).
 	MaxWait time.Duration
-	// CloseTimeout bounds how long Run waits for the kafka-go reader to
-	// close when it stops (default DefaultCloseTimeout).
+	// CloseTimeout bounds how long Run waits to leave the group when it
+	// stops, also while a JoinGroup is in flight (default DefaultCloseTimeout).
 	CloseTimeout time.Duration
-	// MaxFetchBytes is the kafka-go reader's MaxBytes: the most bytes one
+	// MaxFetchBytes is the partition readers' MaxBytes: the most bytes one
 	// fetch asks for (default DefaultMaxFetchBytes).
 	MaxFetchBytes int
 	// MaxCommandBytes is the largest command value parsed; a larger one is
@@ -108,6 +112,12 @@ type Config struct {
 	// SessionTimeout, HeartbeatInterval, RebalanceTimeout and
 	// JoinGroupBackoff tune the consumer group; zero keeps kafka-go's defaults.
 	SessionTimeout, HeartbeatInterval, RebalanceTimeout, JoinGroupBackoff time.Duration
+	// Dialer, if not nil, dials the brokers for the group membership and
+	// the partition readers (TLS, SASL, client id); nil: a plain dialer.
+	Dialer *kafka.Dialer
+	// Transport, if not nil, carries the dead-letter writes; nil: a plain
+	// transport of the consumer's own.
+	Transport *kafka.Transport
 	// OnDeadLetter, if set, is called once for each message written to the
 	// dead-letter topic, with its reason (a deadletter.Reason* value), for a
 	// metric. It runs on the consumer goroutine: keep it fast.
@@ -115,28 +125,21 @@ type Config struct {
 }
 
 // Consumer reads CrearCompania commands from one topic as a member of a
-// consumer group. Build it with New; Run may be called again after it
-// returned (each Run joins the group anew), but not concurrently.
+// consumer group (libs/kafkakit/groupconsumer: generation-aware, one message
+// per batch, committed after it was processed). Build it with New; Run may
+// be called again after it returned (each Run joins the group anew), but not
+// concurrently.
 type Consumer struct {
 	cfg     Config
 	creator Creator
 	log     *slog.Logger
 	scope   string
+	backoff retry.Backoff
+	group   *groupconsumer.Consumer
 
-	// Seams for tests; New sets them to kafka-go implementations.
-	newReader func() messageReader
-	newWriter func() messageWriter
-}
-
-type messageReader interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
-	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
-	Close() error
-}
-
-type messageWriter interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-	Close() error
+	// run runs the group membership with a handler; New sets it to
+	// group.Run, tests to a fake group.
+	run func(ctx context.Context, h groupconsumer.Handler) error
 }
 
 // New validates cfg, applies the defaults and returns a Consumer that runs
@@ -186,9 +189,32 @@ func New(cfg Config, creator Creator, log *slog.Logger) (*Consumer, error) {
 		creator: creator,
 		log:     log.With("topic", cfg.Topic, "group", cfg.GroupID),
 		scope:   "kafka:" + cfg.Topic,
+		backoff: retry.Backoff{Min: cfg.MinBackoff, Max: cfg.MaxBackoff, Jitter: 0.2},
 	}
-	c.newReader = c.kafkaReader
-	c.newWriter = c.kafkaWriter
+	group, err := groupconsumer.New(groupconsumer.Config{
+		Brokers:           cfg.Brokers,
+		GroupID:           cfg.GroupID,
+		Topic:             cfg.Topic,
+		DLQTopic:          cfg.DeadLetterTopic,
+		Dialer:            cfg.Dialer,
+		Transport:         cfg.Transport,
+		BatchSize:         1, // each command committed after its transaction
+		MaxWait:           cfg.MaxWait,
+		MaxFetchBytes:     cfg.MaxFetchBytes,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.RebalanceTimeout,
+		JoinGroupBackoff:  cfg.JoinGroupBackoff,
+		CloseTimeout:      cfg.CloseTimeout,
+		Backoff:           c.backoff,
+		Logger:            c.log,
+		Hooks:             groupconsumer.Hooks{OnDeadLetter: c.deadLettered},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafkaintake: %w", err)
+	}
+	c.group = group
+	c.run = group.Run
 	return c, nil
 }
 
@@ -198,172 +224,33 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-func (c *Consumer) kafkaReader() messageReader {
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		GroupID:        c.cfg.GroupID,
-		Topic:          c.cfg.Topic,
-		StartOffset:    kafka.FirstOffset,
-		CommitInterval: 0, // synchronous commits
-		// Pick up partitions added to the topic (kafka-go #1134).
-		WatchPartitionChanges: true,
-		MaxWait:               c.cfg.MaxWait,
-		MinBytes:              1,
-		MaxBytes:              c.cfg.MaxFetchBytes,
-		SessionTimeout:        c.cfg.SessionTimeout,
-		HeartbeatInterval:     c.cfg.HeartbeatInterval,
-		RebalanceTimeout:      c.cfg.RebalanceTimeout,
-		JoinGroupBackoff:      c.cfg.JoinGroupBackoff,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
-		}),
-	})
-}
-
-type dlqWriter struct {
-	*kafka.Writer
-	transport *kafka.Transport
-}
-
-func (w dlqWriter) Close() error {
-	err := w.Writer.Close()
-	w.transport.CloseIdleConnections()
-	return err
-}
-
-func (c *Consumer) kafkaWriter() messageWriter {
-	// Its own Transport: the default one shares a metadata cache that may
-	// predate the dead-letter topic.
-	tr := &kafka.Transport{}
-	return dlqWriter{
-		Writer: &kafka.Writer{
-			Addr:         kafka.TCP(c.cfg.Brokers...),
-			Topic:        c.cfg.DeadLetterTopic,
-			Balancer:     &kafka.Murmur2Balancer{},
-			RequiredAcks: kafka.RequireAll,
-			BatchTimeout: 5 * time.Millisecond,
-			Transport:    tr,
-		},
-		transport: tr,
+// deadLettered calls the OnDeadLetter hook.
+func (c *Consumer) deadLettered(reason string) {
+	if c.cfg.OnDeadLetter != nil {
+		c.cfg.OnDeadLetter(reason)
 	}
 }
 
-// Run consumes until ctx is cancelled, then leaves the group and returns
-// nil. A message being processed when ctx is cancelled is not committed: it
-// is redelivered (to this group) and replayed idempotently. Run returns an
-// error only if the reader was closed underneath it.
+// Run consumes until ctx is cancelled, then leaves the group (waiting at
+// most CloseTimeout) and returns nil. A message being processed when ctx is
+// cancelled is not committed: it is redelivered (to this group) and replayed
+// idempotently. A panic while processing a message dead-letters it with
+// reason panic. Run returns an error only if it cannot start.
 func (c *Consumer) Run(ctx context.Context) error {
-	r := c.newReader()
-	w := c.newWriter()
-	defer func() {
-		if err := w.Close(); err != nil {
-			c.log.Warn("close dead-letter writer", "error", err)
-		}
-		c.closeReader(r)
-	}()
-
-	// committed is the next offset this Run committed, per partition; a new
-	// Run starts empty (an offset reset needs the group stopped anyway).
-	committed := make(map[int]int64)
-	fetchFailures := 0
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, io.EOF) {
-				return errors.New("kafkaintake: reader closed")
-			}
-			c.log.Warn("fetch command", "error", err, "attempt", fetchFailures+1)
-			if !c.sleep(ctx, fetchFailures) {
-				return nil
-			}
-			fetchFailures++
-			continue
-		}
-		fetchFailures = 0
-
-		// Rebalance guard (kafka-go #1398): after a rebalance the reader may
-		// deliver prefetched messages below an offset this reader already
-		// committed. They were processed (or dead-lettered) before that
-		// commit, so skip them, and do not commit them, which would move the
-		// group's offset backwards (kafka-go #1308). Messages below an offset
-		// committed by another member cannot be detected here; processing one
-		// again is harmless, because the use case replays a known command id
-		// and a replay is success (if its commit moves the group's offset
-		// back, the messages after it are replayed the same way).
-		if next, ok := committed[m.Partition]; ok && m.Offset < next {
-			c.log.Debug("skip stale prefetched command", "partition", m.Partition,
-				"offset", m.Offset, "committed", next)
-			continue
-		}
-
-		if err := c.process(ctx, w, m); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		// Shutdown began while the message was processed: do not commit it.
-		// It is redelivered and replayed idempotently.
-		if ctx.Err() != nil {
-			return nil
-		}
-		if !c.commit(ctx, r, m) {
-			return nil
-		}
-		committed[m.Partition] = m.Offset + 1
-	}
-}
-
-// closeReader closes r, waiting at most CloseTimeout (kafka-go's Close can
-// hang, peers §2.2.5).
-func (c *Consumer) closeReader(r messageReader) {
-	done := make(chan error, 1)
-	go func() { done <- r.Close() }()
-	t := time.NewTimer(c.cfg.CloseTimeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			c.log.Warn("close reader", "error", err)
-		}
-	case <-t.C:
-		c.log.Warn("close reader: timed out; abandoning it", "timeout", c.cfg.CloseTimeout)
-	}
-}
-
-// commit commits m, retrying with backoff until it succeeds; it returns
-// false if ctx was cancelled first (m is then redelivered and replayed).
-func (c *Consumer) commit(ctx context.Context, r messageReader, m kafka.Message) bool {
-	for attempt := 0; ; attempt++ {
-		err := r.CommitMessages(ctx, m)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		c.log.Warn("commit command offset", "partition", m.Partition, "offset", m.Offset,
-			"error", err, "attempt", attempt+1)
-		if !c.sleep(ctx, attempt) {
-			return false
-		}
-	}
+	return c.run(ctx, groupconsumer.PerMessage(c.process))
 }
 
 // process runs m through the use case until it succeeds or fails
 // permanently, in which case m is dead-lettered. It returns nil when m may be
 // committed, and a non-nil error only when ctx was cancelled.
-func (c *Consumer) process(ctx context.Context, w messageWriter, m kafka.Message) error {
+func (c *Consumer) process(ctx context.Context, m kafka.Message, dl groupconsumer.DeadLetterer) error {
 	if len(m.Value) > c.cfg.MaxCommandBytes {
 		err := fmt.Errorf("%w: value of %d bytes exceeds the limit of %d bytes", companiacmd.ErrMalformed, len(m.Value), c.cfg.MaxCommandBytes)
-		return c.deadLetter(ctx, w, m, "", deadletter.ReasonMalformed, err)
+		return c.deadLetter(ctx, dl, m, "", deadletter.ReasonMalformed, err)
 	}
 	cmd, err := companiacmd.DecodeCrearCompania(m.Value)
 	if err != nil {
-		return c.deadLetter(ctx, w, m, "", deadletter.ReasonMalformed, err)
+		return c.deadLetter(ctx, dl, m, "", deadletter.ReasonMalformed, err)
 	}
 	req := command.CrearCompania{
 		Datos: compania.Datos{
@@ -385,7 +272,7 @@ func (c *Consumer) process(ctx context.Context, w messageWriter, m kafka.Message
 			return ctx.Err()
 		}
 		if reason, permanent := classify(err); permanent {
-			return c.deadLetter(ctx, w, m, cmd.ID, reason, err)
+			return c.deadLetter(ctx, dl, m, cmd.ID, reason, err)
 		}
 		c.log.Warn("command failed; retrying", "command_id", cmd.ID, "partition", m.Partition,
 			"offset", m.Offset, "error", err, "attempt", attempt+1)
@@ -425,35 +312,14 @@ func classify(err error) (reason string, permanent bool) {
 
 // deadLetter copies m to the dead-letter topic, retrying until the write
 // succeeds; it returns a non-nil error only when ctx was cancelled first.
-func (c *Consumer) deadLetter(ctx context.Context, w messageWriter, m kafka.Message, commandID, reason string, cause error) error {
-	dlq := deadLetterMessage(m, c.cfg.GroupID, reason, cause, time.Now())
-	for attempt := 0; ; attempt++ {
-		err := w.WriteMessages(ctx, dlq)
-		if err == nil {
-			c.log.Warn("command dead-lettered", "reason", reason, "error", cause.Error(),
-				"command_id", commandID, "partition", m.Partition, "offset", m.Offset,
-				"dead_letter_topic", c.cfg.DeadLetterTopic)
-			if c.cfg.OnDeadLetter != nil {
-				c.cfg.OnDeadLetter(reason)
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		c.log.Warn("write dead letter; retrying", "reason", reason, "partition", m.Partition,
-			"offset", m.Offset, "error", err, "attempt", attempt+1)
-		if !c.sleep(ctx, attempt) {
-			return ctx.Err()
-		}
+func (c *Consumer) deadLetter(ctx context.Context, dl groupconsumer.DeadLetterer, m kafka.Message, commandID, reason string, cause error) error {
+	if err := dl.DeadLetter(ctx, groupconsumer.Letter{Message: m, Reason: reason, Err: cause}); err != nil {
+		return err
 	}
-}
-
-func deadLetterMessage(m kafka.Message, group, reason string, cause error, now time.Time) kafka.Message {
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: deadletter.Headers(deadletter.Info{
-		Reason: reason, Err: cause, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-		Time: now, ConsumerGroup: group,
-	}, m.Headers)}
+	c.log.Warn("command dead-lettered", "reason", reason, "error", cause.Error(),
+		"command_id", commandID, "partition", m.Partition, "offset", m.Offset,
+		"dead_letter_topic", c.cfg.DeadLetterTopic)
+	return nil
 }
 
 // requestHash identifies a command's data: the SHA-256 of its canonical JSON
@@ -502,27 +368,5 @@ const headerTraceparent = "traceparent"
 // sleep waits the backoff of the given attempt (0-based); it returns false
 // if ctx was cancelled first.
 func (c *Consumer) sleep(ctx context.Context, attempt int) bool {
-	t := time.NewTimer(backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// backoff is min·2^attempt capped at max, minus up to 20% jitter so that
-// consumers retrying the same outage spread out.
-func backoff(minD, maxD time.Duration, attempt int) time.Duration {
-	d := maxD
-	if attempt < 32 {
-		if e := minD << attempt; e > 0 && e < maxD {
-			d = e
-		}
-	}
-	if d <= 0 {
-		return 0
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+	return c.backoff.Wait(ctx, attempt)
 }

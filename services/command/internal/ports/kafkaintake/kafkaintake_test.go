@@ -6,16 +6,15 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -112,7 +111,11 @@ func TestDeadLetterMessage(t *testing.T) {
 	m := kafka.Message{Topic: "t", Partition: 3, Offset: 42, Key: []byte("k"), Value: []byte("v"),
 		Headers: []kafka.Header{{Key: "traceparent", Value: []byte("tp")},
 			{Key: deadletter.HeaderReason, Value: []byte("old")}}}
-	d := deadLetterMessage(m, "grp", deadletter.ReasonInvalid, errors.New("boom"), now)
+	c, err := New(Config{Brokers: []string{"fake:9092"}, GroupID: "grp", Topic: "t"}, newFakeCreator(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.group.Copy(groupconsumer.Letter{Message: m, Reason: deadletter.ReasonInvalid, Err: errors.New("boom")}, now)
 	if d.Topic != "" || string(d.Key) != "k" || string(d.Value) != "v" {
 		t.Errorf("message = %+v", d)
 	}
@@ -150,23 +153,6 @@ func TestRequestHash(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	t.Parallel()
-	minD, maxD := 100*time.Millisecond, 2*time.Second
-	for attempt, base := range []time.Duration{100, 200, 400, 800, 1600, 2000, 2000} {
-		base *= time.Millisecond
-		for range 50 {
-			d := backoff(minD, maxD, attempt)
-			if d > base || d < base-base/5 {
-				t.Fatalf("backoff(attempt %d) = %v, want in [%v, %v]", attempt, d, base-base/5, base)
-			}
-		}
-	}
-	if d := backoff(minD, maxD, 1000); d > maxD || d < maxD-maxD/5 {
-		t.Errorf("backoff(1000) = %v", d)
-	}
-}
-
 func TestRunProcessesAndCommits(t *testing.T) {
 	t.Parallel()
 	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
@@ -191,9 +177,6 @@ func TestRunProcessesAndCommits(t *testing.T) {
 	}
 	if len(w.snapshot()) != 0 {
 		t.Errorf("dead letters: %v", w.snapshot())
-	}
-	if !w.closed {
-		t.Error("dead-letter writer not closed")
 	}
 }
 
@@ -346,111 +329,6 @@ func TestRunStopsDuringRetriesWithoutCommitting(t *testing.T) {
 	}
 }
 
-func TestRunRetriesDeadLetterWritesBeforeCommitting(t *testing.T) {
-	t.Parallel()
-	l := newFakeLog("cmds")
-	w := &fakeDLQ{writeErrs: []error{errors.New("leader not available"), errors.New("timeout")}}
-	cr := newFakeCreator()
-	c, _ := fakeConsumer(t, l, w, cr)
-	var hooked atomic.Int64
-	c.cfg.OnDeadLetter = func(string) { hooked.Add(1) }
-	l.produce(0, "k", `not json`)
-	l.produce(0, "k", validCmd)
-	stop := start(t, c)
-	eventually(t, "both committed", func() bool { return l.committedOffset(0) == 2 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(w.snapshot()); n != 1 {
-		t.Errorf("%d dead letters, want 1", n)
-	}
-	if n := hooked.Load(); n != 1 {
-		t.Errorf("OnDeadLetter called %d times, want once (after the write succeeded)", n)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.commits) != 2 || l.commits[0].Offset != 0 {
-		t.Errorf("commits = %v", l.commits)
-	}
-}
-
-func TestRunStopsDuringDeadLetterRetries(t *testing.T) {
-	t.Parallel()
-	l, w, cr := newFakeLog("cmds"), &fakeDLQ{failAll: errors.New("broker down")}, newFakeCreator()
-	c, logs := fakeConsumer(t, l, w, cr)
-	l.produce(0, "k", `not json`)
-	stop := start(t, c)
-	eventually(t, "a few attempts", func() bool { return len(logs.messages("write dead letter; retrying")) >= 3 })
-	if err := stop(); err != nil {
-		t.Fatalf("Run = %v", err)
-	}
-	if n := l.commitCount(); n != 0 {
-		t.Errorf("a message that was not dead-lettered was committed (%d commits)", n)
-	}
-}
-
-func TestRunRetriesCommits(t *testing.T) {
-	t.Parallel()
-	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
-	l.commitErrs = []error{errors.New("rebalance in progress"), errors.New("not coordinator")}
-	c, _ := fakeConsumer(t, l, w, cr)
-	l.produce(0, "k", validCmd)
-	start(t, c)
-	eventually(t, "commit", func() bool { return l.committedOffset(0) == 1 })
-	if calls, _ := cr.counts(); calls != 1 {
-		t.Errorf("calls = %d: a commit failure reprocessed the message", calls)
-	}
-}
-
-func TestRunRetriesFetchErrors(t *testing.T) {
-	t.Parallel()
-	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
-	l.fetchErrs = []error{errors.New("group coordinator not available"), io.ErrUnexpectedEOF}
-	c, _ := fakeConsumer(t, l, w, cr)
-	l.produce(0, "k", validCmd)
-	start(t, c)
-	eventually(t, "commit", func() bool { return l.committedOffset(0) == 1 })
-}
-
-func TestRunReturnsErrorWhenReaderIsClosed(t *testing.T) {
-	t.Parallel()
-	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
-	l.fetchErrs = []error{io.EOF}
-	c, _ := fakeConsumer(t, l, w, cr)
-	if err := c.Run(context.Background()); err == nil {
-		t.Fatal("Run = nil after the reader closed")
-	}
-}
-
-func TestRunSkipsStalePrefetchedMessages(t *testing.T) {
-	t.Parallel()
-	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
-	c, _ := fakeConsumer(t, l, w, cr)
-	m0 := l.produce(0, "k", validCmd)
-	m1 := l.produce(0, "k", cmdJSON("cmd-2", "Beta", "2"))
-	// After a rebalance kafka-go may hand out already-committed messages again.
-	l.extra = []kafka.Message{m0, m1}
-	stop := start(t, c)
-	eventually(t, "both committed", func() bool { return l.committedOffset(0) == 2 })
-	// The stale messages are consumed after the log; produce one more to
-	// know the consumer went past them.
-	l.produce(0, "k", cmdJSON("cmd-3", "Gamma", "3"))
-	eventually(t, "third committed", func() bool { return l.committedOffset(0) == 3 })
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if calls, created := cr.counts(); calls != 3 || created != 3 {
-		t.Errorf("calls = %d, created = %d; want 3, 3 (stale messages skipped)", calls, created)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, m := range l.commits {
-		if m.Offset != int64(i) {
-			t.Errorf("commit %d at offset %d: the offset moved backwards", i, m.Offset)
-		}
-	}
-}
-
 func TestRunStoppedAfterHandleBeforeCommitReplays(t *testing.T) {
 	t.Parallel()
 	l, w, cr := newFakeLog("cmds"), &fakeDLQ{}, newFakeCreator()
@@ -500,20 +378,6 @@ func TestRunBoundsCommandSize(t *testing.T) {
 	want := fmt.Sprintf("malformed command: value of %d bytes exceeds the limit of %d bytes", len(atLimit)+1, len(atLimit))
 	if reason != deadletter.ReasonMalformed || errText != want || string(dl[0].Value) != atLimit+" " {
 		t.Errorf("dead letter reason %q error %q value %q; want %q, %q", reason, errText, dl[0].Value, deadletter.ReasonMalformed, want)
-	}
-}
-
-func TestKafkaReaderBoundsFetches(t *testing.T) {
-	t.Parallel()
-	c, err := New(Config{Brokers: []string{"127.0.0.1:1"}, GroupID: "g", MaxFetchBytes: 12345}, newFakeCreator(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := c.kafkaReader().(*kafka.Reader)
-	cfg := r.Config()
-	c.closeReader(r)
-	if cfg.MaxBytes != 12345 || cfg.MinBytes != 1 {
-		t.Errorf("reader MinBytes, MaxBytes = %d, %d; want 1, 12345", cfg.MinBytes, cfg.MaxBytes)
 	}
 }
 

@@ -137,7 +137,7 @@ func processFuzzed(t *testing.T, m kafka.Message, err error) ([]command.CrearCom
 		t.Fatal(nerr)
 	}
 	w := &fakeDLQ{}
-	if perr := c.process(context.Background(), w, m); perr != nil {
+	if perr := c.process(context.Background(), m, fakeDeadLetterer{c, w}); perr != nil {
 		t.Fatalf("process: %v", perr)
 	}
 	return cr.calls, w.snapshot()
