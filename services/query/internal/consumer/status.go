@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
@@ -21,7 +22,7 @@ func (c *Consumer) refreshLoop(ctx context.Context) {
 		if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
 			c.log.Debug("refresh projection status", "err", err)
 		}
-		if !sleep(ctx, c.cfg.StatusInterval) {
+		if !retry.Sleep(ctx, c.cfg.StatusInterval) {
 			return
 		}
 	}
@@ -163,6 +164,45 @@ func (c *Consumer) Status() []view.PartitionStatus {
 			Partition: p, Committed: committed, HighWatermark: hw, Lag: max(lag, 0),
 			LastEventTime: c.lastEvent[p], State: state,
 		})
+	}
+	return out
+}
+
+// Counters returns the running totals.
+func (c *Consumer) Counters() Counters {
+	return Counters{
+		Applied: c.applied.Load(), SkippedUnknown: c.skipped.Load(), DeadLettered: c.dead.Load(),
+		DroppedStale: c.dropped.Load(), Batches: c.batches.Load(), Retries: c.retries.Load(),
+		WriteTimeouts: c.timeouts.Load(), VersionGaps: c.gaps.Load(),
+	}
+}
+
+// Joined reports whether the consumer is a member of its group: true from
+// its first generation until Run returns, false while joining fails. A
+// rebalance does not clear it. A member may hold no partition (more replicas
+// than partitions); it still serves reads, so it counts as joined.
+func (c *Consumer) Joined() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.joined
+}
+
+// Changed returns a channel that is closed the next time the consumer
+// finishes a batch (its views written, before the commit).
+func (c *Consumer) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// Positions returns, per partition this member has processed, the offset
+// after the last message it processed (written or dead-lettered or skipped).
+func (c *Consumer) Positions() map[int]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[int]int64, len(c.processed))
+	for p, o := range c.processed {
+		out[p] = o
 	}
 	return out
 }

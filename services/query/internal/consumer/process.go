@@ -1,0 +1,176 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
+	"github.com/propalpes/companias/services/query/internal/projection"
+	"github.com/propalpes/companias/services/query/internal/view"
+)
+
+// process dead-letters the poison of batch and writes its events; it
+// retries until both succeed and returns an error only when ctx is done. It
+// is the consumer's groupconsumer.Handler.
+func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupconsumer.DeadLetterer) error {
+	var events []companiaevent.Event
+	var poison []groupconsumer.Letter
+	lastEvent := map[int]time.Time{}
+	var skipped int64
+	var links []trace.Link
+	for _, m := range batch {
+		d := c.dec.decode(m)
+		switch d.verdict {
+		case apply:
+			events = append(events, d.event)
+			if c.cfg.Tracer != nil {
+				links = appendLink(links, d.event, m)
+			}
+			if d.event.Time.After(lastEvent[m.Partition]) {
+				lastEvent[m.Partition] = d.event.Time
+			}
+		case skip:
+			skipped++
+			c.log.Debug("skip unknown event", "partition", m.Partition, "offset", m.Offset, "err", d.err)
+		case deadLetter:
+			c.log.Warn("poison message", "partition", m.Partition, "offset", m.Offset, "reason", d.reason, "err", d.err)
+			poison = append(poison, groupconsumer.Letter{Message: m, Reason: d.reason, Err: d.err})
+		}
+	}
+	var span trace.Span
+	if c.cfg.Tracer != nil {
+		ctx, span = c.startSpan(ctx, batch, links, skipped, len(poison))
+		defer span.End()
+	}
+	// Written (or, with DisableDLQ, counted) by groupconsumer, which
+	// retries until it succeeds; its OnDeadLetter hook counts them.
+	if err := dl.DeadLetter(ctx, poison...); err != nil {
+		endWithError(span, err)
+		return err
+	}
+	var gaps []view.VersionGap
+	if len(events) > 0 {
+		runs, jumps := projection.CollapseRuns(events)
+		stored := map[string]view.VersionGap{} // per company, over every attempt
+		err := c.retrying(ctx, "write views", func() error {
+			found, err := c.writeViews(ctx, runs)
+			for _, g := range found {
+				if _, ok := stored[g.CompaniaID]; !ok {
+					stored[g.CompaniaID] = g
+					gaps = append(gaps, g)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			endWithError(span, err)
+			return err
+		}
+		c.batches.Add(1)
+		gaps = append(gaps, jumps...)
+	}
+	c.applied.Add(int64(len(events)))
+	c.skipped.Add(skipped)
+	for _, g := range gaps {
+		c.reportGap(g)
+	}
+	if c.cfg.OnApplied != nil && len(events) > 0 {
+		times := make([]time.Time, len(events))
+		for i, e := range events {
+			times[i] = e.Time
+		}
+		c.cfg.OnApplied(times)
+	}
+
+	c.mu.Lock()
+	for _, m := range batch {
+		c.processed[m.Partition] = m.Offset + 1
+	}
+	for p, t := range lastEvent {
+		if t.After(c.lastEvent[p]) {
+			c.lastEvent[p] = t
+		}
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+	return nil
+}
+
+// reportGap logs g at Warn and calls the OnVersionGap hook.
+func (c *Consumer) reportGap(g view.VersionGap) {
+	c.gaps.Add(1)
+	var previous any = g.Previous
+	switch {
+	case g.InBatch:
+		c.log.Warn("version gap inside a batch: events were lost upstream or discarded from the outbox; the newer event is applied",
+			"compania_id", g.CompaniaID, "previous_version", previous, "event_version", g.Version)
+	default:
+		if g.Previous == 0 {
+			previous = "absent"
+		}
+		c.log.Warn("version gap over the stored view: events were lost upstream or discarded from the outbox; the newer event is applied",
+			"compania_id", g.CompaniaID, "stored_version", previous, "event_version", g.Version)
+	}
+	if c.cfg.OnVersionGap != nil {
+		c.cfg.OnVersionGap(g)
+	}
+}
+
+// ErrWriteTimeout is wrapped by the error of a store write that did not
+// return within Config.WriteTimeout.
+var ErrWriteTimeout = errors.New("view store write timed out")
+
+// writeViews calls the Writer with a deadline of WriteTimeout. A call that
+// fails once its own deadline passed (ctx still live) is a timeout.
+func (c *Consumer) writeViews(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
+	defer cancel()
+	gaps, err := c.writer.WriteViews(wctx, runs)
+	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+		c.timeouts.Add(1)
+		return gaps, fmt.Errorf("%w after %s (%d views): %w", ErrWriteTimeout, c.cfg.WriteTimeout, len(runs), err)
+	}
+	return gaps, err
+}
+
+// retrying calls f until it succeeds, with capped exponential backoff; it
+// returns ctx's error when ctx is done first. The consumer reports
+// StateFailing while it retries.
+func (c *Consumer) retrying(ctx context.Context, what string, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			if attempt > 1 {
+				c.log.Info(what+" recovered", "attempts", attempt)
+				c.setFailing(false)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.retries.Add(1)
+		c.setFailing(true)
+		if errors.Is(err, ErrWriteTimeout) {
+			c.log.Warn(what+" timed out; retrying", "attempt", attempt, "timeout", c.cfg.WriteTimeout, "err", err)
+		} else {
+			c.log.Warn(what+" failed; retrying", "attempt", attempt, "err", err)
+		}
+		if !c.backoff.Wait(ctx, attempt-1) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Consumer) setFailing(v bool) {
+	c.mu.Lock()
+	c.failing = v
+	c.mu.Unlock()
+}
