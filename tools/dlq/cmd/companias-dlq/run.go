@@ -177,7 +177,7 @@ func parse(cmd string, args []string, stderr io.Writer, now time.Time) (options,
 func knownReasons() []string {
 	return []string{
 		deadletter.ReasonMalformed, deadletter.ReasonInvalid,
-		deadletter.ReasonConflict, deadletter.ReasonUnsupportedVersion,
+		deadletter.ReasonConflict, deadletter.ReasonUnsupportedVersion, deadletter.ReasonPanic,
 	}
 }
 
