@@ -56,6 +56,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "companias-command")
+	for _, w := range cfg.Kafka.Warnings() {
+		log.Warn("weak Kafka security setting", "warning", w)
+	}
 	auth, err := newAuthenticator(cfg.Auth, log)
 	if err != nil {
 		return err
@@ -83,7 +86,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		if cfg.CommandsIntake {
 			topics = append(topics, cfg.CommandsTopic, cfg.CommandsDLQTopic)
 		}
-		if err := kafkatopic.Ensure(startCtx, cfg.KafkaBrokers, cfg.TopicPartitions, topics...); err != nil {
+		if err := kafkatopic.Ensure(startCtx, cfg.Kafka.Brokers, cfg.TopicPartitions, topics...); err != nil {
 			// Kafka may be down: commands still succeed and the relay drains
 			// the outbox once it is back, so this is not fatal.
 			log.Warn("could not ensure Kafka topics; the relay retries publishing until Kafka is back", "error", err)
@@ -101,7 +104,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	// after each commit while it leads (no pg_notify round trip).
 	// The writer's connections are fenced by the relay's lease.
 	fence := outbox.NewFence()
-	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.Kafka.Brokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
 	if err != nil {
 		return fmt.Errorf("build kafka writer: %w", err)
 	}
@@ -177,7 +180,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })
 	if cfg.CommandsIntake {
 		intake, err := kafkaintake.New(kafkaintake.Config{
-			Brokers: cfg.KafkaBrokers, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
+			Brokers: cfg.Kafka.Brokers, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
 			OnDeadLetter: m.DeadLettered,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {

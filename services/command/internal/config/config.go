@@ -12,6 +12,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
 	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
@@ -24,8 +25,11 @@ type Config struct {
 	// content of the file DATABASE_URL_FILE (one trailing newline removed);
 	// setting both is an error.
 	DatabaseURL string
-	// KafkaBrokers are the bootstrap brokers (KAFKA_BROKERS, comma-separated).
-	KafkaBrokers []string
+	// Kafka is how the service reaches its cluster: the bootstrap brokers
+	// (KAFKA_BROKERS, comma-separated), TLS (KAFKA_TLS_*) and SASL
+	// (KAFKA_SASL_*), read by kafkakit.Load; ClientID is "companias-command".
+	// Every Kafka client of the service is built from it.
+	Kafka kafkakit.Config
 	// EventsTopic receives the integration events (KAFKA_EVENTS_TOPIC).
 	EventsTopic string
 	// CommandsTopic carries CrearCompania commands (KAFKA_COMMANDS_TOPIC).
@@ -81,8 +85,12 @@ type Config struct {
 // Tracing is the OpenTelemetry tracing configuration (OTEL_*, see envconfig.Parser.Tracing).
 type Tracing = envconfig.Tracing
 
-// Defaults are the values used for unset variables.
-var defaults = map[string]string{
+// ClientID is the Kafka client id of the service's connections.
+const ClientID = "companias-command"
+
+// defaults are the values used for unset variables: the service's own and
+// kafkakit's (withKafka).
+var defaults = withKafka(map[string]string{
 	"HTTP_ADDR":                ":8080",
 	"DATABASE_URL":             "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
 	"DATABASE_URL_FILE":        "",
@@ -116,6 +124,17 @@ var defaults = map[string]string{
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"OTEL_SERVICE_NAME":                  "companias-command",
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
+})
+
+// withKafka adds to own the variables kafkakit.Load reads, with kafkakit's
+// defaults, except those own sets (KAFKA_BROKERS).
+func withKafka(own map[string]string) map[string]string {
+	for k, v := range kafkakit.Variables() {
+		if _, ok := own[k]; !ok {
+			own[k] = v
+		}
+	}
+	return own
 }
 
 // Variables lists every environment variable the service reads
@@ -147,7 +166,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	c := Config{
 		HTTPAddr:             p.Addr("HTTP_ADDR"),
 		DatabaseURL:          p.Secret("DATABASE_URL"),
-		KafkaBrokers:         p.List("KAFKA_BROKERS"),
+		Kafka:                kafkakit.Load(p),
 		EventsTopic:          p.Topic("KAFKA_EVENTS_TOPIC"),
 		CommandsTopic:        p.Topic("KAFKA_COMMANDS_TOPIC"),
 		CommandsGroupID:      p.Str("KAFKA_COMMANDS_GROUP_ID"),
@@ -170,6 +189,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	if p.IsSet("PPROF_ADDR") {
 		c.PprofAddr = p.Addr("PPROF_ADDR")
 	}
+	c.Kafka.ClientID = ClientID
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
 	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {
 		c.CommandsDLQTopic = p.Topic("KAFKA_COMMANDS_DLQ_TOPIC")

@@ -121,7 +121,7 @@ func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt fun
 func ensureTopics(ctx context.Context, cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	return kafkatopic.Ensure(ctx, cfg.KafkaBrokers,
+	return kafkatopic.Ensure(ctx, cfg.Kafka.Brokers,
 		kafkatopic.Topic{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
 		kafkatopic.Topic{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
 	)

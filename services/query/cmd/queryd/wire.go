@@ -20,7 +20,7 @@ import (
 // projection and the rebuild's replay (whose GroupID is a prefix).
 func consumerConfig(cfg config.Config, log *slog.Logger) consumer.Config {
 	return consumer.Config{
-		Brokers:      cfg.KafkaBrokers,
+		Brokers:      cfg.Kafka.Brokers,
 		Topic:        cfg.KafkaEventsTopic,
 		GroupID:      cfg.KafkaGroupID,
 		DLQTopic:     cfg.KafkaEventsDLQTopic,
