@@ -104,7 +104,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	// after each commit while it leads (no pg_notify round trip).
 	// The writer's connections are fenced by the relay's lease.
 	fence := outbox.NewFence()
-	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.Kafka.Brokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Kafka: cfg.Kafka, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
 	if err != nil {
 		return fmt.Errorf("build kafka writer: %w", err)
 	}
@@ -179,8 +179,16 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })
 	if cfg.CommandsIntake {
+		dialer, err := cfg.Kafka.Dialer()
+		if err != nil {
+			return fmt.Errorf("build kafka intake dialer: %w", err)
+		}
+		dlqTransport, err := cfg.Kafka.Transport()
+		if err != nil {
+			return fmt.Errorf("build kafka intake transport: %w", err)
+		}
 		intake, err := kafkaintake.New(kafkaintake.Config{
-			Brokers: cfg.Kafka.Brokers, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
+			Brokers: cfg.Kafka.Brokers, Dialer: dialer, Transport: dlqTransport, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
 			OnDeadLetter: m.DeadLettered,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
 	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
@@ -88,7 +89,7 @@ func newTopic(t testing.TB, brokerAddr string) string {
 
 func newWriter(t testing.TB, brokerAddr string) *outbox.Writer {
 	t.Helper()
-	w, err := outbox.NewWriter(outbox.WriterConfig{Brokers: []string{brokerAddr}})
+	w, err := outbox.NewWriter(outbox.WriterConfig{Kafka: kafkakit.Config{Brokers: []string{brokerAddr}}})
 	if err != nil {
 		t.Fatal(err)
 	}

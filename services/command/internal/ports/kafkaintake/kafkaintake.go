@@ -79,6 +79,12 @@ const (
 type Config struct {
 	// Brokers are the bootstrap addresses ("host:port").
 	Brokers []string
+	// Dialer opens the reader's connections (TLS, SASL: kafkakit's
+	// Config.Dialer); nil is kafka-go's plain default.
+	Dialer *kafka.Dialer
+	// Transport carries the dead-letter writer's requests (TLS, SASL:
+	// kafkakit's Config.Transport); nil is a plain Transport of its own.
+	Transport *kafka.Transport
 	// GroupID is the consumer group, e.g. "companias-command". A new group
 	// starts at the first offset of each partition.
 	GroupID string
@@ -201,6 +207,7 @@ func setDefault(d *time.Duration, def time.Duration) {
 func (c *Consumer) kafkaReader() messageReader {
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.cfg.Brokers,
+		Dialer:         c.cfg.Dialer,
 		GroupID:        c.cfg.GroupID,
 		Topic:          c.cfg.Topic,
 		StartOffset:    kafka.FirstOffset,
@@ -234,7 +241,10 @@ func (w dlqWriter) Close() error {
 func (c *Consumer) kafkaWriter() messageWriter {
 	// Its own Transport: the default one shares a metadata cache that may
 	// predate the dead-letter topic.
-	tr := &kafka.Transport{}
+	tr := c.cfg.Transport
+	if tr == nil {
+		tr = &kafka.Transport{}
+	}
 	return dlqWriter{
 		Writer: &kafka.Writer{
 			Addr:         kafka.TCP(c.cfg.Brokers...),
