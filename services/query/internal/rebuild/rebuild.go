@@ -47,6 +47,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/consumer"
@@ -81,6 +82,12 @@ type Config struct {
 	// the fresh group (GroupID + "-rebuild-<gen>-<random>"; default
 	// "companias-query"); DisableDLQ and State are overridden.
 	Consumer consumer.Config
+	// Transport carries the rebuild's own Kafka requests (watermarks, the
+	// deletion of the replay's group): build it with kafkakit's
+	// Config.Transport, so it has the consumer's TLS and SASL settings. Nil
+	// is a plaintext Transport (kafkakit defaults). Its idle connections are
+	// closed after each rebuild.
+	Transport *kafka.Transport
 	// LockTTL is how long the rebuild lock lasts without renewal; it is
 	// renewed every LockTTL/3 (default DefaultLockTTL). A crashed rebuild
 	// blocks new ones for at most this long.
@@ -357,11 +364,14 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	if err := r.store.PrepareGeneration(ctx, gen); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(r.cfg.Consumer.Brokers...), Transport: &kafka.Transport{}}
-	if d := r.cfg.Consumer.Dialer; d != nil {
-		client.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+	tr := r.cfg.Transport
+	if tr == nil {
+		if tr, err = (kafkakit.Config{}).Transport(); err != nil { // plaintext: cannot fail
+			return fmt.Errorf("rebuild: %w", err)
+		}
 	}
-	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(r.cfg.Consumer.Brokers...), Transport: tr}
+	defer tr.CloseIdleConnections()
 
 	cc := r.cfg.Consumer
 	cc.GroupID = fmt.Sprintf("%s-rebuild-%s-%s", cc.GroupID, gen, randomHex(4))
