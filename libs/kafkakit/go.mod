@@ -7,12 +7,21 @@ require (
 	github.com/segmentio/kafka-go v0.4.51
 )
 
+require (
+	github.com/twmb/franz-go v1.22.3 // indirect
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+)
+
 replace github.com/propalpes/companias/libs/seedwork => ../seedwork
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/propalpes/companias/libs/devinfra v0.0.0
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
+
+replace github.com/propalpes/companias/libs/devinfra => ../devinfra

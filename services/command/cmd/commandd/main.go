@@ -25,9 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/telemetry/profiling"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
-	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app"
@@ -82,11 +82,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("migrate database: %w", err)
 	}
 	if cfg.CreateTopics {
-		topics := []string{cfg.EventsTopic}
-		if cfg.CommandsIntake {
-			topics = append(topics, cfg.CommandsTopic, cfg.CommandsDLQTopic)
-		}
-		if err := kafkatopic.Ensure(startCtx, cfg.Kafka.Brokers, cfg.TopicPartitions, topics...); err != nil {
+		if err := topics.Ensure(startCtx, cfg.Kafka, serviceTopics(cfg)...); err != nil {
 			// Kafka may be down: commands still succeed and the relay drains
 			// the outbox once it is back, so this is not fatal.
 			log.Warn("could not ensure Kafka topics; the relay retries publishing until Kafka is back", "error", err)
@@ -216,6 +212,20 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	err = g.Wait()
 	log.Info("stopped", "error", err)
 	return err
+}
+
+// serviceTopics are the topics the service creates when they are missing:
+// the event topic and, with the intake, the command topic (both kept
+// forever) and the command dead-letter topic (kept cfg.DLQRetention).
+func serviceTopics(cfg config.Config) []topics.Topic {
+	t := func(name string, retention time.Duration) topics.Topic {
+		return topics.Topic{Name: name, Partitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor, Retention: retention}
+	}
+	out := []topics.Topic{t(cfg.EventsTopic, 0)}
+	if cfg.CommandsIntake {
+		out = append(out, t(cfg.CommandsTopic, 0), t(cfg.CommandsDLQTopic, cfg.DLQRetention))
+	}
+	return out
 }
 
 // newMetrics registers on reg the Go runtime and process collectors, the

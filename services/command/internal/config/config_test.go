@@ -27,7 +27,8 @@ func TestLoadDefaults(t *testing.T) {
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake {
+	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake ||
+		c.TopicReplicationFactor != 0 || c.DLQRetention != 168*time.Hour {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	want := kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-command"}
@@ -43,9 +44,15 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_COMMANDS_TOPIC": "cmds",
 		"OUTBOX_BATCH_SIZE":    "50",
 		"LOG_LEVEL":            "debug",
+
+		"KAFKA_TOPIC_REPLICATION_FACTOR": "3",
+		"KAFKA_DLQ_RETENTION":            "720h",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.TopicReplicationFactor != 3 || c.DLQRetention != 720*time.Hour {
+		t.Errorf("replication factor %d, DLQ retention %s", c.TopicReplicationFactor, c.DLQRetention)
 	}
 	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[1] != "b:2" || c.CommandsDLQTopic != "cmds.dlq" || c.OutboxBatchSize != 50 {
 		t.Errorf("got %+v", c)
@@ -63,12 +70,16 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"OUTBOX_POLL_INTERVAL":   "soon",
 		"KAFKA_CREATE_TOPICS":    "maybe",
 		"LOG_LEVEL":              "loud",
+
+		"KAFKA_TOPIC_REPLICATION_FACTOR": "33",
+		"KAFKA_DLQ_RETENTION":            "1m",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted an invalid configuration")
 	}
 	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
-		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL"} {
+		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL",
+		"KAFKA_TOPIC_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -9,7 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/propalpes/companias/services/query/internal/adapters/kafkatopic"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
@@ -38,7 +38,7 @@ type infra struct {
 }
 
 // openInfra creates the events and dead-letter topics if they are missing
-// (before any Kafka reader or writer exists, see package kafkatopic),
+// (before any Kafka reader or writer exists, see package topics),
 // connects to MongoDB and opens the view store. It fails at the first
 // error: the rebuild command reports an unreachable dependency at once.
 func openInfra(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra, error) {
@@ -117,13 +117,15 @@ func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt fun
 	}
 }
 
-// ensureTopics creates the events topic and its dead-letter topic if missing.
+// ensureTopics creates the events topic (kept forever) and its dead-letter
+// topic (kept cfg.KafkaDLQRetention) if missing.
 func ensureTopics(ctx context.Context, cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	return kafkatopic.Ensure(ctx, cfg.Kafka.Brokers,
-		kafkatopic.Topic{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
-		kafkatopic.Topic{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
+	return topics.Ensure(ctx, cfg.Kafka,
+		topics.Topic{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
+		topics.Topic{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor,
+			Retention: cfg.KafkaDLQRetention},
 	)
 }
 

@@ -35,6 +35,7 @@ const (
 	DefaultKafkaGroupID           = "companias-query"
 	DefaultKafkaTopicPartitions   = 6
 	DefaultKafkaReplication       = 1
+	DefaultKafkaDLQRetention      = 168 * time.Hour
 	DefaultMongoURI               = "mongodb://127.0.0.1:27017"
 	DefaultMongoDatabase          = "propalpes_query"
 	DefaultProjectionBatchSize    = 500
@@ -86,6 +87,10 @@ type Config struct {
 	// KafkaReplicationFactor is the replication factor used when the service
 	// creates a missing topic (KAFKA_REPLICATION_FACTOR).
 	KafkaReplicationFactor int
+	// KafkaDLQRetention is the retention of the dead-letter topic when the
+	// service creates it (KAFKA_DLQ_RETENTION): dead letters hold personal
+	// data. The event topic it creates keeps records forever.
+	KafkaDLQRetention time.Duration
 
 	// MongoURI is the MongoDB connection string: MONGO_URI, or the content
 	// of the file MONGO_URI_FILE (one trailing newline removed); setting
@@ -152,6 +157,7 @@ var defaults = withKafka(map[string]string{
 	"KAFKA_GROUP_ID":           DefaultKafkaGroupID,
 	"KAFKA_TOPIC_PARTITIONS":   strconv.Itoa(DefaultKafkaTopicPartitions),
 	"KAFKA_REPLICATION_FACTOR": strconv.Itoa(DefaultKafkaReplication),
+	"KAFKA_DLQ_RETENTION":      DefaultKafkaDLQRetention.String(),
 	"MONGO_URI":                DefaultMongoURI,
 	"MONGO_URI_FILE":           "",
 	"MONGO_DATABASE":           DefaultMongoDatabase,
@@ -223,6 +229,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		KafkaGroupID:           p.Raw("KAFKA_GROUP_ID"),
 		KafkaTopicPartitions:   p.Int("KAFKA_TOPIC_PARTITIONS"),
 		KafkaReplicationFactor: p.Int("KAFKA_REPLICATION_FACTOR"),
+		KafkaDLQRetention:      p.Duration("KAFKA_DLQ_RETENTION"),
 		MongoURI:               p.Secret("MONGO_URI"),
 		MongoDatabase:          p.Raw("MONGO_DATABASE"),
 		ProjectionBatchSize:    p.Int("PROJECTION_BATCH_SIZE"),
@@ -304,6 +311,9 @@ func (c Config) validate() error {
 	}
 	if c.KafkaTopicPartitions < 1 || c.KafkaTopicPartitions > 1000 {
 		bad("KAFKA_TOPIC_PARTITIONS must be in 1..1000, got %d", c.KafkaTopicPartitions)
+	}
+	if c.KafkaDLQRetention < time.Hour {
+		bad("KAFKA_DLQ_RETENTION must be at least 1h, got %s", c.KafkaDLQRetention)
 	}
 	if c.KafkaReplicationFactor < 1 || c.KafkaReplicationFactor > 32 {
 		bad("KAFKA_REPLICATION_FACTOR must be in 1..32, got %d", c.KafkaReplicationFactor)
