@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/propalpes/companias/libs/kafkakit/topics"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
@@ -18,11 +19,9 @@ import (
 // so that an unreachable dependency fails the attempt instead of hanging it.
 const startupTimeout = 30 * time.Second
 
-// Backoff between the attempts of serve to reach a dependency at start.
-const (
-	startupRetryMin = 500 * time.Millisecond
-	startupRetryMax = 10 * time.Second
-)
+// startupRetry is the backoff between the attempts of serve to reach a
+// dependency at start; the jitter spreads the replicas started together.
+var startupRetry = retry.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.2}
 
 // Dependencies serve waits for, as named in logs and in the readiness probe.
 const (
@@ -91,9 +90,8 @@ func waitInfra(ctx context.Context, cfg config.Config, log *slog.Logger, w *star
 }
 
 // retryStartup calls attempt until it succeeds or ctx ends, waiting
-// startupRetryMin, doubling up to startupRetryMax, between attempts.
+// startupRetry's delays between attempts.
 func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt func() error) error {
-	backoff := startupRetryMin
 	for n := 1; ; n++ {
 		err := attempt()
 		if ctx.Err() != nil {
@@ -105,15 +103,11 @@ func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt fun
 			}
 			return nil
 		}
-		log.Warn("waiting for "+dep, "attempt", n, "retry_in", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		d := startupRetry.Delay(n - 1)
+		log.Warn("waiting for "+dep, "attempt", n, "retry_in", d, "err", err)
+		if !retry.Sleep(ctx, d) {
 			return ctx.Err()
-		case <-t.C:
 		}
-		backoff = min(2*backoff, startupRetryMax)
 	}
 }
 

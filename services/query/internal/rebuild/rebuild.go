@@ -49,6 +49,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
@@ -426,7 +427,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	}
 	switched = true
 	log.Info("switched the view generation; catching up with the live consumers", "grace", r.cfg.SwitchGrace)
-	if !sleep(ctx, r.cfg.SwitchGrace) {
+	if !retry.Sleep(ctx, r.cfg.SwitchGrace) {
 		return fmt.Errorf("rebuild: after the switch: %w", context.Cause(ctx))
 	}
 	final, err := r.watermarks(ctx, client)
@@ -447,7 +448,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 // renewLock renews the lock every LockTTL/3 and cancels the rebuild if the
 // lock is lost.
 func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFunc) {
-	for sleep(ctx, r.cfg.LockTTL/3) {
+	for retry.Sleep(ctx, r.cfg.LockTTL/3) {
 		err := r.store.RenewRebuildLock(ctx, r.cfg.Owner, r.cfg.LockTTL)
 		switch {
 		case errors.Is(err, mongoview.ErrLockLost):
@@ -461,8 +462,8 @@ func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFun
 
 // watermarks reads the log bounds, retrying until it succeeds or ctx is done.
 func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[int]consumer.Offsets, error) {
-	backoff := 100 * time.Millisecond
-	for {
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		hw, err := consumer.Watermarks(rctx, client, r.cfg.Consumer.Topic)
 		cancel()
@@ -470,10 +471,9 @@ func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[i
 			return hw, nil
 		}
 		r.log.Warn("read the topic's watermarks", "err", err)
-		if !sleep(ctx, backoff) {
+		if !backoff.Wait(ctx, attempt) {
 			return nil, fmt.Errorf("rebuild: %w", context.Cause(ctx))
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -503,7 +503,7 @@ func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, targ
 		if reached {
 			return nil
 		}
-		if !sleep(ctx, pollInterval) {
+		if !retry.Sleep(ctx, pollInterval) {
 			return fmt.Errorf("rebuild: %w", context.Cause(ctx))
 		}
 	}
@@ -528,17 +528,6 @@ func (r *Rebuilder) deleteGroup(client *kafka.Client, group string) {
 	defer cancel()
 	if _, err := client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}}); err != nil {
 		r.log.Debug("delete the replay consumer group", "group", group, "err", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
