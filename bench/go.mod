@@ -86,7 +86,7 @@ require (
 	modernc.org/token v1.1.0 // indirect
 )
 
-require github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+require github.com/propalpes/companias/libs/kafkakit v0.0.0
 
 replace github.com/propalpes/companias/libs/kafkakit => ../libs/kafkakit
 

@@ -83,7 +83,7 @@ require (
 )
 
 require (
-	github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+	github.com/propalpes/companias/libs/kafkakit v0.0.0
 	github.com/propalpes/companias/libs/seedwork v0.0.0 // indirect
 )
 

@@ -78,10 +78,14 @@ func readFile(t testing.TB, path string) string {
 
 var envName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
 
+// kafkakitImport is the package whose Load reads the shared KAFKA_* variables.
+const kafkakitImport = "github.com/propalpes/companias/libs/kafkakit"
+
 // configVars returns the environment variables a config package reads,
 // parsed from its source: the keys of map literals (the command service's
 // defaults map), and the first string argument of the parser's methods
-// (p.str("HTTP_ADDR", …)) and of getenv calls.
+// (p.str("HTTP_ADDR", …)) and of getenv calls; plus, when it imports
+// kafkakit, the variables kafkakit.Load reads (kafkakitVars).
 func configVars(t testing.TB, file string) map[string]bool {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
@@ -89,6 +93,13 @@ func configVars(t testing.TB, file string) map[string]bool {
 		t.Fatal(err)
 	}
 	vars := map[string]bool{}
+	for _, imp := range f.Imports {
+		if path, _ := strconv.Unquote(imp.Path.Value); path == kafkakitImport {
+			for v := range kafkakitVars(t) {
+				vars[v] = true
+			}
+		}
+	}
 	add := func(e ast.Expr) {
 		lit, ok := e.(*ast.BasicLit)
 		if !ok || lit.Kind != token.STRING {
@@ -125,6 +136,41 @@ func configVars(t testing.TB, file string) map[string]bool {
 		}
 		return true
 	})
+	return vars
+}
+
+// kafkakitVars returns the variables kafkakit.Load reads: the values of the
+// string constants named *Var in libs/kafkakit/env.go.
+func kafkakitVars(t testing.TB) map[string]bool {
+	t.Helper()
+	file := filepath.Join(repoRoot(t), "libs", "kafkakit", "env.go")
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]bool{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if !strings.HasSuffix(name.Name, "Var") || i >= len(vs.Values) {
+					continue
+				}
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					if v, err := strconv.Unquote(lit.Value); err == nil && envName.MatchString(v) {
+						vars[v] = true
+					}
+				}
+			}
+		}
+	}
+	if !vars["KAFKA_BROKERS"] || !vars["KAFKA_SASL_MECHANISM"] {
+		t.Fatalf("%s: parsed %v, which lacks KAFKA_BROKERS or KAFKA_SASL_MECHANISM: the source changed shape; fix kafkakitVars", file, sorted(vars))
+	}
 	return vars
 }
 

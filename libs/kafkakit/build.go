@@ -181,3 +181,16 @@ func (c Config) security() (*tls.Config, sasl.Mechanism, error) {
 	}
 	return tlsCfg, mech, nil
 }
+
+// TransportFor returns a new kafka.Transport with the client id, TLS, SASL
+// and dial function of d (a Dialer from Config.Dialer), so that a program
+// handed only a Dialer talks to the brokers the same way with a
+// kafka.Writer or kafka.Client; d nil gives a plain Transport. dialTimeout
+// bounds opening a connection (0: kafka-go's default). It does not connect.
+func TransportFor(d *kafka.Dialer, dialTimeout time.Duration) *kafka.Transport {
+	tr := &kafka.Transport{DialTimeout: dialTimeout}
+	if d != nil {
+		tr.ClientID, tr.TLS, tr.SASL, tr.Dial = d.ClientID, d.TLS, d.SASLMechanism, d.DialFunc
+	}
+	return tr
+}

@@ -88,7 +88,7 @@ replace (
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
 
 require (
-	github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+	github.com/propalpes/companias/libs/kafkakit v0.0.0
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 )

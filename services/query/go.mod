@@ -113,6 +113,6 @@ require (
 
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
 
-require github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
+require github.com/propalpes/companias/libs/kafkakit v0.0.0
 
 replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit

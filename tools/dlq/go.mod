@@ -23,8 +23,8 @@ replace (
 )
 
 require (
-	github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
-	github.com/propalpes/companias/libs/seedwork v0.0.0 // indirect
+	github.com/propalpes/companias/libs/kafkakit v0.0.0
+	github.com/propalpes/companias/libs/seedwork v0.0.0
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	golang.org/x/text v0.41.0 // indirect

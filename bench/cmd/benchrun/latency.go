@@ -25,10 +25,11 @@ type watcher struct {
 
 func newWatcher(ctx context.Context, brokers, topic string, partitions int) (*watcher, error) {
 	w := &watcher{seen: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	dialer := localDialer()
 	for p := range partitions {
 		// Position each reader explicitly at the current end, so that no
 		// record produced after newWatcher returns can be skipped.
-		conn, err := kafka.DialLeader(ctx, "tcp", brokers, topic, p)
+		conn, err := dialer.DialLeader(ctx, "tcp", brokers, topic, p)
 		if err != nil {
 			w.close()
 			return nil, fmt.Errorf("dial %s/%d: %w", topic, p, err)
@@ -40,7 +41,7 @@ func newWatcher(ctx context.Context, brokers, topic string, partitions int) (*wa
 			return nil, fmt.Errorf("last offset of %s/%d: %w", topic, p, err)
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: []string{brokers}, Topic: topic, Partition: p,
+			Brokers: []string{brokers}, Dialer: dialer, Topic: topic, Partition: p,
 			MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond,
 		})
 		if err := r.SetOffset(last); err != nil {

@@ -49,7 +49,7 @@ func newKafkaWriter(brokers string) *kafka.Writer {
 	// Like the outbox relay's writer (services/command/internal/adapters/outbox).
 	return &kafka.Writer{
 		Addr: kafka.TCP(brokers), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchSize: 500, Transport: &kafka.Transport{},
+		BatchTimeout: time.Millisecond, BatchSize: 500, Transport: localTransport(),
 	}
 }
 

@@ -613,7 +613,7 @@ func readTopic(ctx context.Context, addr, topic string) ([]kafka.Message, int, e
 	defer cancel()
 	var out []kafka.Message
 	for p := range partitions {
-		conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, p)
+		conn, err := localDialer().DialLeader(ctx, "tcp", addr, topic, p)
 		if err != nil {
 			return nil, 0, fmt.Errorf("dial %s/%d: %w", topic, p, err)
 		}

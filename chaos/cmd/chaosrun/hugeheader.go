@@ -92,7 +92,7 @@ func batchBytesBound(m kafka.Message) int {
 func hugeWriter(addr string) *kafka.Writer {
 	return &kafka.Writer{Addr: kafka.TCP(addr), Topic: commandsTopic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 30 * time.Second,
-		BatchSize: 1, BatchBytes: 2 << 20, MaxAttempts: 1, Transport: &kafka.Transport{}}
+		BatchSize: 1, BatchBytes: 2 << 20, MaxAttempts: 1, Transport: localTransport()}
 }
 
 // checkHugeCommand checks the outcome of the huge-traceparent command: its

@@ -482,7 +482,7 @@ func (s *stack) drive(ctx context.Context) (*result, error) {
 		w := &kafka.Writer{Addr: kafka.TCP(s.broker.addr), Topic: commandsTopic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second,
 			// One attempt per call: every retry is ours and recorded.
-			MaxAttempts: 1, Transport: &kafka.Transport{}}
+			MaxAttempts: 1, Transport: localTransport()}
 		defer w.Close()
 		big := hugeWriter(s.broker.addr)
 		defer big.Close()

@@ -196,7 +196,7 @@ func (s *stack) producePoison(ctx context.Context, res *result, target int64) {
 	w := &kafka.Writer{Addr: kafka.TCP(s.broker.addr), Topic: eventsTopic, Balancer: &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second,
 		// One attempt per call: every retry is ours and recorded.
-		MaxAttempts: 1, Transport: &kafka.Transport{}}
+		MaxAttempts: 1, Transport: localTransport()}
 	defer w.Close()
 	for k, kd := range kinds {
 		point := int64(k+1) * target / int64(n+1)

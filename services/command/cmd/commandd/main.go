@@ -25,9 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/telemetry/profiling"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
-	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app"
@@ -56,6 +56,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "companias-command")
+	for _, w := range cfg.Kafka.Warnings() {
+		log.Warn("weak Kafka security setting", "warning", w)
+	}
 	auth, err := newAuthenticator(cfg.Auth, log)
 	if err != nil {
 		return err
@@ -79,11 +82,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("migrate database: %w", err)
 	}
 	if cfg.CreateTopics {
-		topics := []string{cfg.EventsTopic}
-		if cfg.CommandsIntake {
-			topics = append(topics, cfg.CommandsTopic, cfg.CommandsDLQTopic)
-		}
-		if err := kafkatopic.Ensure(startCtx, cfg.KafkaBrokers, cfg.TopicPartitions, topics...); err != nil {
+		if err := topics.Ensure(startCtx, cfg.Kafka, serviceTopics(cfg)...); err != nil {
 			// Kafka may be down: commands still succeed and the relay drains
 			// the outbox once it is back, so this is not fatal.
 			log.Warn("could not ensure Kafka topics; the relay retries publishing until Kafka is back", "error", err)
@@ -101,7 +100,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	// after each commit while it leads (no pg_notify round trip).
 	// The writer's connections are fenced by the relay's lease.
 	fence := outbox.NewFence()
-	writer, err := outbox.NewWriter(outbox.WriterConfig{Brokers: cfg.KafkaBrokers, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Kafka: cfg.Kafka, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
 	if err != nil {
 		return fmt.Errorf("build kafka writer: %w", err)
 	}
@@ -176,8 +175,16 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })
 	if cfg.CommandsIntake {
+		dialer, err := cfg.Kafka.Dialer()
+		if err != nil {
+			return fmt.Errorf("build kafka intake dialer: %w", err)
+		}
+		dlqTransport, err := cfg.Kafka.Transport()
+		if err != nil {
+			return fmt.Errorf("build kafka intake transport: %w", err)
+		}
 		intake, err := kafkaintake.New(kafkaintake.Config{
-			Brokers: cfg.KafkaBrokers, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
+			Brokers: cfg.Kafka.Brokers, Dialer: dialer, Transport: dlqTransport, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
 			OnDeadLetter: m.DeadLettered,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {
@@ -205,6 +212,20 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	err = g.Wait()
 	log.Info("stopped", "error", err)
 	return err
+}
+
+// serviceTopics are the topics the service creates when they are missing:
+// the event topic and, with the intake, the command topic (both kept
+// forever) and the command dead-letter topic (kept cfg.DLQRetention).
+func serviceTopics(cfg config.Config) []topics.Topic {
+	t := func(name string, retention time.Duration) topics.Topic {
+		return topics.Topic{Name: name, Partitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplicationFactor, Retention: retention}
+	}
+	out := []topics.Topic{t(cfg.EventsTopic, 0)}
+	if cfg.CommandsIntake {
+		out = append(out, t(cfg.CommandsTopic, 0), t(cfg.CommandsDLQTopic, cfg.DLQRetention))
+	}
+	return out
 }
 
 // newMetrics registers on reg the Go runtime and process collectors, the

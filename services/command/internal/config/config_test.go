@@ -5,10 +5,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/command/internal/config"
 )
@@ -25,11 +27,13 @@ func TestLoadDefaults(t *testing.T) {
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake {
+	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake ||
+		c.TopicReplicationFactor != 0 || c.DLQRetention != 168*time.Hour {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if len(c.KafkaBrokers) != 1 || c.KafkaBrokers[0] != "127.0.0.1:9092" {
-		t.Errorf("brokers = %v", c.KafkaBrokers)
+	want := kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-command"}
+	if !reflect.DeepEqual(c.Kafka, want) {
+		t.Errorf("Kafka = %+v, want %+v", c.Kafka, want)
 	}
 }
 
@@ -40,11 +44,17 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_COMMANDS_TOPIC": "cmds",
 		"OUTBOX_BATCH_SIZE":    "50",
 		"LOG_LEVEL":            "debug",
+
+		"KAFKA_TOPIC_REPLICATION_FACTOR": "3",
+		"KAFKA_DLQ_RETENTION":            "720h",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.KafkaBrokers) != 2 || c.KafkaBrokers[1] != "b:2" || c.CommandsDLQTopic != "cmds.dlq" || c.OutboxBatchSize != 50 {
+	if c.TopicReplicationFactor != 3 || c.DLQRetention != 720*time.Hour {
+		t.Errorf("replication factor %d, DLQ retention %s", c.TopicReplicationFactor, c.DLQRetention)
+	}
+	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[1] != "b:2" || c.CommandsDLQTopic != "cmds.dlq" || c.OutboxBatchSize != 50 {
 		t.Errorf("got %+v", c)
 	}
 }
@@ -60,15 +70,67 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"OUTBOX_POLL_INTERVAL":   "soon",
 		"KAFKA_CREATE_TOPICS":    "maybe",
 		"LOG_LEVEL":              "loud",
+
+		"KAFKA_TOPIC_REPLICATION_FACTOR": "33",
+		"KAFKA_DLQ_RETENTION":            "1m",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted an invalid configuration")
 	}
 	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
-		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL"} {
+		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL",
+		"KAFKA_TOPIC_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
+	}
+}
+
+// TestLoadKafkaSecurity checks that the KAFKA_TLS_* and KAFKA_SASL_*
+// variables reach Config.Kafka, and that a bad combination is reported,
+// naming its variable, with the service's other problems (kafkakit's rules
+// themselves are tested in kafkakit).
+func TestLoadKafkaSecurity(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": "/ca.pem",
+		"KAFKA_SASL_MECHANISM": "scram-sha-512", "KAFKA_SASL_USERNAME": "writer", "KAFKA_SASL_PASSWORD": "pw",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-command",
+		TLS:  kafkakit.TLS{Enabled: true, CAFile: "/ca.pem"},
+		SASL: kafkakit.SASL{Mechanism: kafkakit.MechanismSCRAMSHA512, Username: "writer", Password: "pw"}}
+	if !reflect.DeepEqual(c.Kafka, want) {
+		t.Errorf("Kafka = %+v, want %+v", c.Kafka, want)
+	}
+
+	_, err = config.Load(env(map[string]string{
+		"KAFKA_TLS_CA_FILE":    "/ca.pem", // without KAFKA_TLS_ENABLED
+		"KAFKA_SASL_MECHANISM": "PLAIN",   // without a username and password
+		"LOG_LEVEL":            "loud",
+	}))
+	if err == nil {
+		t.Fatal("Load accepted an inconsistent Kafka security configuration")
+	}
+	for _, name := range []string{"KAFKA_TLS_CA_FILE", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "LOG_LEVEL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestVariablesListKafka(t *testing.T) {
+	t.Parallel()
+	vars := config.Variables()
+	for name := range kafkakit.Variables() {
+		if _, ok := vars[name]; !ok {
+			t.Errorf("Variables() lacks %s", name)
+		}
+	}
+	if vars["KAFKA_BROKERS"] != "127.0.0.1:9092" {
+		t.Errorf("KAFKA_BROKERS default = %q, want 127.0.0.1:9092", vars["KAFKA_BROKERS"])
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/propalpes/companias/services/query/internal/adapters/kafkatopic"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
@@ -18,11 +19,9 @@ import (
 // so that an unreachable dependency fails the attempt instead of hanging it.
 const startupTimeout = 30 * time.Second
 
-// Backoff between the attempts of serve to reach a dependency at start.
-const (
-	startupRetryMin = 500 * time.Millisecond
-	startupRetryMax = 10 * time.Second
-)
+// startupRetry is the backoff between the attempts of serve to reach a
+// dependency at start; the jitter spreads the replicas started together.
+var startupRetry = retry.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.2}
 
 // Dependencies serve waits for, as named in logs and in the readiness probe.
 const (
@@ -38,7 +37,7 @@ type infra struct {
 }
 
 // openInfra creates the events and dead-letter topics if they are missing
-// (before any Kafka reader or writer exists, see package kafkatopic),
+// (before any Kafka reader or writer exists, see package topics),
 // connects to MongoDB and opens the view store. It fails at the first
 // error: the rebuild command reports an unreachable dependency at once.
 func openInfra(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra, error) {
@@ -91,9 +90,8 @@ func waitInfra(ctx context.Context, cfg config.Config, log *slog.Logger, w *star
 }
 
 // retryStartup calls attempt until it succeeds or ctx ends, waiting
-// startupRetryMin, doubling up to startupRetryMax, between attempts.
+// startupRetry's delays between attempts.
 func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt func() error) error {
-	backoff := startupRetryMin
 	for n := 1; ; n++ {
 		err := attempt()
 		if ctx.Err() != nil {
@@ -105,25 +103,23 @@ func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt fun
 			}
 			return nil
 		}
-		log.Warn("waiting for "+dep, "attempt", n, "retry_in", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		d := startupRetry.Delay(n - 1)
+		log.Warn("waiting for "+dep, "attempt", n, "retry_in", d, "err", err)
+		if !retry.Sleep(ctx, d) {
 			return ctx.Err()
-		case <-t.C:
 		}
-		backoff = min(2*backoff, startupRetryMax)
 	}
 }
 
-// ensureTopics creates the events topic and its dead-letter topic if missing.
+// ensureTopics creates the events topic (kept forever) and its dead-letter
+// topic (kept cfg.KafkaDLQRetention) if missing.
 func ensureTopics(ctx context.Context, cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	return kafkatopic.Ensure(ctx, cfg.KafkaBrokers,
-		kafkatopic.Topic{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
-		kafkatopic.Topic{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
+	return topics.Ensure(ctx, cfg.Kafka,
+		topics.Topic{Name: cfg.KafkaEventsTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor},
+		topics.Topic{Name: cfg.KafkaEventsDLQTopic, Partitions: cfg.KafkaTopicPartitions, ReplicationFactor: cfg.KafkaReplicationFactor,
+			Retention: cfg.KafkaDLQRetention},
 	)
 }
 

@@ -91,6 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
 		With("service", "companias-query")
+	for _, w := range cfg.Kafka.Warnings() {
+		log.Warn("weak Kafka security setting", "warning", w)
+	}
 
 	if cmd == "rebuild" {
 		return runRebuild(ctx, cfg, log, stderr)
@@ -184,7 +187,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	g.Go(func() error { return runBounded(workCtx, proj.run, cfg.ShutdownTimeout) })
 	log.Info("query service started",
 		"http_addr", ln.Addr().String(),
-		"kafka_brokers", cfg.KafkaBrokers,
+		"kafka_brokers", cfg.Kafka.Brokers,
 		"events_topic", cfg.KafkaEventsTopic,
 		"group_id", cfg.KafkaGroupID,
 		"mongo_database", cfg.MongoDatabase)

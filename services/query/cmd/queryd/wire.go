@@ -17,10 +17,16 @@ import (
 )
 
 // consumerConfig is the consumer configuration shared by the live
-// projection and the rebuild's replay (whose GroupID is a prefix).
-func consumerConfig(cfg config.Config, log *slog.Logger) consumer.Config {
+// projection and the rebuild's replay (whose GroupID is a prefix); its
+// Dialer is built by kafkakit from cfg.Kafka (TLS, SASL).
+func consumerConfig(cfg config.Config, log *slog.Logger) (consumer.Config, error) {
+	dialer, err := cfg.Kafka.Dialer()
+	if err != nil {
+		return consumer.Config{}, fmt.Errorf("build kafka dialer: %w", err)
+	}
 	return consumer.Config{
-		Brokers:      cfg.KafkaBrokers,
+		Brokers:      cfg.Kafka.Brokers,
+		Dialer:       dialer,
 		Topic:        cfg.KafkaEventsTopic,
 		GroupID:      cfg.KafkaGroupID,
 		DLQTopic:     cfg.KafkaEventsDLQTopic,
@@ -28,7 +34,21 @@ func consumerConfig(cfg config.Config, log *slog.Logger) consumer.Config {
 		Linger:       cfg.ProjectionLinger,
 		WriteTimeout: cfg.ProjectionWriteTimeout,
 		Logger:       log,
+	}, nil
+}
+
+// rebuildConfig is the configuration of a rebuilder: the replay consumer's
+// and a kafkakit Transport for its own requests.
+func rebuildConfig(cfg config.Config, log *slog.Logger) (rebuild.Config, error) {
+	cc, err := consumerConfig(cfg, log)
+	if err != nil {
+		return rebuild.Config{}, err
 	}
+	tr, err := cfg.Kafka.Transport()
+	if err != nil {
+		return rebuild.Config{}, fmt.Errorf("build kafka transport: %w", err)
+	}
+	return rebuild.Config{Consumer: cc, Transport: tr}, nil
 }
 
 // projection is the read-model side of serve: the live consumer and the
@@ -43,7 +63,10 @@ type projection struct {
 // letters and version gaps to m and its batches to tracer (nil: no spans), and the rebuild
 // service (whose replay m and tracer do not see).
 func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.Metrics, tracer trace.Tracer) (*projection, error) {
-	liveCfg := consumerConfig(cfg, log.With("component", "consumer"))
+	liveCfg, err := consumerConfig(cfg, log.With("component", "consumer"))
+	if err != nil {
+		return nil, err
+	}
 	liveCfg.OnApplied = m.Applied
 	liveCfg.OnDeadLetter = m.DeadLettered
 	liveCfg.OnVersionGap = m.VersionGap
@@ -53,9 +76,11 @@ func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.M
 	if err != nil {
 		return nil, fmt.Errorf("build consumer: %w", err)
 	}
-	rb, err := rebuild.New(rebuild.Config{
-		Consumer: consumerConfig(cfg, log.With("component", "rebuild")),
-	}, inf.store)
+	rbCfg, err := rebuildConfig(cfg, log.With("component", "rebuild"))
+	if err != nil {
+		return nil, err
+	}
+	rb, err := rebuild.New(rbCfg, inf.store)
 	if err != nil {
 		return nil, fmt.Errorf("build rebuilder: %w", err)
 	}
@@ -98,7 +123,11 @@ func (p *projection) Joined() bool { return p.live.Joined() }
 // runCLIRebuild runs one rebuild in the caller's goroutine, reporting
 // progress through r; it succeeds once the new generation is switched in.
 func runCLIRebuild(ctx context.Context, cfg config.Config, inf *infra, log *slog.Logger, r *progressReporter) error {
-	rb, err := rebuild.New(rebuild.Config{Consumer: consumerConfig(cfg, log.With("component", "rebuild"))}, inf.store)
+	rbCfg, err := rebuildConfig(cfg, log.With("component", "rebuild"))
+	if err != nil {
+		return err
+	}
+	rb, err := rebuild.New(rbCfg, inf.store)
 	if err != nil {
 		return fmt.Errorf("build rebuilder: %w", err)
 	}

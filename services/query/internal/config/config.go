@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
 	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
@@ -33,6 +35,7 @@ const (
 	DefaultKafkaGroupID           = "companias-query"
 	DefaultKafkaTopicPartitions   = 6
 	DefaultKafkaReplication       = 1
+	DefaultKafkaDLQRetention      = 168 * time.Hour
 	DefaultMongoURI               = "mongodb://127.0.0.1:27017"
 	DefaultMongoDatabase          = "propalpes_query"
 	DefaultProjectionBatchSize    = 500
@@ -65,8 +68,11 @@ type Config struct {
 	ReadWaitDefault time.Duration
 	ReadWaitMax     time.Duration
 
-	// KafkaBrokers are the bootstrap brokers (KAFKA_BROKERS, comma-separated).
-	KafkaBrokers []string
+	// Kafka is how the service reaches its cluster: the bootstrap brokers
+	// (KAFKA_BROKERS, comma-separated), TLS (KAFKA_TLS_*) and SASL
+	// (KAFKA_SASL_*), read by kafkakit.Load; ClientID is ClientID. Every
+	// Kafka client of the service is built from it.
+	Kafka kafkakit.Config
 	// KafkaEventsTopic is the integration-event topic (KAFKA_EVENTS_TOPIC).
 	KafkaEventsTopic string
 	// KafkaEventsDLQTopic is the dead-letter topic of the projection
@@ -81,6 +87,10 @@ type Config struct {
 	// KafkaReplicationFactor is the replication factor used when the service
 	// creates a missing topic (KAFKA_REPLICATION_FACTOR).
 	KafkaReplicationFactor int
+	// KafkaDLQRetention is the retention of the dead-letter topic when the
+	// service creates it (KAFKA_DLQ_RETENTION): dead letters hold personal
+	// data. The event topic it creates keeps records forever.
+	KafkaDLQRetention time.Duration
 
 	// MongoURI is the MongoDB connection string: MONGO_URI, or the content
 	// of the file MONGO_URI_FILE (one trailing newline removed); setting
@@ -127,9 +137,13 @@ type Config struct {
 // Tracing is the OpenTelemetry tracing configuration (OTEL_*, see envconfig.Parser.Tracing).
 type Tracing = envconfig.Tracing
 
+// ClientID is the Kafka client id of the service's connections.
+const ClientID = "companias-query"
+
 // defaults maps every variable the service reads to the text of its
-// default ("" when it has none or is derived).
-var defaults = map[string]string{
+// default ("" when it has none or is derived): the service's own and
+// kafkakit's (withKafka).
+var defaults = withKafka(map[string]string{
 	"HTTP_ADDR":                DefaultHTTPAddr,
 	"HTTP_READ_HEADER_TIMEOUT": DefaultHTTPReadHeaderTimeout.String(),
 	"HTTP_READ_TIMEOUT":        DefaultHTTPReadTimeout.String(),
@@ -143,6 +157,7 @@ var defaults = map[string]string{
 	"KAFKA_GROUP_ID":           DefaultKafkaGroupID,
 	"KAFKA_TOPIC_PARTITIONS":   strconv.Itoa(DefaultKafkaTopicPartitions),
 	"KAFKA_REPLICATION_FACTOR": strconv.Itoa(DefaultKafkaReplication),
+	"KAFKA_DLQ_RETENTION":      DefaultKafkaDLQRetention.String(),
 	"MONGO_URI":                DefaultMongoURI,
 	"MONGO_URI_FILE":           "",
 	"MONGO_DATABASE":           DefaultMongoDatabase,
@@ -164,6 +179,27 @@ var defaults = map[string]string{
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"OTEL_SERVICE_NAME":                  DefaultOTELServiceName,
 	"OTEL_TRACES_SAMPLER_ARG":            strconv.FormatFloat(DefaultOTELSampleRatio, 'g', -1, 64),
+})
+
+// withKafka adds to own the variables kafkakit.Load reads, with kafkakit's
+// defaults, except those own sets (KAFKA_BROKERS).
+func withKafka(own map[string]string) map[string]string {
+	for k, v := range kafkakit.Variables() {
+		if _, ok := own[k]; !ok {
+			own[k] = v
+		}
+	}
+	return own
+}
+
+// Variables lists every environment variable the service reads with its
+// default ("" when it has none or is derived).
+func Variables() map[string]string {
+	out := make(map[string]string, len(defaults))
+	for k, v := range defaults {
+		out[k] = v
+	}
+	return out
 }
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in
@@ -188,11 +224,12 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		HTTPIdleTimeout:        p.Duration("HTTP_IDLE_TIMEOUT"),
 		ReadWaitDefault:        p.Duration("READ_WAIT_DEFAULT"),
 		ReadWaitMax:            p.Duration("READ_WAIT_MAX"),
-		KafkaBrokers:           envconfig.SplitList(p.Raw("KAFKA_BROKERS")),
+		Kafka:                  kafkakit.Load(p),
 		KafkaEventsTopic:       p.Raw("KAFKA_EVENTS_TOPIC"),
 		KafkaGroupID:           p.Raw("KAFKA_GROUP_ID"),
 		KafkaTopicPartitions:   p.Int("KAFKA_TOPIC_PARTITIONS"),
 		KafkaReplicationFactor: p.Int("KAFKA_REPLICATION_FACTOR"),
+		KafkaDLQRetention:      p.Duration("KAFKA_DLQ_RETENTION"),
 		MongoURI:               p.Secret("MONGO_URI"),
 		MongoDatabase:          p.Raw("MONGO_DATABASE"),
 		ProjectionBatchSize:    p.Int("PROJECTION_BATCH_SIZE"),
@@ -207,17 +244,19 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	if p.IsSet("PPROF_ADDR") {
 		c.PprofAddr = p.Addr("PPROF_ADDR")
 	}
+	c.Kafka.ClientID = ClientID
 	c.KafkaEventsDLQTopic = cmp.Or(p.Raw("KAFKA_EVENTS_DLQ_TOPIC"), deadletter.Topic(c.KafkaEventsTopic))
-	p.Add(c.validate()) // Auth was checked by p.Auth
+	p.Add(c.validate()) // Auth and Kafka were checked by p.Auth and kafkakit.Load
 	return c, p.Err()
 }
 
 // Validate reports every invalid setting, joined into one error, or nil.
 func (c Config) Validate() error {
-	return errors.Join(c.validate(), envconfig.ValidateAuth(c.Auth))
+	return errors.Join(c.validate(), c.Kafka.Validate(), envconfig.ValidateAuth(c.Auth))
 }
 
-// validate is Validate without the AUTH_* settings.
+// validate is Validate without the AUTH_* and Kafka connection settings
+// (KAFKA_BROKERS, KAFKA_TLS_*, KAFKA_SASL_*).
 func (c Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -249,11 +288,10 @@ func (c Config) validate() error {
 	if c.HTTPWriteTimeout > 0 && c.HTTPWriteTimeout <= c.ReadWaitMax {
 		bad("HTTP_WRITE_TIMEOUT (%s) must exceed READ_WAIT_MAX (%s)", c.HTTPWriteTimeout, c.ReadWaitMax)
 	}
-	if len(c.KafkaBrokers) == 0 {
-		bad("KAFKA_BROKERS must list at least one broker")
-	}
-	for _, b := range c.KafkaBrokers {
-		if !validHostPort(b) {
+	for _, b := range c.Kafka.Brokers {
+		// kafkakit.Load checks the host:port form; the port range is the
+		// service's own check.
+		if _, _, err := net.SplitHostPort(b); err == nil && !validHostPort(b) {
 			bad("KAFKA_BROKERS: %q is not host:port", b)
 		}
 	}
@@ -273,6 +311,9 @@ func (c Config) validate() error {
 	}
 	if c.KafkaTopicPartitions < 1 || c.KafkaTopicPartitions > 1000 {
 		bad("KAFKA_TOPIC_PARTITIONS must be in 1..1000, got %d", c.KafkaTopicPartitions)
+	}
+	if c.KafkaDLQRetention < time.Hour {
+		bad("KAFKA_DLQ_RETENTION must be at least 1h, got %s", c.KafkaDLQRetention)
 	}
 	if c.KafkaReplicationFactor < 1 || c.KafkaReplicationFactor > 32 {
 		bad("KAFKA_REPLICATION_FACTOR must be in 1..32, got %d", c.KafkaReplicationFactor)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
@@ -33,12 +34,13 @@ func TestLoadDefaults(t *testing.T) {
 		HTTPIdleTimeout:        120 * time.Second,
 		ReadWaitDefault:        2 * time.Second,
 		ReadWaitMax:            10 * time.Second,
-		KafkaBrokers:           []string{"127.0.0.1:9092"},
+		Kafka:                  kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "topic-eventos-compania",
 		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
 		KafkaGroupID:           "companias-query",
 		KafkaTopicPartitions:   6,
 		KafkaReplicationFactor: 1,
+		KafkaDLQRetention:      168 * time.Hour,
 		MongoURI:               "mongodb://127.0.0.1:27017",
 		MongoDatabase:          "propalpes_query",
 		ProjectionBatchSize:    500,
@@ -70,6 +72,7 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_GROUP_ID":           "g",
 		"KAFKA_TOPIC_PARTITIONS":   "3",
 		"KAFKA_REPLICATION_FACTOR": "3",
+		"KAFKA_DLQ_RETENTION":      "720h",
 		"MONGO_URI":                "mongodb+srv://x",
 		"MONGO_DATABASE":           "db1",
 		"PROJECTION_BATCH_SIZE":    "7",
@@ -94,12 +97,13 @@ func TestLoadOverrides(t *testing.T) {
 		HTTPIdleTimeout:        3 * time.Second,
 		ReadWaitDefault:        time.Second,
 		ReadWaitMax:            5 * time.Second,
-		KafkaBrokers:           []string{"a:1", "b:2"},
+		Kafka:                  kafkakit.Config{Brokers: []string{"a:1", "b:2"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "ev",
 		KafkaEventsDLQTopic:    "ev.dlq",
 		KafkaGroupID:           "g",
 		KafkaTopicPartitions:   3,
 		KafkaReplicationFactor: 3,
+		KafkaDLQRetention:      720 * time.Hour,
 		MongoURI:               "mongodb+srv://x",
 		MongoDatabase:          "db1",
 		ProjectionBatchSize:    7,
@@ -140,10 +144,11 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
 		{"zero partitions", map[string]string{"KAFKA_TOPIC_PARTITIONS": "0"}, []string{"KAFKA_TOPIC_PARTITIONS must be in"}},
 		{"replication", map[string]string{"KAFKA_REPLICATION_FACTOR": "0"}, []string{"KAFKA_REPLICATION_FACTOR"}},
+		{"dlq retention", map[string]string{"KAFKA_DLQ_RETENTION": "1m"}, []string{"KAFKA_DLQ_RETENTION must be at least 1h"}},
 		{"negative timeout", map[string]string{"HTTP_READ_TIMEOUT": "-1s"}, []string{"HTTP_READ_TIMEOUT must be positive"}},
-		{"broker without port", map[string]string{"KAFKA_BROKERS": "localhost"}, []string{`"localhost" is not host:port`}},
+		{"broker without port", map[string]string{"KAFKA_BROKERS": "localhost"}, []string{`KAFKA_BROKERS entry "localhost" must be host:port`}},
 		{"broker bad port", map[string]string{"KAFKA_BROKERS": "h:99999"}, []string{"is not host:port"}},
-		{"empty broker list", map[string]string{"KAFKA_BROKERS": ", ,"}, []string{"at least one broker"}},
+		{"empty broker list", map[string]string{"KAFKA_BROKERS": ", ,"}, []string{"KAFKA_BROKERS needs at least one host:port"}},
 		{"bad topic", map[string]string{"KAFKA_EVENTS_TOPIC": "a b"}, []string{"KAFKA_EVENTS_TOPIC"}},
 		{"dot topic", map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": ".."}, []string{"KAFKA_EVENTS_DLQ_TOPIC"}},
 		{"dlq equals topic", map[string]string{"KAFKA_EVENTS_TOPIC": "t", "KAFKA_EVENTS_DLQ_TOPIC": "t"}, []string{"must differ"}},
@@ -180,6 +185,57 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadKafkaSecurity checks that the KAFKA_TLS_* and KAFKA_SASL_*
+// variables reach Config.Kafka, and that a bad combination is reported,
+// naming its variable, with the service's other problems (kafkakit's rules
+// themselves are tested in kafkakit).
+func TestLoadKafkaSecurity(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "reader", "KAFKA_SASL_PASSWORD": "pw",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-query",
+		TLS:  kafkakit.TLS{Enabled: true, InsecureSkipVerify: true},
+		SASL: kafkakit.SASL{Mechanism: kafkakit.MechanismSCRAMSHA256, Username: "reader", Password: "pw"}}
+	if !reflect.DeepEqual(c.Kafka, want) {
+		t.Errorf("Kafka = %+v, want %+v", c.Kafka, want)
+	}
+	if len(c.Kafka.Warnings()) != 1 {
+		t.Errorf("Warnings() = %q, want the one about skipping verification", c.Kafka.Warnings())
+	}
+
+	_, err = config.Load(env(map[string]string{
+		"KAFKA_TLS_CERT_FILE": "/c.pem", // without KAFKA_TLS_ENABLED
+		"KAFKA_SASL_USERNAME": "reader", // without KAFKA_SASL_MECHANISM
+		"MONGO_URI":           "http://x",
+	}))
+	if err == nil {
+		t.Fatal("Load accepted an inconsistent Kafka security configuration")
+	}
+	for _, name := range []string{"KAFKA_TLS_CERT_FILE", "KAFKA_SASL_USERNAME", "MONGO_URI"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestVariablesListKafka(t *testing.T) {
+	t.Parallel()
+	vars := config.Variables()
+	for name := range kafkakit.Variables() {
+		if _, ok := vars[name]; !ok {
+			t.Errorf("Variables() lacks %s", name)
+		}
+	}
+	if vars["KAFKA_BROKERS"] != "127.0.0.1:9092" {
+		t.Errorf("KAFKA_BROKERS default = %q, want 127.0.0.1:9092", vars["KAFKA_BROKERS"])
 	}
 }
 

@@ -51,6 +51,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/view"
@@ -303,7 +304,7 @@ func New(cfg Config, w Writer) (*Consumer, error) {
 	}
 	c.transport = cfg.Transport
 	if c.transport == nil {
-		c.transport, c.ownTransport = transportOf(cfg.Dialer), true
+		c.transport, c.ownTransport = kafkakit.TransportFor(cfg.Dialer, groupconsumer.DefaultDialTimeout), true
 	}
 	c.group, err = groupconsumer.New(groupconsumer.Config{
 		Brokers: cfg.Brokers, GroupID: cfg.GroupID, Topic: cfg.Topic, DLQTopic: cfg.DLQTopic,
@@ -317,15 +318,6 @@ func New(cfg Config, w Writer) (*Consumer, error) {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	return c, nil
-}
-
-// transportOf returns a Transport with d's client id, TLS and SASL (d may be nil).
-func transportOf(d *kafka.Dialer) *kafka.Transport {
-	tr := &kafka.Transport{DialTimeout: groupconsumer.DefaultDialTimeout}
-	if d != nil {
-		tr.ClientID, tr.TLS, tr.SASL = d.ClientID, d.TLS, d.SASLMechanism
-	}
-	return tr
 }
 
 // Run joins the group and processes events until ctx is cancelled, then

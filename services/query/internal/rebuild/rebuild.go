@@ -47,7 +47,9 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
@@ -81,6 +83,12 @@ type Config struct {
 	// the fresh group (GroupID + "-rebuild-<gen>-<random>"; default
 	// "companias-query"); DisableDLQ and State are overridden.
 	Consumer consumer.Config
+	// Transport carries the rebuild's own Kafka requests (watermarks, the
+	// deletion of the replay's group): build it with kafkakit's
+	// Config.Transport, so it has the consumer's TLS and SASL settings. Nil
+	// is a plaintext Transport (kafkakit defaults). Its idle connections are
+	// closed after each rebuild.
+	Transport *kafka.Transport
 	// LockTTL is how long the rebuild lock lasts without renewal; it is
 	// renewed every LockTTL/3 (default DefaultLockTTL). A crashed rebuild
 	// blocks new ones for at most this long.
@@ -357,11 +365,14 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	if err := r.store.PrepareGeneration(ctx, gen); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
-	client := &kafka.Client{Addr: kafka.TCP(r.cfg.Consumer.Brokers...), Transport: &kafka.Transport{}}
-	if d := r.cfg.Consumer.Dialer; d != nil {
-		client.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}
+	tr := r.cfg.Transport
+	if tr == nil {
+		if tr, err = (kafkakit.Config{}).Transport(); err != nil { // plaintext: cannot fail
+			return fmt.Errorf("rebuild: %w", err)
+		}
 	}
-	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(r.cfg.Consumer.Brokers...), Transport: tr}
+	defer tr.CloseIdleConnections()
 
 	cc := r.cfg.Consumer
 	cc.GroupID = fmt.Sprintf("%s-rebuild-%s-%s", cc.GroupID, gen, randomHex(4))
@@ -416,7 +427,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	}
 	switched = true
 	log.Info("switched the view generation; catching up with the live consumers", "grace", r.cfg.SwitchGrace)
-	if !sleep(ctx, r.cfg.SwitchGrace) {
+	if !retry.Sleep(ctx, r.cfg.SwitchGrace) {
 		return fmt.Errorf("rebuild: after the switch: %w", context.Cause(ctx))
 	}
 	final, err := r.watermarks(ctx, client)
@@ -437,7 +448,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 // renewLock renews the lock every LockTTL/3 and cancels the rebuild if the
 // lock is lost.
 func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFunc) {
-	for sleep(ctx, r.cfg.LockTTL/3) {
+	for retry.Sleep(ctx, r.cfg.LockTTL/3) {
 		err := r.store.RenewRebuildLock(ctx, r.cfg.Owner, r.cfg.LockTTL)
 		switch {
 		case errors.Is(err, mongoview.ErrLockLost):
@@ -451,8 +462,8 @@ func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFun
 
 // watermarks reads the log bounds, retrying until it succeeds or ctx is done.
 func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[int]consumer.Offsets, error) {
-	backoff := 100 * time.Millisecond
-	for {
+	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		hw, err := consumer.Watermarks(rctx, client, r.cfg.Consumer.Topic)
 		cancel()
@@ -460,10 +471,9 @@ func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[i
 			return hw, nil
 		}
 		r.log.Warn("read the topic's watermarks", "err", err)
-		if !sleep(ctx, backoff) {
+		if !backoff.Wait(ctx, attempt) {
 			return nil, fmt.Errorf("rebuild: %w", context.Cause(ctx))
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -493,7 +503,7 @@ func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, targ
 		if reached {
 			return nil
 		}
-		if !sleep(ctx, pollInterval) {
+		if !retry.Sleep(ctx, pollInterval) {
 			return fmt.Errorf("rebuild: %w", context.Cause(ctx))
 		}
 	}
@@ -518,17 +528,6 @@ func (r *Rebuilder) deleteGroup(client *kafka.Client, group string) {
 	defer cancel()
 	if _, err := client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}}); err != nil {
 		r.log.Debug("delete the replay consumer group", "group", group, "err", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/tools/dlq/internal/dlqtest"
 	"github.com/propalpes/companias/tools/dlq/internal/replay"
 	"github.com/segmentio/kafka-go"
@@ -43,7 +46,7 @@ func seed(t *testing.T) string {
 func runCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err := run(t.Context(), args, &out, &errb)
+	err := run(t.Context(), args, env(nil), &out, &errb)
 	return out.String(), errb.String(), err
 }
 
@@ -264,9 +267,52 @@ func TestRunUnreachableBroker(t *testing.T) {
 	defer cancel()
 	for _, cmd := range []string{"list", "replay"} {
 		var out, errb bytes.Buffer
-		err := run(ctx, []string{cmd, "-brokers", "127.0.0.1:1", "-topic", cmdDLQ}, &out, &errb)
+		err := run(ctx, []string{cmd, "-brokers", "127.0.0.1:1", "-topic", cmdDLQ}, env(nil), &out, &errb)
 		if err == nil || errors.As(err, new(usageError)) || !strings.HasPrefix(err.Error(), cmd+":") {
 			t.Fatalf("%s on an unreachable broker: %v", cmd, err)
+		}
+	}
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// TestParseKafkaSettings checks that the tool reads the services' Kafka
+// variables: KAFKA_BROKERS (overridden by -brokers, defaulting to the local
+// broker) and the TLS and SASL settings, and that a bad combination is a
+// usage error naming the variable (kafkakit's rules are tested there).
+func TestParseKafkaSettings(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	parseEnv := func(e map[string]string, args ...string) (options, error) {
+		return parse("list", append([]string{"-topic", cmdDLQ}, args...), env(e), io.Discard, now)
+	}
+	o, err := parseEnv(nil)
+	if err != nil || !slices.Equal(o.kafka.Brokers, []string{"127.0.0.1:9092"}) || o.kafka.ClientID != "companias-dlq" {
+		t.Fatalf("no environment: brokers %v, client id %q, %v", o.kafka.Brokers, o.kafka.ClientID, err)
+	}
+	secured := map[string]string{
+		"KAFKA_BROKERS": "k1:9093,k2:9093", "KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": "/ca.pem",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "ops", "KAFKA_SASL_PASSWORD": "pw",
+	}
+	o, err = parseEnv(secured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.kafka.Brokers, []string{"k1:9093", "k2:9093"}) || !o.kafka.TLS.Enabled || o.kafka.TLS.CAFile != "/ca.pem" ||
+		o.kafka.SASL.Mechanism != kafkakit.MechanismSCRAMSHA512 || o.kafka.SASL.Username != "ops" || o.kafka.SASL.Password != "pw" {
+		t.Errorf("secured environment: %+v", o.kafka)
+	}
+	o, err = parseEnv(secured, "-brokers", "k3:9093")
+	if err != nil || !slices.Equal(o.kafka.Brokers, []string{"k3:9093"}) {
+		t.Errorf("-brokers over KAFKA_BROKERS: %v, %v", o.kafka.Brokers, err)
+	}
+	_, err = parseEnv(map[string]string{"KAFKA_BROKERS": "nohost", "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_TLS_KEY_FILE": "/k.pem"})
+	if !errors.As(err, new(usageError)) {
+		t.Fatalf("bad Kafka settings: %v, want a usage error", err)
+	}
+	for _, name := range []string{"KAFKA_BROKERS", "KAFKA_SASL_USERNAME", "KAFKA_TLS_KEY_FILE"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/tools/dlq/internal/progress"
 	"github.com/propalpes/companias/tools/dlq/internal/replay"
 	"github.com/propalpes/companias/tools/dlq/internal/scan"
@@ -69,20 +71,22 @@ command fails asking for -yes; -dry-run prints them instead.
 Flags:
 `
 
-// options are the parsed flags of either command.
+// options are the parsed flags of either command, and the Kafka settings.
 type options struct {
-	brokers []string
-	topic   string
-	filter  scan.Filter
-	json    bool
-	to      string
-	dryRun  bool
-	yes     bool
+	kafka  kafkakit.Config
+	topic  string
+	filter scan.Filter
+	json   bool
+	to     string
+	dryRun bool
+	yes    bool
 }
 
 // run executes the command line args (without the program name), writing
-// results to stdout and progress and summaries to stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// results to stdout and progress and summaries to stderr. getenv (os.Getenv
+// in main) gives the Kafka settings the services use (KAFKA_BROKERS,
+// KAFKA_TLS_*, KAFKA_SASL_*); -brokers overrides KAFKA_BROKERS.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
 		return usagef("missing command (list or replay)")
@@ -97,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("unknown command %q (want list or replay)", args[0])
 	}
 	cmd := args[0]
-	opts, err := parse(cmd, args[1:], stderr, time.Now())
+	opts, err := parse(cmd, args[1:], getenv, stderr, time.Now())
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return replayCmd(ctx, opts, stdout, stderr, bar)
 }
 
-func parse(cmd string, args []string, stderr io.Writer, now time.Time) (options, error) {
+func parse(cmd string, args []string, getenv func(string) string, stderr io.Writer, now time.Time) (options, error) {
 	fs := flag.NewFlagSet("companias-dlq "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	help := listUsage
@@ -120,7 +124,7 @@ func parse(cmd string, args []string, stderr io.Writer, now time.Time) (options,
 		fs.PrintDefaults()
 	}
 	var o options
-	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated bootstrap brokers (host:port)")
+	brokers := fs.String("brokers", "", "comma-separated bootstrap brokers (host:port); default $KAFKA_BROKERS, else "+defaultBrokers)
 	fs.StringVar(&o.topic, "topic", "", "dead-letter topic to read (required), e.g. topic-eventos-compania.dlq")
 	reason := fs.String("reason", "", "only this dlq_reason: "+strings.Join(knownReasons(), ", "))
 	since := fs.String("since", "", "only messages dead-lettered at or after this time: a duration ago (1h, 30m) or RFC 3339")
@@ -142,13 +146,14 @@ func parse(cmd string, args []string, stderr io.Writer, now time.Time) (options,
 	if fs.NArg() > 0 {
 		return o, usagef("unexpected argument %q", fs.Arg(0))
 	}
-	for b := range strings.SplitSeq(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			o.brokers = append(o.brokers, b)
-		}
-	}
-	if len(o.brokers) == 0 {
+	brokersSet := false
+	fs.Visit(func(f *flag.Flag) { brokersSet = brokersSet || f.Name == "brokers" })
+	if brokersSet && strings.Trim(*brokers, " ,") == "" {
 		return o, usagef("-brokers is empty")
+	}
+	var err error
+	if o.kafka, err = loadKafka(getenv, os.ReadFile, *brokers); err != nil {
+		return o, usageError{err.Error()}
 	}
 	if o.topic == "" {
 		return o, usagef("-topic is required (e.g. topic-comando-crear-compania.dlq)")
@@ -157,7 +162,6 @@ func parse(cmd string, args []string, stderr io.Writer, now time.Time) (options,
 		return o, usagef("-reason %q is not one of %s", *reason, strings.Join(knownReasons(), ", "))
 	}
 	o.filter.Reason = *reason
-	var err error
 	if o.filter.Since, err = scan.ParseTime(*since, now); err != nil {
 		return o, usagef("-since: %v", err)
 	}
@@ -183,7 +187,12 @@ func knownReasons() []string {
 
 // collect plans and scans o.topic, calling each for every matching record.
 func collect(ctx context.Context, o options, bar *progress.Bar, each func(scan.Record) error) (scanned, matched int64, err error) {
-	s, err := scan.New(scan.Config{Brokers: o.brokers, Topic: o.topic})
+	tr, err := o.kafka.Transport()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tr.CloseIdleConnections()
+	s, err := scan.New(scan.Config{Brokers: o.kafka.Brokers, Topic: o.topic, Transport: tr})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -268,7 +277,13 @@ func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *pr
 			return fmt.Errorf("replay: %d message(s) match (to %s); re-run with -yes to replay them, or -dry-run to see them", matched, dest)
 		}
 	}
-	w, err := replay.New(replay.Config{Brokers: o.brokers})
+	tr, err := o.kafka.Transport()
+	if err != nil {
+		bar.Done()
+		return err
+	}
+	defer tr.CloseIdleConnections()
+	w, err := replay.New(replay.Config{Brokers: o.kafka.Brokers, Transport: tr})
 	if err != nil {
 		bar.Done()
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -65,7 +66,7 @@ func (d Dead) Message() kafka.Message {
 // Produce writes msgs to topic and waits for acknowledgement.
 func Produce(t testing.TB, addr, topic string, msgs ...kafka.Message) {
 	t.Helper()
-	tr := &kafka.Transport{}
+	tr := transport(t)
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{
 		Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
@@ -95,7 +96,7 @@ func ProduceDead(t testing.TB, addr, dlq string, ds ...Dead) {
 // (the number of messages ever written to a fresh topic).
 func EndOffsets(t testing.TB, addr, topic string) int64 {
 	t.Helper()
-	tr := &kafka.Transport{}
+	tr := transport(t)
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr, Timeout: 10 * time.Second}
 	reqs := make([]kafka.OffsetRequest, Partitions)
@@ -119,7 +120,7 @@ func EndOffsets(t testing.TB, addr, topic string) int64 {
 // Groups returns the consumer groups the broker knows.
 func Groups(t testing.TB, addr string) []string {
 	t.Helper()
-	tr := &kafka.Transport{}
+	tr := transport(t)
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr, Timeout: 10 * time.Second}
 	res, err := c.ListGroups(context.Background(), &kafka.ListGroupsRequest{})
@@ -134,4 +135,15 @@ func Groups(t testing.TB, addr string) []string {
 		out = append(out, g.GroupID)
 	}
 	return out
+}
+
+// transport returns a plaintext Transport of its own for the embedded
+// broker, built by kafkakit like every Kafka client of the workspace.
+func transport(t testing.TB) *kafka.Transport {
+	t.Helper()
+	tr, err := (kafkakit.Config{}).Transport()
+	if err != nil {
+		t.Fatalf("kafka transport: %v", err)
+	}
+	return tr
 }

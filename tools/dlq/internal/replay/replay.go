@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/tools/dlq/internal/scan"
 	"github.com/segmentio/kafka-go"
 )
@@ -86,7 +87,11 @@ func New(cfg Config) (*Writer, error) {
 	}
 	own := cfg.Transport == nil
 	if own {
-		cfg.Transport = &kafka.Transport{}
+		tr, err := (kafkakit.Config{}).Transport() // plaintext: cannot fail
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		cfg.Transport = tr
 	}
 	return &Writer{
 		cfg: cfg,

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -234,7 +235,10 @@ func New(cfg Config) (*Scanner, error) {
 	s := &Scanner{cfg: cfg}
 	tr := cfg.Transport
 	if tr == nil {
-		tr = &kafka.Transport{}
+		var err error
+		if tr, err = (kafkakit.Config{}).Transport(); err != nil { // plaintext: cannot fail
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 		s.own = true
 	}
 	s.cfg.Transport = tr

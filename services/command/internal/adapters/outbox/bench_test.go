@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app/command"
@@ -28,7 +29,7 @@ func BenchmarkIntegrationCommitToPublish(b *testing.B) {
 			pool, _ := newPool(b)
 			br := startBroker(b, "", "")
 			topic := newTopic(b, br.Addr())
-			w, err := outbox.NewWriter(outbox.WriterConfig{Brokers: []string{br.Addr()}, BatchTimeout: bt})
+			w, err := outbox.NewWriter(outbox.WriterConfig{Kafka: kafkakit.Config{Brokers: []string{br.Addr()}}, BatchTimeout: bt})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
@@ -245,7 +246,7 @@ func newFenceRig(t *testing.T, dbA func(pool *pgxpool.Pool, dsn string) *pgxpool
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond}
 
 	// A's own producer timeout is long: only the fence can stop its writes.
-	wA, err := outbox.NewWriter(outbox.WriterConfig{Brokers: []string{br.Addr()}, WriteTimeout: time.Minute, MaxAttempts: 1})
+	wA, err := outbox.NewWriter(outbox.WriterConfig{Kafka: kafkakit.Config{Brokers: []string{br.Addr()}}, WriteTimeout: time.Minute, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,9 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
-	"github.com/propalpes/companias/services/command/internal/adapters/kafkatopic"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -80,7 +81,7 @@ func newTopic(t testing.TB, brokerAddr string) string {
 	topic := "eventos-" + hex.EncodeToString(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := kafkatopic.Ensure(ctx, []string{brokerAddr}, partitions, topic); err != nil {
+	if err := topics.Ensure(ctx, kafkakit.Config{Brokers: []string{brokerAddr}}, topics.Topic{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatalf("ensure topic: %v", err)
 	}
 	return topic
@@ -88,7 +89,7 @@ func newTopic(t testing.TB, brokerAddr string) string {
 
 func newWriter(t testing.TB, brokerAddr string) *outbox.Writer {
 	t.Helper()
-	w, err := outbox.NewWriter(outbox.WriterConfig{Brokers: []string{brokerAddr}})
+	w, err := outbox.NewWriter(outbox.WriterConfig{Kafka: kafkakit.Config{Brokers: []string{brokerAddr}}})
 	if err != nil {
 		t.Fatal(err)
 	}

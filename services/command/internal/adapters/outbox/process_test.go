@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
+	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
@@ -38,7 +39,7 @@ func TestHelperProcessRelay(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
-	w, err := outbox.NewWriter(outbox.WriterConfig{Brokers: []string{os.Getenv(envBroker)}})
+	w, err := outbox.NewWriter(outbox.WriterConfig{Kafka: kafkakit.Config{Brokers: []string{os.Getenv(envBroker)}}})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)

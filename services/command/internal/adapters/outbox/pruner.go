@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/propalpes/companias/libs/seedwork/retry"
 )
 
 // PrunerOptions tune a Pruner. Zero fields take the documented defaults.
@@ -63,7 +65,7 @@ func (p *Pruner) Run(ctx context.Context) error {
 		if n, err := p.Prune(ctx); err != nil && ctx.Err() == nil {
 			p.log.Error("outbox prune failed", "err", err, "deleted", n)
 		}
-		if !sleep(ctx, p.opts.Interval) {
+		if !retry.Sleep(ctx, p.opts.Interval) {
 			return nil
 		}
 	}

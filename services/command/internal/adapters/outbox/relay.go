@@ -53,6 +53,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
@@ -287,7 +288,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		} else {
 			r.log.Warn("outbox relay lost its database session; reconnecting", "err", err, "in", r.opts.LockRetry)
 		}
-		if !sleep(ctx, r.opts.LockRetry) {
+		if !retry.Sleep(ctx, r.opts.LockRetry) {
 			return nil
 		}
 	}
@@ -328,7 +329,7 @@ func (r *Relay) session(ctx context.Context) error {
 		if ok {
 			break
 		}
-		if !sleep(ctx, r.opts.LockRetry) {
+		if !retry.Sleep(ctx, r.opts.LockRetry) {
 			return nil
 		}
 	}
@@ -353,7 +354,7 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 	failures := 0
 	woken := false
 	for {
-		if woken && r.opts.Linger > 0 && !sleep(ctx, r.opts.Linger) {
+		if woken && r.opts.Linger > 0 && !retry.Sleep(ctx, r.opts.Linger) {
 			return nil
 		}
 		if err := r.renewIfDue(ctx, conn); err != nil {
@@ -370,7 +371,7 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 		switch {
 		case errors.As(err, &perr):
 			failures++
-			d := backoff(failures, r.opts.BackoffMin, r.opts.BackoffMax)
+			d := retry.Backoff{Min: r.opts.BackoffMin, Max: r.opts.BackoffMax}.Delay(failures - 1)
 			r.log.Error("outbox relay cannot publish; will retry the same rows",
 				"err", perr.err, "rows", perr.rows, "attempt", failures, "retry_in", d)
 			// Wait on the connection rather than sleeping: it keeps reading
@@ -554,27 +555,6 @@ func graceful(ctx context.Context, grace time.Duration) (context.Context, contex
 		}
 	})
 	return gctx, func() { stop(); cancel() }
-}
-
-// backoff returns min·2^(attempt-1), capped at max.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
-}
-
-// sleep waits for d or ctx; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func minTime(a, b time.Time) time.Time {

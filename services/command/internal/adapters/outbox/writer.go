@@ -3,9 +3,12 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/propalpes/companias/libs/kafkakit"
 )
 
 // DefaultBatchBytes is the default WriterConfig.BatchBytes and
@@ -16,8 +19,11 @@ const DefaultBatchBytes int64 = 1 << 20
 // WriterConfig configures the Kafka producer of the relay. Zero fields take
 // the documented defaults.
 type WriterConfig struct {
-	// Brokers are the bootstrap brokers ("host:port"); at least one.
-	Brokers []string
+	// Kafka is how the Writer reaches the cluster: its bootstrap brokers (at
+	// least one), TLS and SASL; the Writer's Transport is built from it
+	// (kafkakit.Config.Transport), its connections dialled through Fence
+	// below TLS. Kafka.ClientID is ignored: see ClientID.
+	Kafka kafkakit.Config
 	// BatchTimeout is how long kafka-go waits for a per-partition batch to
 	// fill before sending it. The relay is the only caller and hands over a
 	// whole outbox batch in one WriteMessages call, so every message of one
@@ -62,8 +68,9 @@ type WriterConfig struct {
 //     key is the company id, so one company's events share a partition.
 //   - RequiredAcks RequireAll: a batch counts as sent once every in-sync
 //     replica has it (kafka-go's default is fire-and-forget).
-//   - Its own Transport: kafka-go's DefaultTransport caches metadata (6 s) and
-//     is shared by the whole process; a private one is closed with the Writer.
+//   - Its own Transport, built by kafkakit from WriterConfig.Kafka (TLS,
+//     SASL): kafka-go's DefaultTransport caches metadata (6 s) and is shared
+//     by the whole process; a private one is closed with the Writer.
 //
 // Ordering: kafka-go keeps one goroutine and one FIFO batch queue per
 // topic-partition and at most one produce request in flight per connection
@@ -79,7 +86,9 @@ type WriterConfig struct {
 // later event never lands while its earlier one of the same call failed,
 // and the relay retries a failed call before anything later.
 //
-// Across leaders, the Fence: every connection is dialled through it, so a
+// Across leaders, the Fence: every connection is dialled through it (the raw
+// TCP connection, below TLS and SASL, so the fence's write deadline bounds
+// every byte whatever the security settings), so a
 // relay that lost its lease (frozen, or cut off from PostgreSQL) cannot put
 // a byte on the wire after its fence ended, which is before the next leader
 // can take the lease; not even a batch kafka-go still had queued from a
@@ -96,9 +105,11 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer for cfg. It does not connect: the first
-// WriteMessages does. Create the topics before (kafkatopic.Ensure).
+// WriteMessages does. Create the topics before (topics.Ensure). It fails
+// when cfg.Kafka has no broker or its TLS or SASL settings cannot be built
+// (an unreadable CA file, say).
 func NewWriter(cfg WriterConfig) (*Writer, error) {
-	if len(cfg.Brokers) == 0 {
+	if len(cfg.Kafka.Brokers) == 0 {
 		return nil, errors.New("outbox writer: no kafka brokers")
 	}
 	if cfg.BatchTimeout <= 0 {
@@ -122,13 +133,18 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 	if cfg.Fence == nil {
 		cfg.Fence = NewFence()
 	}
-	t := &kafka.Transport{
-		Dial:        cfg.Fence.Dial(nil),
-		DialTimeout: 5 * time.Second,
-		ClientID:    cfg.ClientID,
+	k := cfg.Kafka
+	k.ClientID = cfg.ClientID
+	fence := cfg.Fence
+	t, err := k.Transport(
+		kafkakit.WithDialTimeout(5*time.Second),
+		kafkakit.WithDialWrapper(func(next kafkakit.DialFunc) kafkakit.DialFunc { return fence.Dial(next) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("outbox writer: %w", err)
 	}
 	w := &kafka.Writer{
-		Addr:            kafka.TCP(cfg.Brokers...),
+		Addr:            kafka.TCP(k.Brokers...),
 		Balancer:        &kafka.Murmur2Balancer{},
 		RequiredAcks:    kafka.RequireAll,
 		BatchTimeout:    cfg.BatchTimeout,
