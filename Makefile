@@ -20,7 +20,7 @@ DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
+.PHONY: help run run-secure build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ build: ## build the service binaries, the DLQ tool and the dev stack into bin/
 
 run: build ## run the whole system on embedded Kafka (kfake) and MongoDB-wire (FerretDB); Ctrl-C stops it
 	$(BIN)/devstack -command $(BIN)/companias-command -query $(BIN)/companias-query
+
+run-secure: build ## like run, with Kafka secured: TLS, SASL/SCRAM-SHA-512, ACLs, one principal per service (kcat -F .data/kafka-client.properties)
+	$(BIN)/devstack -secure -command $(BIN)/companias-command -query $(BIN)/companias-query
 
 test: vet check-deploy ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)

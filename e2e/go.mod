@@ -12,6 +12,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/propalpes/companias/libs/contracts v0.0.0
 	github.com/propalpes/companias/libs/devinfra v0.0.0
+	github.com/propalpes/companias/libs/kafkakit v0.0.0
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/twmb/franz-go v1.22.3
 )
@@ -83,7 +84,6 @@ require (
 )
 
 require (
-	github.com/propalpes/companias/libs/kafkakit v0.0.0 // indirect
 	github.com/propalpes/companias/libs/seedwork v0.0.0 // indirect
 )
 

@@ -120,11 +120,18 @@ type infra struct {
 // services (cleanups run last-in first-out and services start later).
 func startInfra(t *testing.T) *infra {
 	t.Helper()
+	return startInfraWith(t, nil)
+}
+
+// startInfraWith is startInfra with a broker secured by sec (nil: plaintext);
+// on a secured broker the admin principal creates the topics.
+func startInfraWith(t *testing.T, sec *kafkabroker.Security) *infra {
+	t.Helper()
 	ctx := t.Context()
 	writerDSN := pgtest.NewDatabase(t)
 	viewsDSN := pgtest.NewDatabase(t)
 
-	broker, err := kafkabroker.Start(kafkabroker.Options{})
+	broker, err := kafkabroker.Start(kafkabroker.Options{Security: sec})
 	if err != nil {
 		t.Fatalf("start kafka broker: %v", err)
 	}

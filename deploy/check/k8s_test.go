@@ -162,8 +162,16 @@ func loadK8s(t testing.TB) k8sBase {
 	t.Helper()
 	b := k8sBase{dir: filepath.Join(repoRoot(t), "deploy", "k8s")}
 	err := filepath.WalkDir(b.dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() {
+			// A subdirectory with its own kustomization (strimzi/) is
+			// applied on its own, not by the base.
+			if _, serr := os.Stat(filepath.Join(path, "kustomization.yaml")); path != b.dir && serr == nil {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		ext := filepath.Ext(path)
 		if ext != ".yaml" && ext != ".yml" {

@@ -7,12 +7,30 @@
 #
 #   KAFKA_BOOTSTRAP=broker:9092 KAFKA_BIN=/opt/kafka/bin REPLICATION_FACTOR=3 \
 #     sh deploy/kafka/create-topics.sh
+#
+# On a secured cluster, KAFKA_COMMAND_CONFIG names a Kafka client properties
+# file (security.protocol=SASL_SSL, sasl.mechanism=SCRAM-SHA-512,
+# sasl.jaas.config=..., ssl.truststore.*) of an admin principal; it is passed
+# to every tool as --command-config.
 set -eu
 
 KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:9092}"
 KAFKA_BIN="${KAFKA_BIN:-/opt/kafka/bin}"
 TOPICS_FILE="${TOPICS_FILE:-$(dirname "$0")/topics.txt}"
 REPLICATION_FACTOR="${REPLICATION_FACTOR:-1}"
+KAFKA_COMMAND_CONFIG="${KAFKA_COMMAND_CONFIG:-}"
+
+# kafka runs a Kafka CLI tool against the cluster, with the admin client
+# settings when KAFKA_COMMAND_CONFIG is set.
+kafka() {
+	tool="$1"
+	shift
+	if [ -n "$KAFKA_COMMAND_CONFIG" ]; then
+		"$KAFKA_BIN/$tool" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_COMMAND_CONFIG" "$@"
+	else
+		"$KAFKA_BIN/$tool" --bootstrap-server "$KAFKA_BOOTSTRAP" "$@"
+	fi
+}
 
 grep -v '^[[:space:]]*#' "$TOPICS_FILE" | while read -r name partitions configs; do
 	[ -n "$name" ] || continue
@@ -23,12 +41,12 @@ grep -v '^[[:space:]]*#' "$TOPICS_FILE" | while read -r name partitions configs;
 		done
 	fi
 	echo "topic $name: partitions=$partitions replication=$REPLICATION_FACTOR configs=${configs:-<broker defaults>}"
-	"$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists \
+	kafka kafka-topics.sh --create --if-not-exists \
 		--topic "$name" --partitions "$partitions" --replication-factor "$REPLICATION_FACTOR" "$@"
 	if [ -n "$configs" ]; then
-		"$KAFKA_BIN/kafka-configs.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --alter \
+		kafka kafka-configs.sh --alter \
 			--entity-type topics --entity-name "$name" --add-config "$configs"
 	fi
 done
 
-"$KAFKA_BIN/kafka-topics.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" --describe --exclude-internal
+kafka kafka-topics.sh --describe --exclude-internal

@@ -29,6 +29,10 @@ func TestAsyncAPIDocumentsEveryEvent(t *testing.T) {
 		companiaevent.HeaderTraceparent} {
 		want = append(want, h+":")
 	}
+	// The secured server and its security scheme (issue 10): SASL/SCRAM
+	// over TLS, declared and referenced.
+	want = append(want, "protocol: kafka-secure", "securitySchemes:", "scramSha512:", "type: scramSha512",
+		"$ref: '#/components/securitySchemes/scramSha512'")
 	for _, w := range want {
 		if !strings.Contains(doc, w) {
 			t.Errorf("asyncapi.yaml lacks %q", w)

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -160,6 +162,13 @@ func (b *Broker) Close() {
 // partition count, and are not an error. It returns when ctx is done. On a
 // secured broker it connects as AdminPrincipal.
 func (b *Broker) CreateTopics(ctx context.Context, partitions int, topics ...string) error {
+	return b.CreateTopicsWithConfigs(ctx, partitions, nil, topics...)
+}
+
+// CreateTopicsWithConfigs is CreateTopics with topic configs (such as
+// retention.ms) set on every topic it creates; a topic that already exists
+// keeps its own configs.
+func (b *Broker) CreateTopicsWithConfigs(ctx context.Context, partitions int, configs map[string]string, topics ...string) error {
 	if partitions < 1 || partitions > math.MaxInt32 {
 		return fmt.Errorf("kafkabroker: create topics: partitions must be in [1, %d], got %d", math.MaxInt32, partitions)
 	}
@@ -187,6 +196,12 @@ func (b *Broker) CreateTopics(ctx context.Context, partitions int, topics ...str
 		rt.Topic = topic
 		rt.NumPartitions = int32(partitions)
 		rt.ReplicationFactor = 1
+		for _, k := range slices.Sorted(maps.Keys(configs)) {
+			c := kmsg.NewCreateTopicsRequestTopicConfig()
+			c.Name = k
+			c.Value = kmsg.StringPtr(configs[k])
+			rt.Configs = append(rt.Configs, c)
+		}
 		req.Topics = append(req.Topics, rt)
 	}
 	resp, err := req.RequestWith(ctx, client)

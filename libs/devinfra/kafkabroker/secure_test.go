@@ -287,3 +287,38 @@ func TestPlainClientConfig(t *testing.T) {
 		t.Errorf("plaintext broker: CAFile %q, Secured %v", b.CAFile(), b.Secured())
 	}
 }
+
+// TestSecureCreateTopicsWithConfigs checks that the admin creates a topic
+// with its configs on a secured broker (the dev stack's DLQ retention), and
+// that the configs read back through the admin's TLS + SCRAM connection.
+func TestSecureCreateTopicsWithConfigs(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, kafkabroker.Options{Security: &kafkabroker.Security{Dir: t.TempDir()}})
+	ctx := testContext(t)
+	const week = "604800000"
+	if err := b.CreateTopicsWithConfigs(ctx, 2, map[string]string{"retention.ms": week}, "dead.letters"); err != nil {
+		t.Fatalf("CreateTopicsWithConfigs: %v", err)
+	}
+	admin := clientConfig(t, b, kafkabroker.AdminPrincipal)
+	tr, err := admin.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(admin.Brokers...), Transport: tr}
+	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: "dead.letters", ConfigNames: []string{"retention.ms"},
+	}}})
+	if err != nil {
+		t.Fatalf("DescribeConfigs: %v", err)
+	}
+	var got []string
+	for _, r := range resp.Resources {
+		for _, e := range r.ConfigEntries {
+			got = append(got, e.ConfigName+"="+e.ConfigValue)
+		}
+	}
+	if want := []string{"retention.ms=" + week}; !slices.Equal(got, want) {
+		t.Fatalf("configs of dead.letters: %q, want %q", got, want)
+	}
+}

@@ -9,6 +9,17 @@
 //   - the command service (writer) on 127.0.0.1:8080 and the query service
 //     (reader) on 127.0.0.1:8081, as child processes.
 //
+// With -secure (`make run-secure`) the broker runs like a hardened cluster:
+// a TLS listener with a certificate from a CA generated at start, SASL
+// SCRAM-SHA-512 and ACLs, one least-privilege principal per service and an
+// "external" one (see kafkabroker.ServicePrincipals). The admin principal
+// creates the topics (the dead-letter topics with a finite retention); the
+// services connect with KAFKA_TLS_* and KAFKA_SASL_* (passwords in 0600
+// files under -data) and do not create topics; the external principal's
+// librdkafka settings are written to <data>/kafka-client.properties for
+// `kcat -F`. The secured broker keeps nothing on disk: its CA, passwords and
+// records are new at each start.
+//
 // Ctrl-C (SIGINT) or SIGTERM stops the services gracefully, then the
 // embedded servers. It is a development tool, never a production setup.
 package main
@@ -53,6 +64,8 @@ type options struct {
 	dataDir                string
 	partitions             int
 	logLevel               string
+	secure                 bool
+	dlqRetention           time.Duration
 }
 
 func parse(args []string) (options, error) {
@@ -70,8 +83,16 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.dataDir, "data", ".data", "directory for the embedded broker's data")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of each topic")
 	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level of the services")
+	fs.BoolVar(&o.secure, "secure", false, "run the broker secured: TLS, SASL/SCRAM-SHA-512 and ACLs, one principal per service")
+	fs.DurationVar(&o.dlqRetention, "dlq-retention", 168*time.Hour, "retention of the dead-letter topics with -secure")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.dlqRetention < time.Millisecond {
+		return o, fmt.Errorf("-dlq-retention %s: want at least 1ms (dead letters hold personal data; they must not be kept forever)", o.dlqRetention)
 	}
 	return o, nil
 }
@@ -105,15 +126,32 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 
-	broker, err := kafkabroker.Start(kafkabroker.Options{Addr: o.kafkaAddr, DataDir: filepath.Join(o.dataDir, "kafka")})
-	if err != nil {
-		return fmt.Errorf("start embedded Kafka broker: %w", err)
+	var (
+		broker   *kafkabroker.Broker
+		kafkaEnv map[string][]string // by service: its KAFKA_* connection settings
+		secured  secureStack
+	)
+	if o.secure {
+		secured, err = startSecureKafka(ctx, o)
+		if err != nil {
+			return err
+		}
+		broker, kafkaEnv = secured.broker, secured.env
+	} else {
+		broker, err = kafkabroker.Start(kafkabroker.Options{Addr: o.kafkaAddr, DataDir: filepath.Join(o.dataDir, "kafka")})
+		if err != nil {
+			return fmt.Errorf("start embedded Kafka broker: %w", err)
+		}
+		if err := broker.CreateTopics(ctx, o.partitions, topics...); err != nil {
+			broker.Close()
+			return fmt.Errorf("create topics: %w", err)
+		}
+		kafkaEnv = map[string][]string{
+			commandService: {"KAFKA_BROKERS=" + broker.Addr()},
+			queryService:   {"KAFKA_BROKERS=" + broker.Addr()},
+		}
 	}
 	defer broker.Close()
-	topics := []string{"topic-eventos-compania", "topic-eventos-compania.dlq", "topic-comando-crear-compania", "topic-comando-crear-compania.dlq"}
-	if err := broker.CreateTopics(ctx, o.partitions, topics...); err != nil {
-		return fmt.Errorf("create topics: %w", err)
-	}
 
 	mongo, err := mongowire.Start(ctx, mongowire.Options{Addr: o.mongoAddr, Handler: "postgresql", PostgreSQLURL: ferretURL})
 	if err != nil {
@@ -125,10 +163,10 @@ func run(ctx context.Context, args []string) error {
 		}
 	}()
 
-	common := []string{"KAFKA_BROKERS=" + broker.Addr(), "LOG_LEVEL=" + o.logLevel, "KAFKA_TOPIC_PARTITIONS=" + fmt.Sprint(o.partitions)}
+	common := []string{"LOG_LEVEL=" + o.logLevel, "KAFKA_TOPIC_PARTITIONS=" + fmt.Sprint(o.partitions)}
 	services := []*exec.Cmd{
-		child(o.commandBin, slices.Concat(common, []string{"HTTP_ADDR=" + o.commandAddr, "DATABASE_URL=" + dbURL})),
-		child(o.queryBin, slices.Concat(common, []string{"HTTP_ADDR=" + o.queryAddr, "MONGO_URI=" + mongo.URI()})),
+		child(o.commandBin, slices.Concat(common, kafkaEnv[commandService], []string{"HTTP_ADDR=" + o.commandAddr, "DATABASE_URL=" + dbURL})),
+		child(o.queryBin, slices.Concat(common, kafkaEnv[queryService], []string{"HTTP_ADDR=" + o.queryAddr, "MONGO_URI=" + mongo.URI()})),
 	}
 	exited := make(chan error, len(services))
 	for _, c := range services {
@@ -144,17 +182,21 @@ func run(ctx context.Context, args []string) error {
 	// the query service creates them, so keep ensuring it.
 	go keepIDIndexes(ctx, mongo, log)
 
+	mode := "embedded defaults"
+	if o.secure {
+		mode = "embedded defaults, Kafka secured"
+	}
 	fmt.Printf(`
-PropAlpes Companies is running (embedded defaults):
+PropAlpes Companies is running (%s):
   command API (writer)  http://%s       e.g. curl -s http://%s/health
   query API   (reader)  http://%s       e.g. curl -s http://%s/v1/estadisticas
   OpenAPI               http://%s/openapi.json  http://%s/openapi.json
   Kafka (kfake)         %s   topics: %s
   MongoDB wire          %s
   PostgreSQL            %s
-Press Ctrl-C to stop.
-`, o.commandAddr, o.commandAddr, o.queryAddr, o.queryAddr, o.commandAddr, o.queryAddr,
-		broker.Addr(), strings.Join(topics, ", "), mongo.URI(), redact(dbURL))
+%sPress Ctrl-C to stop.
+`, mode, o.commandAddr, o.commandAddr, o.queryAddr, o.queryAddr, o.commandAddr, o.queryAddr,
+		broker.Addr(), strings.Join(topics, ", "), mongo.URI(), redact(dbURL), secured.banner())
 
 	select {
 	case <-ctx.Done():
