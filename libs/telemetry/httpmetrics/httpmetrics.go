@@ -48,13 +48,33 @@ func NewRequests(reg prometheus.Registerer) (*Requests, error) {
 	return r, nil
 }
 
+// OtherMethod is the method label of a request whose method is not one of
+// the standard HTTP methods: a client may send any token as a method, and
+// none of them may become a new series.
+const OtherMethod = "other"
+
+// Method returns the metric label of an HTTP request method: the method
+// itself if it is one of the standard methods of RFC 9110 and RFC 5789
+// (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT, TRACE; case
+// matters, as in HTTP), else OtherMethod.
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return OtherMethod
+}
+
 // ObserveRequest records one served request. route is the route template
 // (gin's FullPath, "/v1/companias/:id"); an empty route is recorded as
-// UnmatchedRoute.
+// UnmatchedRoute. method is bounded by Method, so the labels of the
+// request metrics come from fixed sets whatever the client sends.
 func (r *Requests) ObserveRequest(route, method string, status int, d time.Duration) {
 	if route == "" {
 		route = UnmatchedRoute
 	}
+	method = Method(method)
 	r.total.WithLabelValues(route, method, StatusClass(status)).Inc()
 	r.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }

@@ -46,3 +46,41 @@ func TestRequests(t *testing.T) {
 		}
 	}
 }
+
+// Made-up methods, as any client may send before any auth check, share one
+// series per route: the label sets stay bounded.
+func TestRequestsBoundTheMethodLabel(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	r, err := httpmetrics.NewRequests(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		r.ObserveRequest("", "X-METHOD-"+strings.Repeat("A", i%40)+string(rune('A'+i%26)), 405, time.Millisecond)
+	}
+	r.ObserveRequest("", "GET", 404, time.Millisecond)
+	r.ObserveRequest("", "get", 404, time.Millisecond)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		methods := map[string]bool{}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" {
+					methods[l.GetValue()] = true
+				}
+			}
+		}
+		if len(methods) != 2 || !methods["GET"] || !methods[httpmetrics.OtherMethod] {
+			t.Errorf("%s: method labels %v, want exactly GET and %q", mf.GetName(), methods, httpmetrics.OtherMethod)
+		}
+	}
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"} {
+		if got := httpmetrics.Method(m); got != m {
+			t.Errorf("Method(%q) = %q", m, got)
+		}
+	}
+}
