@@ -91,7 +91,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 
 	// The service's own registry, served at GET /metrics: no global state.
 	reg := prometheus.NewRegistry()
-	m, err := newMetrics(reg, pool, log)
+	m, backlog, err := newMetrics(reg, pool, log)
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
@@ -167,6 +167,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	defer stopWork()
 	g.Go(func() error { return relay.Run(workCtx) })
 	g.Go(func() error { return pruner.Run(workCtx) })
+	g.Go(func() error { return backlog.Run(workCtx) })
 	if prof != nil {
 		g.Go(func() error {
 			log.Info("profiler listening", "addr", prof.Addr())
@@ -230,24 +231,25 @@ func serviceTopics(cfg config.Config) []topics.Topic {
 
 // newMetrics registers on reg the Go runtime and process collectors, the
 // service's event metrics (returned, for the hooks of the HTTP router, the
-// relay and the intake) and the outbox backlog collector, which queries db
-// at each scrape.
-func newMetrics(reg prometheus.Registerer, db metrics.Querier, log *slog.Logger) (*metrics.Metrics, error) {
+// relay and the intake) and the outbox backlog collector (returned, for
+// its Run, which reads db every metrics.DefaultBacklogInterval).
+func newMetrics(reg prometheus.Registerer, db metrics.Querier, log *slog.Logger) (*metrics.Metrics, *metrics.Backlog, error) {
+	backlog := metrics.NewBacklog(db, metrics.BacklogOptions{Logger: log})
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewBacklog(db, metrics.DefaultBacklogTimeout, log),
+		backlog,
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	m, err := metrics.New(reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m.InitParkReasons(outbox.ParkReasons())
-	return m, nil
+	return m, backlog, nil
 }
 
 // idempotencyPruner is the part of the repository pruneIdempotency needs.

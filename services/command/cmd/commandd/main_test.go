@@ -32,8 +32,11 @@ func TestIntegrationMetricsWiring(t *testing.T) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	m, err := newMetrics(reg, pool, log)
+	m, backlog, err := newMetrics(reg, pool, log)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := backlog.Refresh(ctx); err != nil { // what its Run does every interval
 		t.Fatal(err)
 	}
 	m.ObserveRequest("/healthz", "GET", 200, time.Millisecond)
@@ -57,7 +60,7 @@ func TestIntegrationMetricsWiring(t *testing.T) {
 			t.Errorf("scrape lacks %s", name)
 		}
 	}
-	if _, err := newMetrics(reg, pool, log); err == nil {
+	if _, _, err := newMetrics(reg, pool, log); err == nil {
 		t.Error("registering the metrics twice on one registry = nil error")
 	}
 }

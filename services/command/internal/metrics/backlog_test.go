@@ -2,8 +2,11 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,9 +43,13 @@ func TestIntegrationBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewBacklog(pool, 0, nil))
+	b := metrics.NewBacklog(pool, metrics.BacklogOptions{})
+	reg.MustRegister(b)
 	get := func(name string) float64 {
 		t.Helper()
+		if err := b.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
 		v, err := gatherValue(reg, name, "")
 		if err != nil {
 			t.Fatal(err)
@@ -127,18 +134,17 @@ func TestIntegrationBacklogDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Close() // every query now fails at once
-	var logs strings.Builder
-	c := metrics.NewBacklog(pool, time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
+	c := metrics.NewBacklog(pool, metrics.BacklogOptions{Timeout: time.Second})
+	if err := c.Refresh(ctx); err == nil {
+		t.Fatal("Refresh on a closed pool succeeded")
+	}
 	err = testutil.CollectAndCompare(c, strings.NewReader(`
-# HELP companias_outbox_backlog_up 1 if the outbox backlog could be read at this scrape, 0 otherwise.
+# HELP companias_outbox_backlog_up 1 if the last periodic read of the outbox backlog succeeded, 0 otherwise.
 # TYPE companias_outbox_backlog_up gauge
 companias_outbox_backlog_up 0
 `))
 	if err != nil {
 		t.Error(err)
-	}
-	if !strings.Contains(logs.String(), "read outbox backlog") {
-		t.Errorf("the failure was not logged: %q", logs.String())
 	}
 }
 
@@ -154,17 +160,168 @@ func (r hungRow) Scan(...any) error {
 	return r.ctx.Err()
 }
 
+// A hung database costs a refresh its timeout, and a scrape nothing.
 func TestBacklogTimesOut(t *testing.T) {
 	t.Parallel()
-	c := metrics.NewBacklog(hungQuerier{}, 50*time.Millisecond, nil)
-	done := make(chan float64, 1)
-	go func() { done <- testutil.ToFloat64(c) }() // only _up is exposed on failure
+	c := metrics.NewBacklog(hungQuerier{}, metrics.BacklogOptions{Timeout: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- c.Refresh(context.Background()) }()
 	select {
-	case up := <-done:
-		if up != 0 {
-			t.Errorf("up = %g, want 0", up)
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Refresh = %v, want the deadline", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a scrape waited on a hung database")
+		t.Fatal("a refresh waited on a hung database")
 	}
+	if up := testutil.ToFloat64(c); up != 0 { // only _up is exposed on failure
+		t.Errorf("up = %g, want 0", up)
+	}
+}
+
+// countingQuerier answers every query with a fixed backlog (3 rows, the
+// oldest 42 s old, 1 parked), or fails when fail is set, and counts them.
+type countingQuerier struct {
+	queries atomic.Int64
+	fail    atomic.Bool
+}
+
+func (q *countingQuerier) QueryRow(context.Context, string, ...any) pgx.Row {
+	q.queries.Add(1)
+	return countingRow{q.fail.Load()}
+}
+
+type countingRow struct{ fail bool }
+
+func (r countingRow) Scan(dest ...any) error {
+	if r.fail {
+		return errors.New("connection refused")
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	oldest := now.Add(-42 * time.Second)
+	*dest[0].(*int64) = 3
+	*dest[1].(**time.Time) = &oldest
+	*dest[2].(*time.Time) = now
+	*dest[3].(*int64) = 1
+	return nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// Scrapes read the cached values: however many arrive, the database sees
+// one query per interval.
+func TestBacklogScrapesDoNotQuery(t *testing.T) {
+	t.Parallel()
+	q := &countingQuerier{}
+	b := metrics.NewBacklog(q, metrics.BacklogOptions{Interval: time.Hour})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	waitFor(t, "the first refresh", func() bool { return testutil.ToFloat64(collectorOf(b, "companias_outbox_backlog_up")) == 1 })
+
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			for range 20 {
+				if _, err := reg.Gather(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := q.queries.Load(); n != 1 {
+		t.Errorf("1000 scrapes within one interval ran %d queries, want 1", n)
+	}
+	err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP companias_outbox_backlog_rows Outbox rows not yet published to Kafka, read periodically; parked rows excluded, rows held back behind a parked row of their company included.
+# TYPE companias_outbox_backlog_rows gauge
+companias_outbox_backlog_rows 3
+# HELP companias_outbox_oldest_unpublished_age_seconds Age of the oldest unpublished outbox row (0 when the backlog is empty), read periodically; parked rows excluded, rows held back behind a parked row included.
+# TYPE companias_outbox_oldest_unpublished_age_seconds gauge
+companias_outbox_oldest_unpublished_age_seconds 42
+`), "companias_outbox_backlog_rows", "companias_outbox_oldest_unpublished_age_seconds")
+	if err != nil {
+		t.Error(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil on cancel", err)
+	}
+}
+
+// Run keeps refreshing; a failed read drops the old values (only _up 0)
+// and is logged, and the next good read brings them back.
+func TestBacklogRunRefreshes(t *testing.T) {
+	t.Parallel()
+	q := &countingQuerier{}
+	logs := &lockedBuffer{}
+	b := metrics.NewBacklog(q, metrics.BacklogOptions{Interval: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	up := func() float64 { return testutil.ToFloat64(collectorOf(b, "companias_outbox_backlog_up")) }
+	waitFor(t, "a good read", func() bool { return up() == 1 })
+	q.fail.Store(true)
+	waitFor(t, "a failed read to show", func() bool { return testutil.CollectAndCount(b) == 1 && up() == 0 })
+	waitFor(t, "the failure in the log", func() bool { return strings.Contains(logs.String(), "read outbox backlog") })
+	q.fail.Store(false)
+	waitFor(t, "a good read again", func() bool { return testutil.CollectAndCount(b) == 4 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil on cancel", err)
+	}
+}
+
+// collectorOf narrows c to the one metric name, for testutil.ToFloat64.
+func collectorOf(c prometheus.Collector, name string) prometheus.Collector {
+	return filtered{c, name}
+}
+
+type filtered struct {
+	prometheus.Collector
+	name string
+}
+
+func (f filtered) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric)
+	go func() { f.Collector.Collect(all); close(all) }()
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `"`+f.name+`"`) {
+			ch <- m
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
