@@ -141,7 +141,8 @@ func connectMongo(cfg config.Config) (*mongo.Client, error) {
 func openStore(ctx context.Context, cfg config.Config, client *mongo.Client) (*mongoview.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	store, err := mongoview.Open(ctx, client, mongoview.Options{Database: cfg.MongoDatabase, ChunkSize: cfg.ProjectionWriteChunk})
+	store, err := mongoview.Open(ctx, client, mongoview.Options{Database: cfg.MongoDatabase, ChunkSize: cfg.ProjectionWriteChunk,
+		QueryTimeout: cfg.MongoQueryTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("open view store: %w", err)
 	}

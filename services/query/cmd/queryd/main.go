@@ -34,6 +34,7 @@ import (
 	"github.com/propalpes/companias/libs/telemetry/profiling"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
+	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 )
@@ -196,6 +197,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	return err
 }
 
+// The live consumer says which views each batch wrote, so a read-your-writes
+// wait is woken only by the batches that wrote its id.
+var _ httpapi.IDChangeNotifier = (*consumer.Consumer)(nil)
+
 // buildAPI builds the metrics registry, the projection (live consumer and
 // rebuild host) and the HTTP API over inf.
 func buildAPI(cfg config.Config, inf *infra, log *slog.Logger, auth httpapi.Authenticator, tracer trace.Tracer) (http.Handler, *projection, error) {
@@ -222,7 +227,8 @@ func buildAPI(cfg config.Config, inf *infra, log *slog.Logger, auth httpapi.Auth
 		Metrics:        metrics.Handler(reg, log),
 		ObserveRequest: m.ObserveRequest,
 		Auth:           auth,
-	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax})
+	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax,
+		MaxWaits: cfg.ReadWaitMaxWaits, QueryTimeout: cfg.MongoQueryTimeout})
 	if err != nil {
 		return nil, nil, fmt.Errorf("build http api: %w", err)
 	}

@@ -30,6 +30,8 @@ const (
 	DefaultHTTPIdleTimeout        = 120 * time.Second
 	DefaultReadWaitDefault        = 2 * time.Second
 	DefaultReadWaitMax            = 10 * time.Second
+	DefaultReadWaitMaxWaits       = 1000
+	DefaultMongoQueryTimeout      = 5 * time.Second
 	DefaultKafkaBrokers           = "127.0.0.1:9092"
 	DefaultKafkaEventsTopic       = companiaevent.DefaultTopic
 	DefaultKafkaGroupID           = "companias-query"
@@ -67,6 +69,13 @@ type Config struct {
 	// largest wait a request may ask for (READ_WAIT_MAX).
 	ReadWaitDefault time.Duration
 	ReadWaitMax     time.Duration
+	// ReadWaitMaxWaits is the most such waits running at once on a replica;
+	// beyond it a wait is refused with 503 and Retry-After
+	// (READ_WAIT_MAX_WAITS).
+	ReadWaitMaxWaits int
+	// MongoQueryTimeout bounds every read of the view store, on the server
+	// too (the driver sends the deadline as maxTimeMS) (MONGO_QUERY_TIMEOUT).
+	MongoQueryTimeout time.Duration
 
 	// Kafka is how the service reaches its cluster: the bootstrap brokers
 	// (KAFKA_BROKERS, comma-separated), TLS (KAFKA_TLS_*) and SASL
@@ -151,6 +160,8 @@ var defaults = withKafka(map[string]string{
 	"HTTP_IDLE_TIMEOUT":        DefaultHTTPIdleTimeout.String(),
 	"READ_WAIT_DEFAULT":        DefaultReadWaitDefault.String(),
 	"READ_WAIT_MAX":            DefaultReadWaitMax.String(),
+	"READ_WAIT_MAX_WAITS":      strconv.Itoa(DefaultReadWaitMaxWaits),
+	"MONGO_QUERY_TIMEOUT":      DefaultMongoQueryTimeout.String(),
 	"KAFKA_BROKERS":            DefaultKafkaBrokers,
 	"KAFKA_EVENTS_TOPIC":       DefaultKafkaEventsTopic,
 	"KAFKA_EVENTS_DLQ_TOPIC":   "", // derived from KAFKA_EVENTS_TOPIC
@@ -224,6 +235,8 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		HTTPIdleTimeout:        p.Duration("HTTP_IDLE_TIMEOUT"),
 		ReadWaitDefault:        p.Duration("READ_WAIT_DEFAULT"),
 		ReadWaitMax:            p.Duration("READ_WAIT_MAX"),
+		ReadWaitMaxWaits:       p.IntRange("READ_WAIT_MAX_WAITS", 1, 1_000_000),
+		MongoQueryTimeout:      p.DurationRange("MONGO_QUERY_TIMEOUT", 10*time.Millisecond, 5*time.Minute),
 		Kafka:                  kafkakit.Load(p),
 		KafkaEventsTopic:       p.Raw("KAFKA_EVENTS_TOPIC"),
 		KafkaGroupID:           p.Raw("KAFKA_GROUP_ID"),

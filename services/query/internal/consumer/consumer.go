@@ -280,6 +280,7 @@ type Consumer struct {
 	hw         map[int]int64 // high watermarks
 	first      map[int]int64 // log start offsets
 	changed    chan struct{} // closed and replaced after each applied batch
+	signals    idSignals     // per company id, fired after each applied batch
 }
 
 // New returns a Consumer that writes through w. It compiles the event

@@ -63,14 +63,28 @@ func TestIntegrationConsumerConvergesWithDuplicatesAndReplays(t *testing.T) {
 		}
 	}
 
-	// Changed wakes up on the next batch.
+	// Changed wakes up on the next batch; ChangedID only for the ids it wrote.
 	changed := r.c.Changed()
 	extra := lifecycle(40)[:1]
+	mine, releaseMine := r.c.ChangedID(extra[0].Subject())
+	defer releaseMine()
+	other, releaseOther := r.c.ChangedID("not-in-the-batch")
+	defer releaseOther()
 	p.events(t, extra...)
 	select {
 	case <-changed:
 	case <-time.After(time.Minute):
 		t.Fatal("Changed did not fire")
+	}
+	select {
+	case <-mine:
+	case <-time.After(time.Minute):
+		t.Fatal("ChangedID did not fire for the id the batch wrote")
+	}
+	select {
+	case <-other:
+		t.Error("ChangedID fired for an id the batch did not write")
+	default:
 	}
 	r.stop(t)
 	if r.c.Joined() {

@@ -100,6 +100,13 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+	if len(events) > 0 {
+		ids := make([]string, len(events))
+		for i, e := range events {
+			ids[i] = e.Subject()
+		}
+		c.signals.fire(ids)
+	}
 	return nil
 }
 

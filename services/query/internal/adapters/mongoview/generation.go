@@ -153,6 +153,8 @@ func (s *Store) DropGeneration(ctx context.Context, gen string) error {
 
 // Generations lists the generations that have a collection, sorted by name.
 func (s *Store) Generations(ctx context.Context) ([]string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	names, err := s.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("mongoview: list collections: %w", err)
@@ -242,6 +244,8 @@ func (s *Store) ReleaseRebuildLock(ctx context.Context, owner string) error {
 // RebuildLockHolder returns the current lock document; mongo.ErrNoDocuments
 // (wrapped) when nobody holds it.
 func (s *Store) RebuildLockHolder(ctx context.Context) (RebuildLock, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var d struct {
 		Owner      string    `bson:"owner"`
 		Generation string    `bson:"generation"`

@@ -100,6 +100,9 @@ const (
 	// (BenchmarkApplyChunkSize); on MongoDB it means more round trips per
 	// batch.
 	DefaultChunkSize = 10
+	// DefaultQueryTimeout bounds each read of the store unless
+	// Options.QueryTimeout says otherwise.
+	DefaultQueryTimeout = 5 * time.Second
 	// MaxChunkSize is the largest ChunkSize accepted. FerretDB v1 hangs on
 	// an update command of 50 or more matching statements: keep ChunkSize
 	// below 50 there (a hang ends at the caller's deadline).
@@ -128,6 +131,15 @@ type Options struct {
 	OnCollectionCreated func(ctx context.Context, db, coll string) error
 	// Now returns the current time, for the rebuild lock's expiry. Nil means time.Now.
 	Now func() time.Time
+	// QueryTimeout bounds every read (Get, GetIn, List, Estadisticas, Ping,
+	// the generation pointer and the rebuild lock) on top of the caller's
+	// deadline. For a lookup by id (FindOne) the driver sends the remaining
+	// time as maxTimeMS, so the server gives up too; for List and
+	// Estadisticas, which open cursors, the driver never sends maxTimeMS
+	// (DRIVERS-2722) and the deadline ends them client side.
+	// Zero means DefaultQueryTimeout. Writes run under the caller's
+	// deadline (the consumer's PROJECTION_WRITE_TIMEOUT), sent the same way.
+	QueryTimeout time.Duration
 }
 
 // Store is the MongoDB view store. It is safe for concurrent use. Build it
@@ -189,6 +201,9 @@ func Open(ctx context.Context, client *mongo.Client, opts Options) (*Store, erro
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = DefaultQueryTimeout
+	}
 	s := &Store{client: client, db: client.Database(opts.Database), opts: opts}
 	if err := s.ensureCollection(ctx, PointerCollection); err != nil {
 		return nil, err
@@ -223,8 +238,15 @@ func (s *Store) PointerTTL() time.Duration { return s.opts.PointerTTL }
 // CollectionName returns the collection name of generation gen.
 func CollectionName(gen string) string { return CollectionPrefix + gen }
 
+// bound returns ctx limited to the QueryTimeout of one read.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opts.QueryTimeout)
+}
+
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.db.RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
 		return classify("ping view store", err)
 	}
@@ -257,6 +279,8 @@ func (s *Store) cache(gen string) {
 }
 
 func (s *Store) readPointer(ctx context.Context) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var p struct {
 		Generation string `bson:"generation"`
 	}

@@ -83,6 +83,8 @@ func (d document) view() (view.Compania, error) {
 // Get returns the view of company id from the active generation, or an
 // error matching view.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (view.Compania, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	coll, err := s.active(ctx)
 	if err != nil {
 		return view.Compania{}, err
@@ -93,6 +95,8 @@ func (s *Store) Get(ctx context.Context, id string) (view.Compania, error) {
 // GetIn returns the view of company id from generation gen, or an error
 // matching view.ErrNotFound.
 func (s *Store) GetIn(ctx context.Context, gen, id string) (view.Compania, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return getFrom(ctx, s.db.Collection(CollectionName(gen)), id)
 }
 
@@ -137,6 +141,8 @@ func (s *Store) List(ctx context.Context, f view.Filter) (view.Page, error) {
 	}
 	limit = min(limit, MaxLimit)
 
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	coll, err := s.active(ctx)
 	if err != nil {
 		return view.Page{}, err
@@ -239,6 +245,8 @@ func listQuery(f view.Filter) (bson.D, bson.D, error) {
 // views. PorEstado always has the three estados of the contract; Total
 // counts every view.
 func (s *Store) Estadisticas(ctx context.Context) (view.Estadisticas, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	coll, err := s.active(ctx)
 	if err != nil {
 		return view.Estadisticas{}, err

@@ -207,8 +207,10 @@ func TestGetCompaniaMinVersion(t *testing.T) {
 			o.PollMin, o.PollMax = time.Hour, time.Hour
 		})
 		rec := e.do(t, http.MethodGet, "/v1/companias/c-2?min_version=3&wait=10s")
-		if got := decodeJSON[map[string]any](t, rec, http.StatusOK); got["version"] != float64(3) {
-			t.Errorf("version = %v, want 3", got["version"])
+		// The shared watch may have read on past 3 before this request
+		// looked: any version from 3 on answers it.
+		if got := decodeJSON[map[string]any](t, rec, http.StatusOK); got["version"].(float64) < 3 {
+			t.Errorf("version = %v, want at least 3", got["version"])
 		}
 	})
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -86,6 +85,10 @@ func (a *API) getCompania(c *gin.Context) {
 	if p.MinVersion > 0 {
 		var reached bool
 		v, reached, err = a.waitForVersion(c.Request.Context(), id, p.MinVersion, p.Wait)
+		if errors.Is(err, errTooManyWaits) {
+			a.tooManyWaits(c)
+			return
+		}
 		if err == nil && !reached {
 			a.versionNotReached(c, id, p.MinVersion, v)
 			return
@@ -107,47 +110,6 @@ func (a *API) getCompania(c *gin.Context) {
 	c.JSON(http.StatusOK, toCompaniaDTO(v))
 }
 
-// waitForVersion polls the view of id, with a growing backoff and early
-// wake-ups from the optional ChangeNotifier, until its version is at least
-// minVersion or wait elapses. It returns the last view seen (zero if none)
-// and whether it reached minVersion. Only errors other than "not found" end
-// the wait early.
-func (a *API) waitForVersion(ctx context.Context, id string, minVersion int64, wait time.Duration) (view.Compania, bool, error) {
-	deadline := time.Now().Add(wait)
-	backoff := a.opts.PollMin
-	for {
-		// Subscribe before reading, so that a change between the read and
-		// the wait is not missed.
-		var changed <-chan struct{}
-		if a.deps.Changes != nil {
-			changed = a.deps.Changes.Changed()
-		}
-		v, err := a.deps.Views.Get(ctx, id)
-		switch {
-		case errors.Is(err, view.ErrNotFound):
-			v = view.Compania{}
-		case err != nil:
-			return view.Compania{}, false, err
-		case v.Version >= minVersion:
-			return v, true, nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return v, false, nil
-		}
-		timer := time.NewTimer(min(backoff, left))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return v, false, ctx.Err()
-		case <-changed: // a nil channel (no notifier) is never ready
-			timer.Stop()
-		case <-timer.C:
-			backoff = min(backoff*2, a.opts.PollMax)
-		}
-	}
-}
-
 // versionNotReached answers 503 with Retry-After when a read-your-writes
 // wait ends before the view reaches the requested version.
 func (a *API) versionNotReached(c *gin.Context, id string, want int64, have view.Compania) {
@@ -161,6 +123,15 @@ func (a *API) versionNotReached(c *gin.Context, id string, want int64, have view
 	}
 	p := problem.New(http.StatusServiceUnavailable, "version_not_reached", detail)
 	p.Extra = map[string]any{"min_version": want, "current_version": current}
+	c.Header("Retry-After", strconv.Itoa(int(math.Ceil(a.opts.RetryAfter.Seconds()))))
+	a.writeProblem(c, p)
+}
+
+// tooManyWaits answers 503 with Retry-After when Options.MaxWaits
+// read-your-writes waits are already running.
+func (a *API) tooManyWaits(c *gin.Context) {
+	p := problem.New(http.StatusServiceUnavailable, "too_many_waits",
+		"too many requests are waiting for a version on this replica; retry later, or read without min_version")
 	c.Header("Retry-After", strconv.Itoa(int(math.Ceil(a.opts.RetryAfter.Seconds()))))
 	a.writeProblem(c, p)
 }

@@ -69,6 +69,18 @@ type ChangeNotifier interface {
 	Changed() <-chan struct{}
 }
 
+// IDChangeNotifier is a ChangeNotifier that can also say which views a
+// batch wrote. When Deps.Changes implements it, a wait on an id is woken
+// only by the batches that wrote that id.
+type IDChangeNotifier interface {
+	ChangeNotifier
+	// ChangedID returns a channel that is closed the next time the
+	// projection applies a batch that wrote the view of id, and a function
+	// that releases the subscription (called once the channel is no longer
+	// watched, closed or not).
+	ChangedID(id string) (<-chan struct{}, func())
+}
+
 // Deps are the collaborators of the API. Every field but Changes, Metrics,
 // ObserveRequest and Auth is required.
 type Deps struct {
@@ -110,6 +122,13 @@ type Options struct {
 	RetryAfter time.Duration
 	// ReadyTimeout bounds the store ping of the readiness probe (default 2s).
 	ReadyTimeout time.Duration
+	// MaxWaits is the most read-your-writes waits running at once; a GET
+	// with min_version beyond it answers 503 too_many_waits with
+	// Retry-After (default 1000).
+	MaxWaits int
+	// QueryTimeout bounds each store read of a read-your-writes wait
+	// (default 5s).
+	QueryTimeout time.Duration
 }
 
 // Default option values.
@@ -120,6 +139,8 @@ const (
 	DefaultPollMax      = 100 * time.Millisecond
 	DefaultRetryAfter   = time.Second
 	DefaultReadyTimeout = 2 * time.Second
+	DefaultMaxWaits     = 1000
+	DefaultQueryTimeout = 5 * time.Second
 )
 
 func (o Options) withDefaults() Options {
@@ -134,6 +155,10 @@ func (o Options) withDefaults() Options {
 	set(&o.PollMax, DefaultPollMax)
 	set(&o.RetryAfter, DefaultRetryAfter)
 	set(&o.ReadyTimeout, DefaultReadyTimeout)
+	set(&o.QueryTimeout, DefaultQueryTimeout)
+	if o.MaxWaits <= 0 {
+		o.MaxWaits = DefaultMaxWaits
+	}
 	if o.DefaultWait > o.MaxWait {
 		o.DefaultWait = o.MaxWait
 	}
@@ -157,6 +182,7 @@ type API struct {
 	opts   Options
 	log    *slog.Logger
 	engine *gin.Engine
+	waits  *waits
 }
 
 // New builds the API. It fails if a required dependency is missing, so
@@ -183,6 +209,7 @@ func New(deps Deps, opts Options) (*API, error) {
 		return nil, err
 	}
 	a := &API{deps: deps, opts: opts.withDefaults(), log: deps.Logger}
+	a.waits = newWaits(deps.Views, deps.Changes, a.opts)
 	a.engine = a.routes()
 	return a, nil
 }
