@@ -26,7 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/libs/kafkakit/topics"
-	"github.com/propalpes/companias/libs/telemetry/profiling"
+	"github.com/propalpes/companias/libs/telemetry/admin"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
@@ -89,7 +89,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 	}
 
-	// The service's own registry, served at GET /metrics: no global state.
+	// The service's own registry, served at GET /metrics on the admin
+	// listener (METRICS_ADDR), never on the API port: no global state.
 	reg := prometheus.NewRegistry()
 	m, backlog, err := newMetrics(reg, pool, log)
 	if err != nil {
@@ -127,7 +128,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 
 	router, err := httpapi.NewRouter(httpapi.Config{
 		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: postgres.NewParkedOutbox(pool).Count, Logger: log,
-		Metrics: metrics.Handler(reg, log), ObserveRequest: m.ObserveRequest, Auth: auth,
+		ObserveRequest: m.ObserveRequest, Auth: auth,
 		Tracer: tracer,
 	})
 	if err != nil {
@@ -152,11 +153,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("build outbox pruner: %w", err)
 	}
-	var prof *profiling.Server
-	if cfg.PprofAddr != "" {
-		if prof, err = profiling.Listen(cfg.PprofAddr); err != nil {
-			return err
-		}
+	adm, err := admin.Open(cfg.Admin.MetricsAddr, metrics.Handler(reg, log), cfg.Admin.PprofAddr, cfg.Admin.PprofRemote, cfg.ShutdownTimeout, log)
+	if err != nil {
+		return err
 	}
 
 	// Workers run on workCtx, which is cancelled only after the HTTP server
@@ -168,12 +167,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	g.Go(func() error { return relay.Run(workCtx) })
 	g.Go(func() error { return pruner.Run(workCtx) })
 	g.Go(func() error { return backlog.Run(workCtx) })
-	if prof != nil {
-		g.Go(func() error {
-			log.Info("profiler listening", "addr", prof.Addr())
-			return prof.Run(workCtx)
-		})
-	}
+	adm.Go(workCtx, g, log)
 	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })
 	if cfg.CommandsIntake {
 		dialer, err := cfg.Kafka.Dialer()

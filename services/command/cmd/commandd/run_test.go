@@ -42,19 +42,19 @@ func getStatus(t *testing.T, url string, within time.Duration) (int, string) {
 	}
 }
 
-// PPROF_ADDR turns on the profiler, on a listener of its own: the API port
-// does not serve it.
-func TestIntegrationRunServesProfilerWhenAsked(t *testing.T) {
+// METRICS_ADDR serves /metrics and PPROF_ADDR the profiler, each on a
+// listener of its own: the API port serves neither.
+func TestIntegrationRunServesAdminListeners(t *testing.T) {
 	t.Parallel()
 	broker, err := kafkabroker.Start(kafkabroker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	httpAddr, pprofAddr := freeAddr(t), freeAddr(t)
+	httpAddr, pprofAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": pgtest.NewDatabase(t), "KAFKA_BROKERS": broker.Addr(), "KAFKA_COMMANDS_ENABLED": "false",
-		"HTTP_ADDR": httpAddr, "PPROF_ADDR": pprofAddr, "LOG_LEVEL": "error",
+		"HTTP_ADDR": httpAddr, "PPROF_ADDR": pprofAddr, "METRICS_ADDR": metricsAddr, "LOG_LEVEL": "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -77,5 +77,12 @@ func TestIntegrationRunServesProfilerWhenAsked(t *testing.T) {
 	}
 	if code, _ := getStatus(t, "http://"+httpAddr+"/debug/pprof/", 30*time.Second); code != http.StatusNotFound {
 		t.Errorf("GET /debug/pprof/ on HTTP_ADDR = %d, want 404", code)
+	}
+	code, body = getStatus(t, "http://"+metricsAddr+"/metrics", 30*time.Second)
+	if code != http.StatusOK || !strings.Contains(body, "companias_outbox_backlog_up") {
+		t.Errorf("GET /metrics on METRICS_ADDR = %d %.80q, want the exposition", code, body)
+	}
+	if code, _ := getStatus(t, "http://"+httpAddr+"/metrics", 30*time.Second); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on HTTP_ADDR = %d, want 404", code)
 	}
 }

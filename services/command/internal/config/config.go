@@ -80,9 +80,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel slog.Level
-	// PprofAddr is the listen address of the Go profiler's HTTP endpoints
-	// (PPROF_ADDR); "" (the default) serves none.
-	PprofAddr string
+	// Admin is where the operator endpoints listen: GET /metrics on
+	// METRICS_ADDR (loopback 127.0.0.1:9090 by default; "off": none) and the
+	// Go profiler on PPROF_ADDR (unset: off; loopback only unless
+	// PPROF_ALLOW_REMOTE=true). Never on the API port.
+	Admin envconfig.Admin
 	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
 	// read and checked by envconfig.Parser.Auth; mode none by default).
 	Auth jwtauth.Settings
@@ -95,6 +97,10 @@ type Tracing = envconfig.Tracing
 
 // ClientID is the Kafka client id of the service's connections.
 const ClientID = "companias-command"
+
+// DefaultMetricsAddr is the default METRICS_ADDR: loopback, and a port
+// apart from the query service's, so both run side by side (make run).
+const DefaultMetricsAddr = "127.0.0.1:9090"
 
 // defaults are the values used for unset variables: the service's own and
 // kafkakit's (withKafka).
@@ -122,7 +128,9 @@ var defaults = withKafka(map[string]string{
 	"IDEMPOTENCY_RETENTION":          "24h",
 	"SHUTDOWN_TIMEOUT":               "10s",
 	"LOG_LEVEL":                      "info",
+	"METRICS_ADDR":                   DefaultMetricsAddr,
 	"PPROF_ADDR":                     "",
+	"PPROF_ALLOW_REMOTE":             "false",
 	"AUTH_MODE":                      string(jwtauth.ModeNone),
 	"AUTH_HS256_SECRET":              "",
 	"AUTH_HS256_SECRET_FILE":         "",
@@ -198,9 +206,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		Auth:                   p.Auth(),
 		Tracing:                p.Tracing(),
 	}
-	if p.IsSet("PPROF_ADDR") {
-		c.PprofAddr = p.Addr("PPROF_ADDR")
-	}
+	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
 	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {

@@ -31,7 +31,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/propalpes/companias/libs/telemetry/profiling"
+	"github.com/propalpes/companias/libs/telemetry/admin"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/consumer"
@@ -127,12 +127,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	var prof *profiling.Server
-	if cfg.PprofAddr != "" {
-		if prof, err = profiling.Listen(cfg.PprofAddr); err != nil {
-			_ = ln.Close()
-			return err
-		}
+	// The service's own registry, served at GET /metrics on the admin
+	// listener (METRICS_ADDR), never on the API port: no global state. It
+	// answers from start-up on; the collectors join it once built.
+	reg := prometheus.NewRegistry()
+	adm, err := admin.Open(cfg.Admin.MetricsAddr, metrics.Handler(reg, log), cfg.Admin.PprofAddr, cfg.Admin.PprofRemote, cfg.ShutdownTimeout, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	starting := newStartupState()
 	handler := &swapHandler{}
@@ -160,12 +162,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 		defer stopWork()
 		return serveHTTP(gctx, srv, ln, cfg.ShutdownTimeout, log)
 	})
-	if prof != nil {
-		g.Go(func() error {
-			log.Info("profiler listening", "addr", prof.Addr())
-			return prof.Run(workCtx)
-		})
-	}
+	adm.Go(workCtx, g, log)
 
 	inf, err := waitInfra(gctx, cfg, log, starting)
 	if err != nil {
@@ -179,7 +176,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
 
-	api, proj, err := buildAPI(cfg, inf, log, auth, tracer)
+	api, proj, err := buildAPI(cfg, inf, reg, log, auth, tracer)
 	if err != nil {
 		stopHTTP()
 		return errors.Join(err, g.Wait())
@@ -201,11 +198,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 // wait is woken only by the batches that wrote its id.
 var _ httpapi.IDChangeNotifier = (*consumer.Consumer)(nil)
 
-// buildAPI builds the metrics registry, the projection (live consumer and
-// rebuild host) and the HTTP API over inf.
-func buildAPI(cfg config.Config, inf *infra, log *slog.Logger, auth httpapi.Authenticator, tracer trace.Tracer) (http.Handler, *projection, error) {
-	// The service's own registry, served at GET /metrics: no global state.
-	reg := prometheus.NewRegistry()
+// buildAPI registers the service's metrics on reg and builds the
+// projection (live consumer and rebuild host) and the HTTP API over inf.
+func buildAPI(cfg config.Config, inf *infra, reg *prometheus.Registry, log *slog.Logger, auth httpapi.Authenticator, tracer trace.Tracer) (http.Handler, *projection, error) {
 	m, err := metrics.New(reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("register metrics: %w", err)
@@ -224,7 +219,6 @@ func buildAPI(cfg config.Config, inf *infra, log *slog.Logger, auth httpapi.Auth
 		Rebuild:        proj.rebuild,
 		Changes:        proj.live,
 		Logger:         log,
-		Metrics:        metrics.Handler(reg, log),
 		ObserveRequest: m.ObserveRequest,
 		Auth:           auth,
 	}, httpapi.Options{DefaultWait: cfg.ReadWaitDefault, MaxWait: cfg.ReadWaitMax,

@@ -24,8 +24,15 @@ func createTemp(t *testing.T) (*os.File, error) {
 	return f, err
 }
 
+// envFrom reads m; METRICS_ADDR, unless m sets it, is a free loopback port
+// (the default 127.0.0.1:9091 would collide between parallel tests).
 func envFrom(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+	return func(k string) string {
+		if v, ok := m[k]; ok || k != "METRICS_ADDR" {
+			return v
+		}
+		return "127.0.0.1:0"
+	}
 }
 
 func TestRunCommandLine(t *testing.T) {

@@ -289,10 +289,18 @@ func TestIntegrationServe(t *testing.T) {
 		t.Errorf("GET after rebuild = %d %v", code, got)
 	}
 
-	// GET /metrics exposes the service's metrics from its own registry.
+	// GET /metrics on the admin listener (METRICS_ADDR) exposes the
+	// service's metrics from its own registry; the API port does not.
+	metricsAddr, ok := stderr.logValue("metrics listening", "addr")
+	if !ok {
+		t.Fatal("no \"metrics listening\" log line")
+	}
+	if code := getJSON(t, base+"/metrics", nil); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on HTTP_ADDR = %d, want 404", code)
+	}
 	var scrape string
 	eventually(t, 30*time.Second, "zero lag on the 3 partitions in /metrics", func() bool {
-		scrape = getText(t, base+"/metrics")
+		scrape = getText(t, "http://"+metricsAddr+"/metrics")
 		return strings.Contains(scrape, `companias_consumer_lag{partition="0"} 0`) &&
 			strings.Contains(scrape, `companias_consumer_lag{partition="1"} 0`) &&
 			strings.Contains(scrape, `companias_consumer_lag{partition="2"} 0`)

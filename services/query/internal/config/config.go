@@ -24,6 +24,7 @@ import (
 // Defaults of every setting. An unset or empty variable takes its default.
 const (
 	DefaultHTTPAddr               = ":8081"
+	DefaultMetricsAddr            = "127.0.0.1:9091" // loopback, apart from the writer's 9090
 	DefaultHTTPReadHeaderTimeout  = 5 * time.Second
 	DefaultHTTPReadTimeout        = 10 * time.Second
 	DefaultHTTPWriteTimeout       = 30 * time.Second
@@ -126,9 +127,11 @@ type Config struct {
 	// a few hundred saves round trips.
 	ProjectionWriteChunk int
 
-	// PprofAddr is the listen address of the Go profiler's HTTP endpoints
-	// (PPROF_ADDR); "" (the default) serves none.
-	PprofAddr string
+	// Admin is where the operator endpoints listen: GET /metrics on
+	// METRICS_ADDR (loopback 127.0.0.1:9091 by default; "off": none) and the
+	// Go profiler on PPROF_ADDR (unset: off; loopback only unless
+	// PPROF_ALLOW_REMOTE=true). Never on the API port.
+	Admin envconfig.Admin
 
 	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
@@ -176,7 +179,9 @@ var defaults = withKafka(map[string]string{
 	"PROJECTION_LINGER":        DefaultProjectionLinger.String(),
 	"PROJECTION_WRITE_TIMEOUT": DefaultProjectionWriteTimeout.String(),
 	"PROJECTION_WRITE_CHUNK":   strconv.Itoa(DefaultProjectionWriteChunk),
+	"METRICS_ADDR":             DefaultMetricsAddr,
 	"PPROF_ADDR":               "",
+	"PPROF_ALLOW_REMOTE":       "false",
 	"SHUTDOWN_TIMEOUT":         DefaultShutdownTimeout.String(),
 	"LOG_LEVEL":                DefaultLogLevel.String(),
 	"AUTH_MODE":                string(jwtauth.ModeNone),
@@ -254,9 +259,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		Auth:                   p.Auth(),
 		Tracing:                p.Tracing(),
 	}
-	if p.IsSet("PPROF_ADDR") {
-		c.PprofAddr = p.Addr("PPROF_ADDR")
-	}
+	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
 	c.KafkaEventsDLQTopic = cmp.Or(p.Raw("KAFKA_EVENTS_DLQ_TOPIC"), deadletter.Topic(c.KafkaEventsTopic))
 	p.Add(c.validate()) // Auth and Kafka were checked by p.Auth and kafkakit.Load

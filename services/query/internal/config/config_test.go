@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
 	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
@@ -36,6 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		ReadWaitMax:            10 * time.Second,
 		ReadWaitMaxWaits:       1000,
 		MongoQueryTimeout:      5 * time.Second,
+		Admin:                  envconfig.Admin{MetricsAddr: "127.0.0.1:9091"},
 		Kafka:                  kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "topic-eventos-compania",
 		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
@@ -71,6 +73,8 @@ func TestLoadOverrides(t *testing.T) {
 		"READ_WAIT_MAX":            "5s",
 		"READ_WAIT_MAX_WAITS":      "7",
 		"MONGO_QUERY_TIMEOUT":      "250ms",
+		"METRICS_ADDR":             "127.0.0.1:9191",
+		"PPROF_ADDR":               "[::1]:6060",
 		"KAFKA_BROKERS":            " a:1 , b:2 ,",
 		"KAFKA_EVENTS_TOPIC":       "ev",
 		"KAFKA_GROUP_ID":           "g",
@@ -103,6 +107,7 @@ func TestLoadOverrides(t *testing.T) {
 		ReadWaitMax:            5 * time.Second,
 		ReadWaitMaxWaits:       7,
 		MongoQueryTimeout:      250 * time.Millisecond,
+		Admin:                  envconfig.Admin{MetricsAddr: "127.0.0.1:9191", PprofAddr: "[::1]:6060"},
 		Kafka:                  kafkakit.Config{Brokers: []string{"a:1", "b:2"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "ev",
 		KafkaEventsDLQTopic:    "ev.dlq",
