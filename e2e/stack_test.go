@@ -190,6 +190,7 @@ func (in *infra) startWriter(t *testing.T, extra ...string) *proc {
 	t.Helper()
 	env := append([]string{
 		"HTTP_ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0", // the fixed default would collide between services
 		"DATABASE_URL=" + in.writerDSN,
 		"KAFKA_BROKERS=" + in.broker.Addr(),
 		"KAFKA_TOPIC_PARTITIONS=6",
@@ -206,6 +207,7 @@ func (in *infra) startReader(t *testing.T, extra ...string) *proc {
 	t.Helper()
 	env := append([]string{
 		"HTTP_ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0", // the fixed default would collide between services
 		"KAFKA_BROKERS=" + in.broker.Addr(),
 		"KAFKA_TOPIC_PARTITIONS=6",
 		"KAFKA_GROUP_ID=e2e-query",

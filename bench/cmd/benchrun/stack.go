@@ -143,7 +143,8 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startService runs bin with env (plus HTTP_ADDR on a free port), its
+// startService runs bin with env (plus HTTP_ADDR on a free port, and no
+// metrics listener), its
 // output going to workDir/name.log, and waits until /readyz answers 200.
 func (s *stack) startService(ctx context.Context, name, bin string, env ...string) (*service, error) {
 	sv, err := s.spawn(name, bin, env...)
@@ -168,7 +169,9 @@ func (s *stack) spawn(name, bin string, env ...string) (*service, error) {
 		return nil, err
 	}
 	c := exec.Command(bin)
-	c.Env = append(os.Environ(), append(env, "HTTP_ADDR="+addr, "LOG_LEVEL=warn", "KAFKA_BROKERS="+s.broker.Addr())...)
+	// METRICS_ADDR off: the bench reads no metrics, and the services' fixed
+	// loopback defaults would collide between the ones it runs at once.
+	c.Env = append(os.Environ(), append(env, "HTTP_ADDR="+addr, "METRICS_ADDR=off", "LOG_LEVEL=warn", "KAFKA_BROKERS="+s.broker.Addr())...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {

@@ -268,7 +268,9 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	defer logf.Close()
 
-	ports := make([]string, 7)
+	// broker, mongo, 2 writers, 3 readers, then the admin (METRICS_ADDR)
+	// listeners of the 2 writers and 3 readers.
+	ports := make([]string, 12)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return false, err
@@ -302,8 +304,9 @@ func run(ctx context.Context, o options) (bool, error) {
 	mongoURI := s.mongo.line
 	for i := range 2 {
 		s.writers = append(s.writers, &service{name: fmt.Sprintf("writer%d", i+1), bin: filepath.Join(dir, "commandd"),
-			addr: ports[2+i], logf: logf, ready: httpReady, env: []string{
+			addr: ports[2+i], metricsAddr: ports[7+i], logf: logf, ready: httpReady, env: []string{
 				"HTTP_ADDR=" + ports[2+i],
+				"METRICS_ADDR=" + ports[7+i],
 				"DATABASE_URL=" + writerURL,
 				"KAFKA_BROKERS=" + ports[0],
 				"KAFKA_TOPIC_PARTITIONS=6",
@@ -316,8 +319,9 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	for i := range 3 {
 		s.readers = append(s.readers, &service{name: fmt.Sprintf("reader%d", i+1), bin: filepath.Join(dir, "queryd"),
-			addr: ports[4+i], logf: logf, ready: httpReady, env: []string{
+			addr: ports[4+i], metricsAddr: ports[9+i], logf: logf, ready: httpReady, env: []string{
 				"HTTP_ADDR=" + ports[4+i],
+				"METRICS_ADDR=" + ports[9+i],
 				"KAFKA_BROKERS=" + ports[0],
 				"KAFKA_TOPIC_PARTITIONS=6",
 				"KAFKA_GROUP_ID=" + queryGroup,

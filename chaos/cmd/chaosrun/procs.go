@@ -21,13 +21,16 @@ import (
 // infrastructure child of chaosrun. It keeps its command line so that it can
 // be restarted on the same port and data.
 type service struct {
-	name  string
-	bin   string
-	args  []string
-	env   []string
-	addr  string // host:port of its HTTP API or its listener
-	ready func(ctx context.Context, s *service) error
-	logf  *os.File
+	name string
+	bin  string
+	args []string
+	env  []string
+	addr string // host:port of its HTTP API or its listener
+	// metricsAddr is the host:port of a service's admin listener (GET
+	// /metrics, METRICS_ADDR); "" for the infrastructure children.
+	metricsAddr string
+	ready       func(ctx context.Context, s *service) error
+	logf        *os.File
 
 	op sync.Mutex // held by a fault from the signal until the restart
 

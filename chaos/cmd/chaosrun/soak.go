@@ -283,7 +283,8 @@ func rssMiB(pid int) (float64, error) {
 }
 
 // scrape returns the sum of the samples of each named metric in the
-// Prometheus text exposition at http://addr/metrics.
+// Prometheus text exposition at http://addr/metrics (addr: a service's
+// admin listener, METRICS_ADDR).
 func scrape(ctx context.Context, addr string, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
@@ -339,7 +340,7 @@ func (s *stack) sample(ctx context.Context) (rss, gor map[string]float64, lag, t
 	}
 	lag = -1
 	for _, sv := range append(append([]*service{}, s.writers...), s.readers...) {
-		m, err := scrape(ctx, sv.addr, "go_goroutines", "companias_consumer_lag", "companias_projection_store_timeouts_total")
+		m, err := scrape(ctx, sv.metricsAddr, "go_goroutines", "companias_consumer_lag", "companias_projection_store_timeouts_total")
 		if err != nil {
 			continue
 		}

@@ -7,7 +7,8 @@
 //     127.0.0.1:27017;
 //   - the PostgreSQL databases it needs, created on the local server if missing;
 //   - the command service (writer) on 127.0.0.1:8080 and the query service
-//     (reader) on 127.0.0.1:8081, as child processes.
+//     (reader) on 127.0.0.1:8081, as child processes, with their metrics
+//     (admin listeners) on 127.0.0.1:9090 and 127.0.0.1:9091.
 //
 // With -secure (`make run-secure`) the broker runs like a hardened cluster:
 // a TLS listener with a certificate from a CA generated at start, SASL
@@ -58,14 +59,16 @@ func main() {
 type options struct {
 	commandBin, queryBin   string
 	commandAddr, queryAddr string
-	kafkaAddr, mongoAddr   string
-	adminURL               string
-	database               string
-	dataDir                string
-	partitions             int
-	logLevel               string
-	secure                 bool
-	dlqRetention           time.Duration
+	// Admin listeners (METRICS_ADDR) of the two services.
+	commandMetrics, queryMetrics string
+	kafkaAddr, mongoAddr         string
+	adminURL                     string
+	database                     string
+	dataDir                      string
+	partitions                   int
+	logLevel                     string
+	secure                       bool
+	dlqRetention                 time.Duration
 }
 
 func parse(args []string) (options, error) {
@@ -75,6 +78,8 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.queryBin, "query", "bin/companias-query", "path of the query service binary")
 	fs.StringVar(&o.commandAddr, "command-addr", "127.0.0.1:8080", "HTTP address of the command service")
 	fs.StringVar(&o.queryAddr, "query-addr", "127.0.0.1:8081", "HTTP address of the query service")
+	fs.StringVar(&o.commandMetrics, "command-metrics-addr", "127.0.0.1:9090", "metrics (admin) address of the command service")
+	fs.StringVar(&o.queryMetrics, "query-metrics-addr", "127.0.0.1:9091", "metrics (admin) address of the query service")
 	fs.StringVar(&o.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "address of the embedded Kafka broker")
 	fs.StringVar(&o.mongoAddr, "mongo-addr", "127.0.0.1:27017", "address of the embedded MongoDB-wire server")
 	fs.StringVar(&o.adminURL, "pg-admin-url", envOr("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
@@ -165,8 +170,8 @@ func run(ctx context.Context, args []string) error {
 
 	common := []string{"LOG_LEVEL=" + o.logLevel, "KAFKA_TOPIC_PARTITIONS=" + fmt.Sprint(o.partitions)}
 	services := []*exec.Cmd{
-		child(o.commandBin, slices.Concat(common, kafkaEnv[commandService], []string{"HTTP_ADDR=" + o.commandAddr, "DATABASE_URL=" + dbURL})),
-		child(o.queryBin, slices.Concat(common, kafkaEnv[queryService], []string{"HTTP_ADDR=" + o.queryAddr, "MONGO_URI=" + mongo.URI()})),
+		child(o.commandBin, slices.Concat(common, kafkaEnv[commandService], []string{"HTTP_ADDR=" + o.commandAddr, "METRICS_ADDR=" + o.commandMetrics, "DATABASE_URL=" + dbURL})),
+		child(o.queryBin, slices.Concat(common, kafkaEnv[queryService], []string{"HTTP_ADDR=" + o.queryAddr, "METRICS_ADDR=" + o.queryMetrics, "MONGO_URI=" + mongo.URI()})),
 	}
 	exited := make(chan error, len(services))
 	for _, c := range services {
@@ -191,11 +196,12 @@ PropAlpes Companies is running (%s):
   command API (writer)  http://%s       e.g. curl -s http://%s/health
   query API   (reader)  http://%s       e.g. curl -s http://%s/v1/estadisticas
   OpenAPI               http://%s/openapi.json  http://%s/openapi.json
+  Metrics               http://%s/metrics  http://%s/metrics
   Kafka (kfake)         %s   topics: %s
   MongoDB wire          %s
   PostgreSQL            %s
 %sPress Ctrl-C to stop.
-`, mode, o.commandAddr, o.commandAddr, o.queryAddr, o.queryAddr, o.commandAddr, o.queryAddr,
+`, mode, o.commandAddr, o.commandAddr, o.queryAddr, o.queryAddr, o.commandAddr, o.queryAddr, o.commandMetrics, o.queryMetrics,
 		broker.Addr(), strings.Join(topics, ", "), mongo.URI(), redact(dbURL), secured.banner())
 
 	select {
