@@ -152,8 +152,11 @@ func TestComposeApplicationServices(t *testing.T) {
 		if env["HTTP_ADDR"] != ":"+itoa(svc.port) {
 			t.Errorf("%s: HTTP_ADDR %q, want %q", where, env["HTTP_ADDR"], ":"+itoa(svc.port))
 		}
-		if len(s.Ports) != 1 || s.Ports[0].Target != uint32(svc.port) {
-			t.Errorf("%s: ports %+v, want one port targeting %d", where, s.Ports, svc.port)
+		if len(s.Ports) != 2 || s.Ports[0].Target != uint32(svc.port) || s.Ports[1].Target != uint32(svc.metricsPort) {
+			t.Errorf("%s: ports %+v, want the API (%d) and the metrics port (%d)", where, s.Ports, svc.port, svc.metricsPort)
+		}
+		if env["METRICS_ADDR"] != ":"+itoa(svc.metricsPort) {
+			t.Errorf("%s: METRICS_ADDR %q, want %q", where, env["METRICS_ADDR"], ":"+itoa(svc.metricsPort))
 		}
 		for _, b := range strings.Split(env["KAFKA_BROKERS"], ",") {
 			host, _, _ := strings.Cut(b, ":")

@@ -20,8 +20,9 @@ import (
 // The subset of the Kubernetes and kustomize schemas the checks read.
 type (
 	k8sMeta struct {
-		Name   string            `yaml:"name"`
-		Labels map[string]string `yaml:"labels"`
+		Name        string            `yaml:"name"`
+		Labels      map[string]string `yaml:"labels"`
+		Annotations map[string]string `yaml:"annotations"`
 	}
 	k8sObject struct {
 		APIVersion string  `yaml:"apiVersion"`
@@ -89,6 +90,7 @@ type (
 		Spec struct {
 			Selector map[string]string `yaml:"selector"`
 			Ports    []struct {
+				Name       string    `yaml:"name"`
 				Port       int       `yaml:"port"`
 				TargetPort yaml.Node `yaml:"targetPort"`
 			} `yaml:"ports"`
@@ -345,8 +347,15 @@ func TestK8sDeployments(t *testing.T) {
 		if !mapped {
 			t.Errorf("%s: image %q is not mapped by kustomization images to %s:<pinned tag>", where, c.Image, svc.image)
 		}
-		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != svc.port || c.Ports[0].Name != "http" {
-			t.Errorf("%s: ports %+v, want one port http/%d", where, c.Ports, svc.port)
+		// The API on http; GET /metrics on a port of its own, which the
+		// pod's scrape annotations name.
+		if len(c.Ports) != 2 || c.Ports[0].ContainerPort != svc.port || c.Ports[0].Name != "http" ||
+			c.Ports[1].ContainerPort != svc.metricsPort || c.Ports[1].Name != "metrics" {
+			t.Errorf("%s: ports %+v, want http/%d and metrics/%d", where, c.Ports, svc.port, svc.metricsPort)
+		}
+		if a := d.Spec.Template.Metadata.Annotations; a["prometheus.io/scrape"] != "true" ||
+			a["prometheus.io/port"] != strconv.Itoa(svc.metricsPort) || a["prometheus.io/path"] != "/metrics" {
+			t.Errorf("%s: pod annotations %v, want prometheus.io scrape true, port %d, path /metrics", where, a, svc.metricsPort)
 		}
 		for _, p := range []struct {
 			kind  string
@@ -414,6 +423,9 @@ func TestK8sDeployments(t *testing.T) {
 		if config["HTTP_ADDR"] != ":"+strconv.Itoa(svc.port) {
 			t.Errorf("%s: HTTP_ADDR %q does not listen on the container port %d", where, config["HTTP_ADDR"], svc.port)
 		}
+		if config["METRICS_ADDR"] != ":"+strconv.Itoa(svc.metricsPort) {
+			t.Errorf("%s: METRICS_ADDR %q does not listen on the metrics container port %d", where, config["METRICS_ADDR"], svc.metricsPort)
+		}
 		if svc.writer && config["KAFKA_CREATE_TOPICS"] != "false" {
 			t.Errorf("%s: KAFKA_CREATE_TOPICS=%q, want false (topics are provisioned with deploy/kafka)", where, config["KAFKA_CREATE_TOPICS"])
 		}
@@ -464,10 +476,14 @@ func TestK8sServicesHPAsPDBs(t *testing.T) {
 				t.Errorf("%s: Service %s selects Deployments %v, want exactly one", o.file, o.Metadata.Name, sel)
 				continue
 			}
-			port := deps[sel[0]].Spec.Template.Spec.Containers[0].Ports[0]
+			ports := deps[sel[0]].Spec.Template.Spec.Containers[0].Ports
 			for _, p := range s.Spec.Ports {
-				if !portMatches(p.TargetPort, port.Name, port.ContainerPort) {
-					t.Errorf("%s: targetPort %q is not the container port %s/%d", o.file, p.TargetPort.Value, port.Name, port.ContainerPort)
+				ok := false
+				for _, port := range ports {
+					ok = ok || p.Name == port.Name && portMatches(p.TargetPort, port.Name, port.ContainerPort)
+				}
+				if !ok {
+					t.Errorf("%s: port %s targetPort %q is not the container port of that name %+v", o.file, p.Name, p.TargetPort.Value, ports)
 				}
 			}
 		case "PodDisruptionBudget":

@@ -23,7 +23,8 @@ type service struct {
 	dockerfile  string // relative to the repo root
 	mainPkg     string // package built by the Dockerfile
 	binary      string // file name of the binary in the image
-	port        int    // container port
+	port        int    // container port of the API
+	metricsPort int    // container port of the admin listener (METRICS_ADDR, GET /metrics)
 	image       string // image repository, in compose and in the kustomize images
 	k8sName     string // Deployment, Service, HPA, PDB and generator name prefix
 	writer      bool
@@ -34,13 +35,13 @@ func services() []service {
 		{
 			name: "command", configFile: "services/command/internal/config/config.go",
 			readmeTable: "writer variable", dockerfile: "deploy/command.Dockerfile",
-			mainPkg: "./services/command/cmd/commandd", binary: "companias-command", port: 8080,
+			mainPkg: "./services/command/cmd/commandd", binary: "companias-command", port: 8080, metricsPort: 9090,
 			image: "propalpes/companias-command", k8sName: "companias-command", writer: true,
 		},
 		{
 			name: "query", configFile: "services/query/internal/config/config.go",
 			readmeTable: "reader variable", dockerfile: "deploy/query.Dockerfile",
-			mainPkg: "./services/query/cmd/queryd", binary: "companias-query", port: 8081,
+			mainPkg: "./services/query/cmd/queryd", binary: "companias-query", port: 8081, metricsPort: 9091,
 			image: "propalpes/companias-query", k8sName: "companias-query",
 		},
 	}
