@@ -12,9 +12,9 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 // Config is the complete configuration of the command service.

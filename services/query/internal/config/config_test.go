@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
 
