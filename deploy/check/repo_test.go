@@ -242,9 +242,9 @@ func serviceVars(t testing.TB, svc service) map[string]bool {
 	root := repoRoot(t)
 	vars := configVars(t, filepath.Join(root, svc.configFile))
 	core := []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_TOPIC_PARTITIONS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
-		"KAFKA_REPLICATION_FACTOR"}
+		"KAFKA_CREATE_TOPICS", "KAFKA_REPLICATION_FACTOR"}
 	if svc.writer {
-		core = append(core, "DATABASE_URL", "KAFKA_CREATE_TOPICS")
+		core = append(core, "DATABASE_URL")
 	} else {
 		core = append(core, "MONGO_URI", "KAFKA_GROUP_ID")
 	}
