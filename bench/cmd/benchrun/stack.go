@@ -19,6 +19,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 )
 
 // stack is the embedded infrastructure of one benchmark run: a kfake
@@ -223,15 +224,13 @@ func (sv *service) stop() {
 	}
 }
 
+// sleepCtx waits d with retry.Sleep; it returns nil once d elapsed (at
+// once for d ≤ 0 on a live ctx), or ctx's error if ctx ends first.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !retry.Sleep(ctx, d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }
 
 var errStatus = errors.New("unexpected HTTP status")

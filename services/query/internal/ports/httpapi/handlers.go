@@ -114,8 +114,8 @@ func (a *API) getCompania(c *gin.Context) {
 // the wait early.
 func (a *API) waitForVersion(ctx context.Context, id string, minVersion int64, wait time.Duration) (view.Compania, bool, error) {
 	deadline := time.Now().Add(wait)
-	backoff := a.opts.PollMin
-	for {
+	poll := a.opts.pollBackoff()
+	for attempt := 0; ; {
 		// Subscribe before reading, so that a change between the read and
 		// the wait is not missed.
 		var changed <-chan struct{}
@@ -135,15 +135,15 @@ func (a *API) waitForVersion(ctx context.Context, id string, minVersion int64, w
 		if left <= 0 {
 			return v, false, nil
 		}
-		timer := time.NewTimer(min(backoff, left))
+		timer := time.NewTimer(min(poll.Delay(attempt), left))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return v, false, ctx.Err()
 		case <-changed: // a nil channel (no notifier) is never ready
-			timer.Stop()
+			timer.Stop() // a change does not lengthen the next poll
 		case <-timer.C:
-			backoff = min(backoff*2, a.opts.PollMax)
+			attempt++
 		}
 	}
 }
