@@ -45,12 +45,16 @@ func writerEnv(dbURL, topic string) []string {
 		"KAFKA_TOPIC_PARTITIONS=6"}
 }
 
-func newKafkaWriter(brokers string) *kafka.Writer {
+func newKafkaWriter(k kafkaSide) (*kafka.Writer, error) {
+	tr, err := k.transport()
+	if err != nil {
+		return nil, err
+	}
 	// Like the outbox relay's writer (services/command/internal/adapters/outbox).
 	return &kafka.Writer{
-		Addr: kafka.TCP(brokers), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchSize: 500, Transport: localTransport(),
-	}
+		Addr: kafka.TCP(k.addr), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchSize: 500, Transport: tr,
+	}, nil
 }
 
 func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
@@ -123,17 +127,20 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	if err := waitJoined(ctx, rd.url("")); err != nil {
 		return nil, err
 	}
-	watch, err := newWatcher(ctx, s.broker.Addr(), topicLive, partitions)
+	watch, err := newWatcher(ctx, s.plain(), topicLive, partitions)
 	if err != nil {
 		return nil, err
 	}
 	defer watch.close()
-	rawWatch, err := newWatcher(ctx, s.broker.Addr(), topicRaw, partitions)
+	rawWatch, err := newWatcher(ctx, s.plain(), topicRaw, partitions)
 	if err != nil {
 		return nil, err
 	}
 	defer rawWatch.close()
-	kw := newKafkaWriter(s.broker.Addr())
+	kw, err := newKafkaWriter(s.plain())
+	if err != nil {
+		return nil, err
+	}
 	kw.Topic = topicRaw
 	defer kw.Close()
 
@@ -161,7 +168,10 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	}
 
 	b.logf("relay drain: a backlog of %d outbox rows vs raw kafka-go", b.projEvents)
-	dw := newKafkaWriter(s.broker.Addr())
+	dw, err := newKafkaWriter(s.plain())
+	if err != nil {
+		return nil, err
+	}
 	defer dw.Close()
 	if err := dw.WriteMessages(ctx, kafka.Message{Topic: topicRawDr, Key: []byte("warm-up"), Value: sample.value}); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
@@ -197,7 +207,10 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	rd.stop()
 
 	// Figure 3.
-	pw := newKafkaWriter(s.broker.Addr())
+	pw, err := newKafkaWriter(s.plain())
+	if err != nil {
+		return nil, err
+	}
 	n, err := preload(ctx, cmdPool, pw, topicProj, b.projEvents)
 	_ = pw.Close()
 	if err != nil {
