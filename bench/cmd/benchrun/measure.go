@@ -30,6 +30,7 @@ type results struct {
 	machine    machine
 	elapsed    time.Duration
 	create     []createFigure
+	sec        *secResults // the TLS + SCRAM line (nil with -secure=false)
 	fresh      []latencyRun
 	rawKafka   []run
 	rawMissing int
@@ -106,10 +107,17 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, err
 	}
 	b.logf("figure 1: create throughput, writer vs raw pgx")
-	if res.create, err = benchCreate(ctx, b, w1.url(""), w1.cmd.Process.Pid, rawPool, sample); err != nil {
+	if res.create, err = benchCreate(ctx, b, "", w1.url(""), w1.cmd.Process.Pid, rawPool, sample); err != nil {
 		return nil, err
 	}
 	w1.stop()
+	var secCmdURL string
+	if s.secured != nil {
+		res.sec = &secResults{}
+		if secCmdURL, err = secureCreate(ctx, b, s, res.sec, rawPool, sample); err != nil {
+			return nil, err
+		}
+	}
 
 	// Figures 2 and 5, then 4, on a live writer + reader pair.
 	w2, err := s.startService(ctx, "command-live", s.cmdBin, writerEnv(cmdURL, topicLive)...)
@@ -205,6 +213,12 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, err
 	}
 	rd.stop()
+	// Figures 2 and 5 on the secured broker, once the plaintext pair is gone.
+	if s.secured != nil {
+		if err := secureFreshness(ctx, b, s, res.sec, secCmdURL, sample); err != nil {
+			return nil, err
+		}
+	}
 
 	// Figure 3.
 	pw, err := newKafkaWriter(s.plain())
@@ -218,7 +232,7 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	}
 	b.logf("figure 3: projection catch-up of %d events vs raw bulk upserts", n)
 	for i := range b.runs {
-		p, err := catchUp(ctx, b, s, topicProj, n, i+1, mc)
+		p, err := catchUp(ctx, b, s, catchUpRun{topic: topicProj, proc: fmt.Sprintf("query-proj%d", i+1), dbName: fmt.Sprintf("%s_proj%d", s.prefix, i+1)}, n, mc)
 		if err != nil {
 			return nil, err
 		}
@@ -226,6 +240,11 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		b.logf("projection run %d: start-up %s, catch-up %s = %.0f events/s | raw %d docs in %s = %.0f docs/s",
 			i+1, p.startup.Round(time.Millisecond), p.catchup.Round(time.Millisecond), p.readerRate,
 			p.rawDocs, p.raw.Round(time.Millisecond), p.rawRate)
+	}
+	if s.secured != nil {
+		if err := secureCatchUp(ctx, b, s, res.sec, cmdPool, mc); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
