@@ -4,7 +4,11 @@
 // binaries built with go build) and compares each figure with a raw ceiling
 // measured in the same run: pgx for the writer, kafka-go for the relay,
 // mongo-driver for the projection and the reader. Then it runs the Go
-// benchmarks (go test -bench) of every package that declares one. It
+// benchmarks (go test -bench) of every package that declares one. With
+// -secure (the default) it also measures create, commit → Kafka, POST →
+// visible and the projection catch-up with the services on a second
+// broker secured with TLS, SASL/SCRAM-SHA-512 and ACLs, as a second line
+// next to the plaintext figures. It
 // prints a Markdown report, writes it to -out (bench/RESULTS.md by default)
 // and draws PNG plots into -plots (bench/plots), which the report embeds.
 // Every figure is the median over -runs runs with the spread (min–max).

@@ -128,6 +128,9 @@ func (r *results) markdown(b *bench) string {
 	p("| PostgreSQL | %s |", m.pgVersion)
 	p("| PostgreSQL settings | %s |", m.pgSettings)
 	p("| Kafka | embedded kfake (libs/devinfra/kafkabroker), 6 partitions, memory only |")
+	if b.secure && b.system {
+		p("| Kafka, %s line | a second embedded kfake in the same run: TLS (throwaway CA), SASL/SCRAM-SHA-512, ACLs, one principal per service |", secLine)
+	}
 	p("| MongoDB wire | embedded FerretDB v1.24.2 on the same PostgreSQL, with the GIN `_id` index workaround (libs/devinfra/mongowire) |")
 	p("| command | `make -C bench all` = `%s` (in bench/) |", strings.TrimSpace("go run ./cmd/benchrun "+strings.Join(b.args, " ")))
 	if b.system {
@@ -541,6 +544,7 @@ func (r *results) reproduce(b *bench, p func(string, ...any)) {
 	p("make -C bench all ARGS='-runs 5'              # more runs per figure (and -count of the Go benchmarks)")
 	p("make -C bench all ARGS='-gobench=false'       # the system figures only")
 	p("make -C bench all ARGS='-system=false'        # the Go benchmarks only")
+	p("make -C bench all ARGS='-secure=false'        # without the TLS + SCRAM line of figures 1, 2, 3 and 5")
 	p("make -C bench quick                           # development: 1 short run, report and plots in $TMPDIR/benchrun-quick")
 	p("cd bench && go test ./...                     # the unit tests of benchrun (also part of make test)")
 	p("```")
