@@ -115,7 +115,9 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	if s.secured != nil {
 		res.sec = &secResults{}
 		if secCmdURL, err = secureCreate(ctx, b, s, res.sec, rawPool, sample); err != nil {
-			return nil, err
+			if err := res.sec.fail(ctx, b, "create", err); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -171,8 +173,8 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 			return nil, err
 		}
 		res.fresh, res.rawKafka, res.rawMissing = append(res.fresh, f), append(res.rawKafka, r), res.rawMissing+missing
-		b.logf("latency run %d: %.1f/s, commit→kafka p50 %.1fms p99 %.1fms (missing %d); POST→visible p50 %.1fms p99 %.1fms (invisible %d); raw kafka p50 %.1fms p99 %.1fms",
-			i+1, f.achievedRPS, ms(f.kafka.p50), ms(f.kafka.p99), f.missing, ms(f.fresh.p50), ms(f.fresh.p99), f.invisible, ms(r.p50), ms(r.p99))
+		b.logf("latency run %d: %.1f/s, commit→kafka p50 %.1fms p99 %.1fms (missing %d); POST→visible p50 %.1fms p99 %.1fms (invisible %d); raw kafka p50 %.1fms p99 %.1fms; load %s",
+			i+1, f.achievedRPS, ms(f.kafka.p50), ms(f.kafka.p99), f.missing, ms(f.fresh.p50), ms(f.fresh.p99), f.invisible, ms(r.p50), ms(r.p99), loadavg())
 	}
 
 	b.logf("relay drain: a backlog of %d outbox rows vs raw kafka-go", b.projEvents)
@@ -214,9 +216,11 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	}
 	rd.stop()
 	// Figures 2 and 5 on the secured broker, once the plaintext pair is gone.
-	if s.secured != nil {
+	if s.secured != nil && secCmdURL != "" {
 		if err := secureFreshness(ctx, b, s, res.sec, secCmdURL, sample); err != nil {
-			return nil, err
+			if err := res.sec.fail(ctx, b, "commit → Kafka and POST → visible", err); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -243,7 +247,9 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	}
 	if s.secured != nil {
 		if err := secureCatchUp(ctx, b, s, res.sec, cmdPool, mc); err != nil {
-			return nil, err
+			if err := res.sec.fail(ctx, b, "projection catch-up", err); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return res, nil

@@ -228,6 +228,10 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 			fmtAgg(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.rawRate })), "%.0f"), pct(rr))
 	}
 	p("")
+	if len(sec.failed) > 0 {
+		p("**The %s line is incomplete**: %d of its phases failed (see its section); its missing rows are not measured.", secLine, len(sec.failed))
+		p("")
+	}
 	img(plotThroughput, "Throughput of each stage against its raw ceiling",
 		"Throughput of each stage (bars: median over runs, whiskers: min–max; the label is system / raw of the medians). "+
 			"Create and GET by id are closed-loop request rates at concurrency c; relay drain and projection are rows or events per second on a backlog.")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,31 @@ func TestSecuredLine(t *testing.T) {
 		"| 5 | POST → visible on the reader p99 at 50/s, TLS+SCRAM (ms) |",
 		"| create, concurrency 8 (req/s) | 700 (700–700) | 650 (650–650) | 93% |",
 		"| projection catch-up (events/s) | 963 (963–963) | 900 (900–900) | 93% |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// TestSecuredLineIncomplete: a failed secured phase does not end the run;
+// the report says the line is incomplete, in the summary and its section.
+func TestSecuredLineIncomplete(t *testing.T) {
+	b := &bench{runs: 1, dur: time.Second, rate: 50, projEvents: 10, system: true}
+	sec := &secResults{}
+	if err := sec.fail(t.Context(), b, "commit → Kafka and POST → visible", errors.New("warm-up (secured): connection refused")); err != nil {
+		t.Fatalf("fail with a live context = %v, want nil", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := sec.fail(ctx, b, "projection catch-up", context.Canceled); err == nil {
+		t.Error("fail with a cancelled context = nil, want the error")
+	}
+	res := &results{machine: machine{date: "2026-01-02T03:04:05Z", cpu: "Test CPU", nproc: 2}, sec: sec}
+	md := res.markdown(b)
+	for _, want := range []string{
+		"**The TLS+SCRAM line is incomplete**: 1 of its phases failed",
+		"* commit → Kafka and POST → visible: warm-up (secured): connection refused",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
