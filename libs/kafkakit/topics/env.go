@@ -1,6 +1,9 @@
 package topics
 
-import "github.com/propalpes/companias/libs/seedwork/envconfig"
+import (
+	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
+)
 
 // The environment variables with which a program decides whether and how
 // it creates its topics at start. Every program that creates topics uses
@@ -33,6 +36,20 @@ type Settings struct {
 // needs them there) and its settings table.
 func Variables() map[string]string {
 	return map[string]string{CreateVar: "true", ReplicationFactorVar: "0"}
+}
+
+// WithKafkaVariables adds to own, and returns it, every variable a program
+// reads through kafkakit.Load and LoadSettings, with its default, except
+// those own already sets (such as the program's own KAFKA_BROKERS default).
+func WithKafkaVariables(own map[string]string) map[string]string {
+	for _, vars := range []map[string]string{kafkakit.Variables(), Variables()} {
+		for k, v := range vars {
+			if _, ok := own[k]; !ok {
+				own[k] = v
+			}
+		}
+	}
+	return own
 }
 
 // LoadSettings reads CreateVar and ReplicationFactorVar through p, whose

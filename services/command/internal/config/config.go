@@ -100,8 +100,8 @@ type Tracing = envconfig.Tracing
 const ClientID = "companias-command"
 
 // defaults are the values used for unset variables: the service's own,
-// kafkakit's and package topics' (withKafka).
-var defaults = withKafka(map[string]string{
+// kafkakit's and package topics' (topics.WithKafkaVariables).
+var defaults = topics.WithKafkaVariables(map[string]string{
 	"HTTP_ADDR":                ":8080",
 	"DATABASE_URL":             "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
 	"DATABASE_URL_FILE":        "",
@@ -136,20 +136,6 @@ var defaults = withKafka(map[string]string{
 	"OTEL_SERVICE_NAME":                  "companias-command",
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
 })
-
-// withKafka adds to own the variables kafkakit.Load and
-// topics.LoadSettings read, with their defaults, except those own sets
-// (KAFKA_BROKERS).
-func withKafka(own map[string]string) map[string]string {
-	for _, vars := range []map[string]string{kafkakit.Variables(), topics.Variables()} {
-		for k, v := range vars {
-			if _, ok := own[k]; !ok {
-				own[k] = v
-			}
-		}
-	}
-	return own
-}
 
 // Variables lists every environment variable the service reads
 // with its default ("" when it has none or is derived).

@@ -150,8 +150,8 @@ const ClientID = "companias-query"
 
 // defaults maps every variable the service reads to the text of its
 // default ("" when it has none or is derived): the service's own,
-// kafkakit's and package topics' (withKafka).
-var defaults = withKafka(map[string]string{
+// kafkakit's and package topics' (topics.WithKafkaVariables).
+var defaults = topics.WithKafkaVariables(map[string]string{
 	"HTTP_ADDR":                DefaultHTTPAddr,
 	"HTTP_READ_HEADER_TIMEOUT": DefaultHTTPReadHeaderTimeout.String(),
 	"HTTP_READ_TIMEOUT":        DefaultHTTPReadTimeout.String(),
@@ -187,20 +187,6 @@ var defaults = withKafka(map[string]string{
 	"OTEL_SERVICE_NAME":                  DefaultOTELServiceName,
 	"OTEL_TRACES_SAMPLER_ARG":            strconv.FormatFloat(DefaultOTELSampleRatio, 'g', -1, 64),
 })
-
-// withKafka adds to own the variables kafkakit.Load and
-// topics.LoadSettings read, with their defaults, except those own sets
-// (KAFKA_BROKERS).
-func withKafka(own map[string]string) map[string]string {
-	for _, vars := range []map[string]string{kafkakit.Variables(), topics.Variables()} {
-		for k, v := range vars {
-			if _, ok := own[k]; !ok {
-				own[k] = v
-			}
-		}
-	}
-	return own
-}
 
 // Variables lists every environment variable the service reads with its
 // default ("" when it has none or is derived).
