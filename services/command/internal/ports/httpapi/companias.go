@@ -63,8 +63,9 @@ func location(id string) string { return "/v1/companias/" + id }
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // crear handles POST /v1/companias → 201 with the company, Location and ETag.
-// With an Idempotency-Key, a retry of the same request replays the first
-// answer (Idempotent-Replayed: true) and another request is a 422.
+// With an Idempotency-Key, a retry of the same request by the same caller
+// replays the first answer (Idempotent-Replayed: true) and another request
+// is a 422; keys are per caller (see handlers.idempotency).
 func (h *handlers) crear(c *gin.Context) {
 	if err := checkMediaType(c.Request, mediaJSON); err != nil {
 		h.fail(c, err)
@@ -86,7 +87,7 @@ func (h *handlers) crear(c *gin.Context) {
 		return
 	}
 	cmd := command.CrearCompania{ID: req.ID, Datos: req.datos(), Traceparent: c.GetString(keyTraceparent)}
-	if cmd.Idempotency, err = idempotency(ScopeCrear, key, req); err != nil {
+	if cmd.Idempotency, err = h.idempotency(c, ScopeCrear, key, req); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -127,7 +128,7 @@ func (h *handlers) ingestion(c *gin.Context) {
 		Datos:       compania.Datos{Nombre: d.Nombre, Email: d.Email, Identificacion: d.Identificacion},
 		Traceparent: c.GetString(keyTraceparent),
 	}
-	if cmd.Idempotency, err = idempotency(ScopeIngestion, key, req); err != nil {
+	if cmd.Idempotency, err = h.idempotency(c, ScopeIngestion, key, req); err != nil {
 		h.fail(c, err)
 		return
 	}
