@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,5 +261,36 @@ func TestIntegrationIdempotencyKeysPerCaller(t *testing.T) {
 	}
 	if n != 2 || countCompanias(t, pool) != 2 {
 		t.Errorf("%d scopes for the key, %d companies; want 2 and 2", n, countCompanias(t, pool))
+	}
+}
+
+// TestIntegrationLookAlikeNombreIsDuplicate checks on PostgreSQL that a
+// nombre spelled with combining marks is the same nombre as its precomposed
+// form (the domain stores NFC, and the unique index compares
+// lower(nombre)), so the look-alike is a 409; and that a nombre with an
+// invisible character is refused before it reaches the database.
+func TestIntegrationLookAlikeNombreIsDuplicate(t *testing.T) {
+	t.Parallel()
+	e, pool := newPostgresEnv(t)
+	const composed = "Compa\u00f1\u00eda Andina"     // "Compañía Andina", precomposed
+	const decomposed = "Compan\u0303i\u0301a Andina" // the same with combining marks
+	want(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody(composed, "900123456")}), http.StatusCreated)
+	for _, nombre := range []string{decomposed, "COMPAN\u0303I\u0301A ANDINA"} {
+		wantProblem(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody(nombre, "900123456")}),
+			http.StatusConflict, "compania_duplicada")
+	}
+	for _, nombre := range []string{"Compa\u00f1\u00eda\u200b Andina", "\u202eanidnA a\u00edn\u00f1apmoC"} {
+		r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody(nombre, "900123456")})
+		wantProblem(t, r, http.StatusUnprocessableEntity, "validation")
+		if msg := r.fields()["nombre"]; msg == "" || strings.Contains(string(r.raw), "Andina") || strings.Contains(string(r.raw), "anidnA") {
+			t.Errorf("nombre error %q; body %s; want the field named and the value not quoted", msg, r.raw)
+		}
+	}
+	var stored string
+	if err := pool.QueryRow(context.Background(), "SELECT nombre FROM companias").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != composed || countCompanias(t, pool) != 1 {
+		t.Errorf("stored %+q in %d rows, want %+q once", stored, countCompanias(t, pool), composed)
 	}
 }
