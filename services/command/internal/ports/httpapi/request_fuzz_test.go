@@ -300,10 +300,6 @@ func allZero(s string) bool {
 // digest of its (issuer, subject) pair: it never shows the subject, and
 // moving bytes between issuer and subject changes it.
 func FuzzCallerScope(f *testing.F) {
-	f.Add("https://issuer", "alice")
-	f.Add("ab", "c")
-	f.Add("", "")
-	f.Add("a", strings.Repeat("x", 4096))
 	f.Fuzz(func(t *testing.T, iss, sub string) {
 		s := callerScope(iss, sub)
 		digest, ok := strings.CutPrefix(s, "sub:")
