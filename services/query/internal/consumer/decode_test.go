@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,8 @@ func TestDecode(t *testing.T) {
 		{"actualizada without campos", mutate(func(e *companiaevent.Event) {
 			e.Name, e.Data.Compania.Version = companiaevent.CompaniaActualizada, 2
 		}), deadLetter, deadletter.ReasonInvalid},
+		{"email not an email", mutate(func(e *companiaevent.Event) { e.Data.Compania.Email = "not-an-email" }), deadLetter, deadletter.ReasonInvalid},
+		{"fecha not a date-time", rawValue(strings.Replace(string(ok.Value), `"fecha_creacion":"2026-11-27T10:00:00Z"`, `"fecha_creacion":"2026-11-27T10:00:00"`, 1)), deadLetter, deadletter.ReasonMalformed},
 		{"missing required field", rawValue(`{"compania":{"id":"0a1b2c3d-0000-4000-8000-000000000001","estado":"PENDIENTE","version":1}}`), deadLetter, deadletter.ReasonInvalid},
 	}
 	for _, tt := range tests {
@@ -103,6 +106,35 @@ func TestDecode(t *testing.T) {
 	}
 	if got := d.decode(withHeader(ok, companiaevent.HeaderType, "co.propalpes.companias.CompaniaFusionada.v1")); !errors.Is(got.err, companiaevent.ErrUnknownEvent) {
 		t.Errorf("skip error: %v", got.err)
+	}
+}
+
+// A schema violation is reported as the JSON Pointer of each value and the
+// rule it broke, never the value: the reason goes to the logs and to the
+// dlq_error header, and emails and tax ids are personal data.
+func TestDecodeSchemaErrorNamesPathsAndRulesOnly(t *testing.T) {
+	t.Parallel()
+	d, err := newDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email, identificacion = "not-an-email", "NIT 900.123.456"
+	e := validEvent()
+	e.Data.Compania.Email, e.Data.Compania.Identificacion = email, identificacion
+	got := d.decode(encode(t, e))
+	if got.verdict != deadLetter || got.reason != deadletter.ReasonInvalid {
+		t.Fatalf("verdict %d reason %q (err %v); want dead letter %q", got.verdict, got.reason, got.err, deadletter.ReasonInvalid)
+	}
+	msg := got.err.Error()
+	for _, v := range []string{email, identificacion, "900"} {
+		if strings.Contains(msg, v) {
+			t.Errorf("error %q quotes the value %q", msg, v)
+		}
+	}
+	for _, w := range []string{"/compania/email: format email", "/compania/identificacion: pattern"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not say %q", msg, w)
+		}
 	}
 }
 
