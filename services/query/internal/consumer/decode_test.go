@@ -140,7 +140,8 @@ func TestDecodeSchemaErrorNamesPathsAndRulesOnly(t *testing.T) {
 
 // FuzzDecodeMessage feeds arbitrary headers and values through the decode
 // path: it must never panic and must classify every message. A skipped one
-// is an ErrUnknownEvent, a dead-lettered one has a reason and an error, and
+// is an ErrUnknownEvent, a dead-lettered one has a reason and an error (for
+// a schema violation, one that quotes no email of the value), and
 // an applied one is a complete event whose re-encoding (what the projection
 // stores is what Encode would publish) is applied as the same event.
 // Seeds are in testdata/fuzz/FuzzDecodeMessage/.
@@ -183,6 +184,11 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			if got.err == nil {
 				t.Fatal("dead-lettered without an error")
+			}
+			// A schema violation names paths and rules, which hold no
+			// '@': an email of the value is never quoted.
+			if got.reason == deadletter.ReasonInvalid && strings.Contains(got.err.Error(), "@") {
+				t.Fatalf("schema error quotes a value: %v", got.err)
 			}
 		default:
 			t.Fatalf("verdict %d", got.verdict)
