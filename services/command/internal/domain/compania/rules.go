@@ -89,9 +89,12 @@ func normalizeIdentificacion(s string) (string, error) {
 }
 
 // normalizeEmail accepts a bare RFC 5322 addr-spec with a domain part: no
-// display name, no comments, no spaces. Non-ASCII (RFC 6532) addresses are
-// kept in NFC; net/mail accepts any non-ASCII rune, so the invisible
-// characters are refused here.
+// display name, no comments, no spaces. It is also what the event contract's
+// "format": "email" (JSON Schema, RFC 5321 Mailbox) accepts, which readers
+// assert: ASCII only, a local part of at most 64 bytes, and a domain of
+// hostname labels (1 to 63 letters, digits or '-', not at either end).
+// The value is put in NFC and refused if it holds invisible characters
+// first, so that such an address gets that precise message.
 func normalizeEmail(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", errors.New("must be valid UTF-8")
@@ -120,5 +123,39 @@ func normalizeEmail(s string) (string, error) {
 		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", bad
 	}
+	if len(local) > maxEmailLocal || !isASCII(local) {
+		return "", bad
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if !isHostnameLabel(label) {
+			return "", bad
+		}
+	}
 	return s, nil
+}
+
+// maxEmailLocal bounds the local part of an email (RFC 5321 4.5.3.1.1).
+const maxEmailLocal = 64
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// isHostnameLabel reports whether s is a DNS hostname label (RFC 1123).
+func isHostnameLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

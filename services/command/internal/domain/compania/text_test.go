@@ -124,13 +124,13 @@ func TestInvisibleListIsFormatOrControl(t *testing.T) {
 // the same text changes nothing.
 func TestTextIsNFC(t *testing.T) {
 	t.Parallel()
-	const composed = "Compa\u00f1\u00eda \u00c1ndes"                // "Compañía Ándes", precomposed
-	const decomposed = "Compan\u0303i\u0301a A\u0301ndes"           // the same, base letters + combining marks
-	const email, emailNFD = "ma\u00f1ana@b.co", "man\u0303ana@b.co" // RFC 6532 address
+	const composed = "Compa\u00f1\u00eda \u00c1ndes"      // "Compañía Ándes", precomposed
+	const decomposed = "Compan\u0303i\u0301a A\u0301ndes" // the same, base letters + combining marks
+	const email = "manana@b.co"                           // the contract's format email is ASCII only
 	if composed == decomposed || norm.NFC.String(decomposed) != composed {
 		t.Fatal("the fixtures are not two spellings of one text")
 	}
-	c, err := compania.New(id, compania.Datos{Nombre: " " + decomposed + " ", Email: emailNFD, Identificacion: "1"}, t0)
+	c, err := compania.New(id, compania.Datos{Nombre: " " + decomposed + " ", Email: email, Identificacion: "1"}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
