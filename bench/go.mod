@@ -90,6 +90,6 @@ require github.com/propalpes/companias/libs/kafkakit v0.0.0
 
 replace github.com/propalpes/companias/libs/kafkakit => ../libs/kafkakit
 
-require github.com/propalpes/companias/libs/seedwork v0.0.0 // indirect
+require github.com/propalpes/companias/libs/seedwork v0.0.0
 
 replace github.com/propalpes/companias/libs/seedwork => ../libs/seedwork

@@ -173,10 +173,12 @@ func TestComposeApplicationServices(t *testing.T) {
 		if env["KAFKA_EVENTS_TOPIC"] != companiaevent.DefaultTopic {
 			t.Errorf("%s: KAFKA_EVENTS_TOPIC %q, want %q", where, env["KAFKA_EVENTS_TOPIC"], companiaevent.DefaultTopic)
 		}
+		// Writers and readers alike: a topic created by a service would get
+		// the broker's default retention instead of kafka-init's.
+		if env["KAFKA_CREATE_TOPICS"] != "false" {
+			t.Errorf("%s: KAFKA_CREATE_TOPICS=%q, want false (kafka-init creates the topics)", where, env["KAFKA_CREATE_TOPICS"])
+		}
 		if svc.writer {
-			if env["KAFKA_CREATE_TOPICS"] != "false" {
-				t.Errorf("%s: KAFKA_CREATE_TOPICS=%q, want false (kafka-init creates the topics)", where, env["KAFKA_CREATE_TOPICS"])
-			}
 			if !strings.Contains(env["DATABASE_URL"], "@postgres:5432/") {
 				t.Errorf("%s: DATABASE_URL %q does not point at the postgres service", where, env["DATABASE_URL"])
 			}

@@ -426,7 +426,8 @@ func TestK8sDeployments(t *testing.T) {
 		if config["METRICS_ADDR"] != ":"+strconv.Itoa(svc.metricsPort) {
 			t.Errorf("%s: METRICS_ADDR %q does not listen on the metrics container port %d", where, config["METRICS_ADDR"], svc.metricsPort)
 		}
-		if svc.writer && config["KAFKA_CREATE_TOPICS"] != "false" {
+		// Writer and reader alike: their principals may not create topics.
+		if config["KAFKA_CREATE_TOPICS"] != "false" {
 			t.Errorf("%s: KAFKA_CREATE_TOPICS=%q, want false (topics are provisioned with deploy/kafka)", where, config["KAFKA_CREATE_TOPICS"])
 		}
 		if st, err := time.ParseDuration(config["SHUTDOWN_TIMEOUT"]); err != nil || time.Duration(ps.TerminationGracePeriodSeconds)*time.Second <= 2*st {

@@ -82,11 +82,16 @@ var envName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
 // kafkakitImport is the package whose Load reads the shared KAFKA_* variables.
 const kafkakitImport = "github.com/propalpes/companias/libs/kafkakit"
 
+// topicsImport is the package whose LoadSettings reads the shared topic
+// creation variables (KAFKA_CREATE_TOPICS, KAFKA_REPLICATION_FACTOR).
+const topicsImport = "github.com/propalpes/companias/libs/kafkakit/topics"
+
 // configVars returns the environment variables a config package reads,
 // parsed from its source: the keys of map literals (the command service's
 // defaults map), and the first string argument of the parser's methods
 // (p.str("HTTP_ADDR", …)) and of getenv calls; plus, when it imports
-// kafkakit, the variables kafkakit.Load reads (kafkakitVars).
+// kafkakit, the variables kafkakit.Load reads (kafkakitVars), and when it
+// imports kafkakit/topics, those topics.LoadSettings reads (topicsVars).
 func configVars(t testing.TB, file string) map[string]bool {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
@@ -95,10 +100,15 @@ func configVars(t testing.TB, file string) map[string]bool {
 	}
 	vars := map[string]bool{}
 	for _, imp := range f.Imports {
-		if path, _ := strconv.Unquote(imp.Path.Value); path == kafkakitImport {
-			for v := range kafkakitVars(t) {
-				vars[v] = true
-			}
+		var lib map[string]bool
+		switch path, _ := strconv.Unquote(imp.Path.Value); path {
+		case kafkakitImport:
+			lib = kafkakitVars(t)
+		case topicsImport:
+			lib = topicsVars(t)
+		}
+		for v := range lib {
+			vars[v] = true
 		}
 	}
 	add := func(e ast.Expr) {
@@ -145,6 +155,29 @@ func configVars(t testing.TB, file string) map[string]bool {
 func kafkakitVars(t testing.TB) map[string]bool {
 	t.Helper()
 	file := filepath.Join(repoRoot(t), "libs", "kafkakit", "env.go")
+	vars := varConsts(t, file)
+	if !vars["KAFKA_BROKERS"] || !vars["KAFKA_SASL_MECHANISM"] {
+		t.Fatalf("%s: parsed %v, which lacks KAFKA_BROKERS or KAFKA_SASL_MECHANISM: the source changed shape; fix kafkakitVars", file, sorted(vars))
+	}
+	return vars
+}
+
+// topicsVars returns the variables topics.LoadSettings reads: the values of
+// the string constants named *Var in libs/kafkakit/topics/env.go.
+func topicsVars(t testing.TB) map[string]bool {
+	t.Helper()
+	file := filepath.Join(repoRoot(t), "libs", "kafkakit", "topics", "env.go")
+	vars := varConsts(t, file)
+	if !vars["KAFKA_CREATE_TOPICS"] || !vars["KAFKA_REPLICATION_FACTOR"] {
+		t.Fatalf("%s: parsed %v, which lacks KAFKA_CREATE_TOPICS or KAFKA_REPLICATION_FACTOR: the source changed shape; fix topicsVars", file, sorted(vars))
+	}
+	return vars
+}
+
+// varConsts returns the values of the string constants named *Var in file
+// that look like environment variable names.
+func varConsts(t testing.TB, file string) map[string]bool {
+	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
 	if err != nil {
 		t.Fatal(err)
@@ -168,9 +201,6 @@ func kafkakitVars(t testing.TB) map[string]bool {
 				}
 			}
 		}
-	}
-	if !vars["KAFKA_BROKERS"] || !vars["KAFKA_SASL_MECHANISM"] {
-		t.Fatalf("%s: parsed %v, which lacks KAFKA_BROKERS or KAFKA_SASL_MECHANISM: the source changed shape; fix kafkakitVars", file, sorted(vars))
 	}
 	return vars
 }
@@ -212,9 +242,10 @@ func serviceVars(t testing.TB, svc service) map[string]bool {
 	t.Helper()
 	root := repoRoot(t)
 	vars := configVars(t, filepath.Join(root, svc.configFile))
-	core := []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_TOPIC_PARTITIONS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL"}
+	core := []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_TOPIC_PARTITIONS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL",
+		"KAFKA_CREATE_TOPICS", "KAFKA_REPLICATION_FACTOR"}
 	if svc.writer {
-		core = append(core, "DATABASE_URL", "KAFKA_CREATE_TOPICS")
+		core = append(core, "DATABASE_URL")
 	} else {
 		core = append(core, "MONGO_URI", "KAFKA_GROUP_ID")
 	}

@@ -17,9 +17,15 @@ require (
 	go.opentelemetry.io/otel/sdk v1.36.0
 	go.opentelemetry.io/otel/trace v1.36.0
 	golang.org/x/sync v0.25.0
+	golang.org/x/text v0.41.0
 )
 
-require go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.36.0 // indirect
+require (
+	github.com/MicahParks/jwkset v0.11.4 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.36.0 // indirect
+	golang.org/x/time v0.9.0 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -72,7 +78,6 @@ require (
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20250519155744-55703ea1f237 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20250519155744-55703ea1f237 // indirect
 	google.golang.org/grpc v1.72.1 // indirect
@@ -88,9 +93,12 @@ replace (
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
 
 require (
+	github.com/propalpes/companias/libs/jwtauth v0.0.0
 	github.com/propalpes/companias/libs/kafkakit v0.0.0
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 )
 
 replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit
+
+replace github.com/propalpes/companias/libs/jwtauth => ../../libs/jwtauth

@@ -23,7 +23,12 @@ require (
 	golang.org/x/sync v0.25.0
 )
 
-require go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.36.0 // indirect
+require (
+	github.com/MicahParks/jwkset v0.11.4 // indirect
+	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.36.0 // indirect
+	golang.org/x/time v0.9.0 // indirect
+)
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
@@ -113,6 +118,11 @@ require (
 
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
 
-require github.com/propalpes/companias/libs/kafkakit v0.0.0
+require (
+	github.com/propalpes/companias/libs/jwtauth v0.0.0
+	github.com/propalpes/companias/libs/kafkakit v0.0.0
+)
 
 replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit
+
+replace github.com/propalpes/companias/libs/jwtauth => ../../libs/jwtauth

@@ -189,7 +189,9 @@ func pairedRun(ctx context.Context, b *bench, c, servicePid int, op, rawOp func(
 	return svc, raw, floor, nil
 }
 
-func benchCreate(ctx context.Context, b *bench, writerURL string, writerPid int, raw *pgxpool.Pool, sample outboxSample) ([]createFigure, error) {
+// benchCreate measures figure 1 on the writer at writerURL; line names it
+// in the log ("" for the plaintext line).
+func benchCreate(ctx context.Context, b *bench, line, writerURL string, writerPid int, raw *pgxpool.Pool, sample outboxSample) ([]createFigure, error) {
 	hc := httpClient()
 	post := func(ctx context.Context) error { _, err := postCompania(ctx, hc, writerURL, b.names); return err }
 	ins := func(ctx context.Context) error { return rawCreate(ctx, raw, sample, b.names) }
@@ -209,8 +211,8 @@ func benchCreate(ctx context.Context, b *bench, writerURL string, writerPid int,
 				return nil, fmt.Errorf("create: %w", err)
 			}
 			f.writer, f.raw, f.floor = append(f.writer, w), append(f.raw, r), append(f.floor, fl)
-			b.logf("create c=%d run %d: writer %.0f/s p50 %.2fms p99 %.2fms | raw %.0f/s p50 %.2fms p99 %.2fms",
-				c, i+1, w.rate(), ms(w.p50), ms(w.p99), r.rate(), ms(r.p50), ms(r.p99))
+			b.logf("create%s c=%d run %d: writer %.0f/s p50 %.2fms p99 %.2fms | raw %.0f/s p50 %.2fms p99 %.2fms",
+				line, c, i+1, w.rate(), ms(w.p50), ms(w.p99), r.rate(), ms(r.p50), ms(r.p99))
 		}
 		out = append(out, f)
 	}

@@ -41,9 +41,18 @@ func medianRun(rs []run) run {
 // stage and its raw ceiling.
 func (r *results) throughputGroups() []barGroup {
 	var gs []barGroup
-	for _, f := range r.create {
+	var sec secResults
+	if r.sec != nil {
+		sec = *r.sec
+	}
+	for i, f := range r.create {
 		gs = append(gs, barGroup{title: fmt.Sprintf("Create, c=%d", f.conc), unit: "requests/s",
 			sysName: "POST (HTTP)", rawName: "pgx tx", system: rates(f.writer), raw: rates(f.raw)})
+		if i < len(sec.create) {
+			g := sec.create[i]
+			gs = append(gs, barGroup{title: fmt.Sprintf("Create, c=%d, %s", g.conc, secLine), unit: "requests/s",
+				sysName: "POST (HTTP)", rawName: "pgx tx", system: rates(g.writer), raw: rates(g.raw)})
+		}
 	}
 	if len(r.drain) > 0 {
 		gs = append(gs, barGroup{title: "Outbox relay drain", unit: "rows/s", sysName: "relay", rawName: "kafka-go",
@@ -54,6 +63,11 @@ func (r *results) throughputGroups() []barGroup {
 		gs = append(gs, barGroup{title: "Projection catch-up", unit: "events/s", sysName: "reader", rawName: "bulk upserts",
 			system: aggregate(mapProj(r.proj, func(x projRun) float64 { return x.readerRate })),
 			raw:    aggregate(mapProj(r.proj, func(x projRun) float64 { return x.rawRate }))})
+	}
+	if len(sec.proj) > 0 {
+		gs = append(gs, barGroup{title: "Projection catch-up, " + secLine, unit: "events/s", sysName: "reader", rawName: "bulk upserts",
+			system: aggregate(mapProj(sec.proj, func(x projRun) float64 { return x.readerRate })),
+			raw:    aggregate(mapProj(sec.proj, func(x projRun) float64 { return x.rawRate }))})
 	}
 	for _, f := range r.reads {
 		gs = append(gs, barGroup{title: fmt.Sprintf("GET by id, c=%d", f.conc), unit: "requests/s",

@@ -23,9 +23,13 @@ type watcher struct {
 	wg      sync.WaitGroup
 }
 
-func newWatcher(ctx context.Context, brokers, topic string, partitions int) (*watcher, error) {
+func newWatcher(ctx context.Context, k kafkaSide, topic string, partitions int) (*watcher, error) {
 	w := &watcher{seen: map[string]time.Time{}, wake: make(chan struct{}, 1)}
-	dialer := localDialer()
+	dialer, err := k.dialer()
+	if err != nil {
+		return nil, err
+	}
+	brokers := k.addr
 	for p := range partitions {
 		// Position each reader explicitly at the current end, so that no
 		// record produced after newWatcher returns can be skipped.

@@ -4,7 +4,11 @@
 // binaries built with go build) and compares each figure with a raw ceiling
 // measured in the same run: pgx for the writer, kafka-go for the relay,
 // mongo-driver for the projection and the reader. Then it runs the Go
-// benchmarks (go test -bench) of every package that declares one. It
+// benchmarks (go test -bench) of every package that declares one. With
+// -secure (the default) it also measures create, commit → Kafka, POST →
+// visible and the projection catch-up with the services on a second
+// broker secured with TLS, SASL/SCRAM-SHA-512 and ACLs, as a second line
+// next to the plaintext figures. It
 // prints a Markdown report, writes it to -out (bench/RESULTS.md by default)
 // and draws PNG plots into -plots (bench/plots), which the report embeds.
 // Every figure is the median over -runs runs with the spread (min–max).
@@ -61,6 +65,7 @@ type bench struct {
 	keep        bool
 	quick       bool
 	system      bool   // measure the system on the embedded stack
+	secure      bool   // add the TLS + SCRAM line of figures 1, 2, 3 and 5
 	goBench     bool   // run the Go benchmarks of the services
 	goBenchTime string // -benchtime of the Go benchmarks ("": go test's default)
 	names       *names
@@ -106,6 +111,8 @@ func parse(args []string) (*bench, error) {
 	fs.BoolVar(&b.quick, "quick", false, "a short run for development: -runs 1 -dur 1s -rate-dur 3s -proj-events 1000 -gobench-time 1x,\n"+
 		"report and plots in "+quickDir()+"; its figures are not results")
 	fs.BoolVar(&b.system, "system", true, "measure the system against its raw ceilings on the embedded stack")
+	fs.BoolVar(&b.secure, "secure", true, "also measure create, commit → Kafka, POST → visible and the projection catch-up\n"+
+		"with the services on a secured broker (TLS, SASL/SCRAM-SHA-512, ACLs), as a second line")
 	fs.BoolVar(&b.goBench, "gobench", true, "run the Go benchmarks (go test -bench) of every package that has one")
 	fs.StringVar(&b.goBenchTime, "gobench-time", "", "-benchtime of the Go benchmarks (default go test's, 1s)")
 	if err := fs.Parse(args); err != nil {
@@ -210,6 +217,11 @@ func measureSystem(ctx context.Context, b *bench) (*results, error) {
 		return nil, err
 	}
 	defer s.close()
+	if b.secure {
+		if err := s.startSecured(ctx, b.runs); err != nil {
+			return nil, err
+		}
+	}
 	b.logf("building the service binaries")
 	if err := s.build(ctx); err != nil {
 		return nil, err

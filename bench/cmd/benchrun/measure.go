@@ -30,6 +30,7 @@ type results struct {
 	machine    machine
 	elapsed    time.Duration
 	create     []createFigure
+	sec        *secResults // the TLS + SCRAM line (nil with -secure=false)
 	fresh      []latencyRun
 	rawKafka   []run
 	rawMissing int
@@ -45,12 +46,16 @@ func writerEnv(dbURL, topic string) []string {
 		"KAFKA_TOPIC_PARTITIONS=6"}
 }
 
-func newKafkaWriter(brokers string) *kafka.Writer {
+func newKafkaWriter(k kafkaSide) (*kafka.Writer, error) {
+	tr, err := k.transport()
+	if err != nil {
+		return nil, err
+	}
 	// Like the outbox relay's writer (services/command/internal/adapters/outbox).
 	return &kafka.Writer{
-		Addr: kafka.TCP(brokers), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchSize: 500, Transport: localTransport(),
-	}
+		Addr: kafka.TCP(k.addr), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchSize: 500, Transport: tr,
+	}, nil
 }
 
 func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
@@ -102,10 +107,19 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, err
 	}
 	b.logf("figure 1: create throughput, writer vs raw pgx")
-	if res.create, err = benchCreate(ctx, b, w1.url(""), w1.cmd.Process.Pid, rawPool, sample); err != nil {
+	if res.create, err = benchCreate(ctx, b, "", w1.url(""), w1.cmd.Process.Pid, rawPool, sample); err != nil {
 		return nil, err
 	}
 	w1.stop()
+	var secCmdURL string
+	if s.secured != nil {
+		res.sec = &secResults{}
+		if secCmdURL, err = secureCreate(ctx, b, s, res.sec, rawPool, sample); err != nil {
+			if err := res.sec.fail(ctx, b, "create", err); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	// Figures 2 and 5, then 4, on a live writer + reader pair.
 	w2, err := s.startService(ctx, "command-live", s.cmdBin, writerEnv(cmdURL, topicLive)...)
@@ -123,17 +137,20 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	if err := waitJoined(ctx, rd.url("")); err != nil {
 		return nil, err
 	}
-	watch, err := newWatcher(ctx, s.broker.Addr(), topicLive, partitions)
+	watch, err := newWatcher(ctx, s.plain(), topicLive, partitions)
 	if err != nil {
 		return nil, err
 	}
 	defer watch.close()
-	rawWatch, err := newWatcher(ctx, s.broker.Addr(), topicRaw, partitions)
+	rawWatch, err := newWatcher(ctx, s.plain(), topicRaw, partitions)
 	if err != nil {
 		return nil, err
 	}
 	defer rawWatch.close()
-	kw := newKafkaWriter(s.broker.Addr())
+	kw, err := newKafkaWriter(s.plain())
+	if err != nil {
+		return nil, err
+	}
 	kw.Topic = topicRaw
 	defer kw.Close()
 
@@ -156,12 +173,15 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 			return nil, err
 		}
 		res.fresh, res.rawKafka, res.rawMissing = append(res.fresh, f), append(res.rawKafka, r), res.rawMissing+missing
-		b.logf("latency run %d: %.1f/s, commit→kafka p50 %.1fms p99 %.1fms (missing %d); POST→visible p50 %.1fms p99 %.1fms (invisible %d); raw kafka p50 %.1fms p99 %.1fms",
-			i+1, f.achievedRPS, ms(f.kafka.p50), ms(f.kafka.p99), f.missing, ms(f.fresh.p50), ms(f.fresh.p99), f.invisible, ms(r.p50), ms(r.p99))
+		b.logf("latency run %d: %.1f/s, commit→kafka p50 %.1fms p99 %.1fms (missing %d); POST→visible p50 %.1fms p99 %.1fms (invisible %d); raw kafka p50 %.1fms p99 %.1fms; load %s",
+			i+1, f.achievedRPS, ms(f.kafka.p50), ms(f.kafka.p99), f.missing, ms(f.fresh.p50), ms(f.fresh.p99), f.invisible, ms(r.p50), ms(r.p99), loadavg())
 	}
 
 	b.logf("relay drain: a backlog of %d outbox rows vs raw kafka-go", b.projEvents)
-	dw := newKafkaWriter(s.broker.Addr())
+	dw, err := newKafkaWriter(s.plain())
+	if err != nil {
+		return nil, err
+	}
 	defer dw.Close()
 	if err := dw.WriteMessages(ctx, kafka.Message{Topic: topicRawDr, Key: []byte("warm-up"), Value: sample.value}); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
@@ -195,9 +215,20 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, err
 	}
 	rd.stop()
+	// Figures 2 and 5 on the secured broker, once the plaintext pair is gone.
+	if s.secured != nil && secCmdURL != "" {
+		if err := secureFreshness(ctx, b, s, res.sec, secCmdURL, sample); err != nil {
+			if err := res.sec.fail(ctx, b, "commit → Kafka and POST → visible", err); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	// Figure 3.
-	pw := newKafkaWriter(s.broker.Addr())
+	pw, err := newKafkaWriter(s.plain())
+	if err != nil {
+		return nil, err
+	}
 	n, err := preload(ctx, cmdPool, pw, topicProj, b.projEvents)
 	_ = pw.Close()
 	if err != nil {
@@ -205,7 +236,7 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	}
 	b.logf("figure 3: projection catch-up of %d events vs raw bulk upserts", n)
 	for i := range b.runs {
-		p, err := catchUp(ctx, b, s, topicProj, n, i+1, mc)
+		p, err := catchUp(ctx, b, s, catchUpRun{topic: topicProj, proc: fmt.Sprintf("query-proj%d", i+1), dbName: fmt.Sprintf("%s_proj%d", s.prefix, i+1)}, n, mc)
 		if err != nil {
 			return nil, err
 		}
@@ -213,6 +244,13 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		b.logf("projection run %d: start-up %s, catch-up %s = %.0f events/s | raw %d docs in %s = %.0f docs/s",
 			i+1, p.startup.Round(time.Millisecond), p.catchup.Round(time.Millisecond), p.readerRate,
 			p.rawDocs, p.raw.Round(time.Millisecond), p.rawRate)
+	}
+	if s.secured != nil {
+		if err := secureCatchUp(ctx, b, s, res.sec, cmdPool, mc); err != nil {
+			if err := res.sec.fail(ctx, b, "projection catch-up", err); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return res, nil
 }

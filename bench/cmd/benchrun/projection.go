@@ -128,17 +128,25 @@ type projRun struct {
 	readerTotal float64 // events / total (start-up included)
 }
 
-// catchUp starts a reader on topic with a new group and database, waits
+// catchUpRun is one reader of figure 3: its topic, its process name, its
+// consumer group and view database (one name, new for each run), and the
+// settings that point it at the secured broker (none: plaintext).
+type catchUpRun struct {
+	topic, proc, dbName string
+	env                 []string
+}
+
+// catchUp starts a reader on c.topic with a new group and database, waits
 // until it has committed all n events, stops it, then writes the documents
 // it produced into a fresh collection with raw versioned bulk upserts.
-func catchUp(ctx context.Context, b *bench, s *stack, topic string, n, i int, mc *mongo.Client) (projRun, error) {
-	dbName := fmt.Sprintf("%s_proj%d", s.prefix, i)
+func catchUp(ctx context.Context, b *bench, s *stack, c catchUpRun, n int, mc *mongo.Client) (projRun, error) {
+	dbName := c.dbName
 	hc := httpClient()
 	t0 := time.Now()
 	// Spawn without the readiness wait, and poll the status from the start:
 	// a ready reader has joined its group and may already be projecting.
-	rd, err := s.spawn(fmt.Sprintf("query-proj%d", i), s.queryBin,
-		"KAFKA_EVENTS_TOPIC="+topic, "KAFKA_GROUP_ID="+dbName, "MONGO_URI="+s.mongo.URI(), "MONGO_DATABASE="+dbName)
+	rd, err := s.spawn(c.proc, s.queryBin, append([]string{
+		"KAFKA_EVENTS_TOPIC=" + c.topic, "KAFKA_GROUP_ID=" + dbName, "MONGO_URI=" + s.mongo.URI(), "MONGO_DATABASE=" + dbName}, c.env...)...)
 	if err != nil {
 		return projRun{}, err
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/seedwork/retry"
 )
 
 // stack is the embedded infrastructure of one benchmark run: a kfake
@@ -28,6 +30,7 @@ type stack struct {
 	prefix    string // unique database name prefix of this run
 	dbs       []string
 	broker    *kafkabroker.Broker
+	secured   *securedKafka // nil with -secure=false
 	mongo     *mongowire.Server
 	workDir   string
 	cmdBin    string
@@ -82,6 +85,11 @@ func startStack(ctx context.Context, workDir string) (_ *stack, err error) {
 	return s, nil
 }
 
+// plain is the plaintext broker as the bench's own clients reach it.
+func (s *stack) plain() kafkaSide {
+	return kafkaSide{addr: s.broker.Addr(), cfg: kafkakit.Config{Brokers: []string{s.broker.Addr()}, ClientID: benchClientID}}
+}
+
 // build compiles the two service binaries into the work directory.
 func (s *stack) build(ctx context.Context) error {
 	s.cmdBin = filepath.Join(s.workDir, "companias-command")
@@ -109,6 +117,9 @@ func (s *stack) close() {
 	}
 	if s.broker != nil {
 		s.broker.Close()
+	}
+	if s.secured != nil {
+		s.secured.broker.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -158,7 +169,8 @@ func (s *stack) startService(ctx context.Context, name, bin string, env ...strin
 	return sv, nil
 }
 
-// spawn starts the service without waiting for it.
+// spawn starts the service without waiting for it. It reaches the
+// plaintext broker unless env sets KAFKA_BROKERS (see securedKafka.env).
 func (s *stack) spawn(name, bin string, env ...string) (*service, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -169,9 +181,11 @@ func (s *stack) spawn(name, bin string, env ...string) (*service, error) {
 		return nil, err
 	}
 	c := exec.Command(bin)
+	// Later entries win: env may override KAFKA_BROKERS, not HTTP_ADDR.
 	// METRICS_ADDR off: the bench reads no metrics, and the services' fixed
 	// loopback defaults would collide between the ones it runs at once.
-	c.Env = append(os.Environ(), append(env, "HTTP_ADDR="+addr, "METRICS_ADDR=off", "LOG_LEVEL=warn", "KAFKA_BROKERS="+s.broker.Addr())...)
+	c.Env = append(os.Environ(), "LOG_LEVEL=warn", "METRICS_ADDR=off", "KAFKA_BROKERS="+s.broker.Addr())
+	c.Env = append(append(c.Env, env...), "HTTP_ADDR="+addr)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {
@@ -226,15 +240,13 @@ func (sv *service) stop() {
 	}
 }
 
+// sleepCtx waits d with retry.Sleep; it returns nil once d elapsed (at
+// once for d ≤ 0 on a live ctx), or ctx's error if ctx ends first.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !retry.Sleep(ctx, d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }
 
 var errStatus = errors.New("unexpected HTTP status")

@@ -241,7 +241,7 @@ func Decode(headers []Header, value []byte) (Event, error) {
 	e.Traceparent, _ = get(HeaderTraceparent)
 	dec := json.NewDecoder(bytes.NewReader(value))
 	if err := dec.Decode(&e.Data); err != nil {
-		return Event{}, fmt.Errorf("%w: value: %v", ErrMalformed, err)
+		return Event{}, fmt.Errorf("%w: value: %s", ErrMalformed, jsonError(err))
 	}
 	if dec.More() {
 		return Event{}, fmt.Errorf("%w: value has trailing data", ErrMalformed)
@@ -254,4 +254,21 @@ func Decode(headers []Header, value []byte) (Event, error) {
 		return Event{}, fmt.Errorf("%w: %s %q differs from compania id %q", ErrMalformed, HeaderSubject, subj, c.ID)
 	}
 	return e, nil
+}
+
+// jsonError describes an error of decoding Data without quoting a value of
+// it: the value carries personal data (emails, tax ids), and consumers log
+// this text and copy it into dead letters. encoding/json quotes a value in
+// a number's type error and in a time's parse error.
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &te):
+		got, _, _ := strings.Cut(te.Value, " ") // "number 1.5" → "number"
+		return fmt.Sprintf("%s: got %s, want %s", te.Field, got, te.Type)
+	case errors.As(err, &pe):
+		return "a time is not RFC 3339"
+	}
+	return err.Error()
 }

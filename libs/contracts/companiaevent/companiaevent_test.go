@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,37 @@ func TestDecodeErrors(t *testing.T) {
 			_, err := companiaevent.Decode(tt.headers, []byte(tt.value))
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// The error of a value that does not decode names the member and the
+// problem, never the value: consumers log it and copy it into dead letters,
+// and the value carries personal data.
+func TestDecodeErrorQuotesNoValue(t *testing.T) {
+	t.Parallel()
+	good, err := companiaevent.Encode(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "900123456"
+	tests := []struct {
+		name, value, want string
+	}{
+		{"time", `{"compania":{"fecha_creacion":"` + secret + `@acme.co"}}`, "not RFC 3339"},
+		{"number", `{"compania":{"version":` + secret + `.5}}`, "compania.version: got number, want int64"},
+		{"string member holding a number", `{"compania":{"identificacion":` + secret + `}}`, "compania.identificacion: got number, want string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := companiaevent.Decode(good.Headers, []byte(tt.value))
+			if !errors.Is(err, companiaevent.ErrMalformed) {
+				t.Fatalf("err = %v, want ErrMalformed", err)
+			}
+			if strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %q, want it to say %q and not to quote %q", err, tt.want, secret)
 			}
 		})
 	}

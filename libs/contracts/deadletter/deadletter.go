@@ -20,7 +20,22 @@ import (
 )
 
 // Topic returns the dead-letter topic for messages read from topic.
-func Topic(topic string) string { return topic + ".dlq" }
+func Topic(topic string) string { return topic + topicSuffix }
+
+const topicSuffix = ".dlq"
+
+// SourceTopic is the inverse of Topic: the topic whose dead letters dlqTopic
+// holds by this naming, and false when dlqTopic is not named that way. A
+// replay tool trusts this name, which the operator chose, over the
+// HeaderTopic of a record, which anyone who can write to the dead-letter
+// topic can set.
+func SourceTopic(dlqTopic string) (string, bool) {
+	t, ok := strings.CutSuffix(dlqTopic, topicSuffix)
+	if !ok || t == "" {
+		return "", false
+	}
+	return t, true
+}
 
 // HeaderPrefix starts the name of every header of this contract, including
 // the ones tools add (such as a replay's provenance).

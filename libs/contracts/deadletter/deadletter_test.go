@@ -126,3 +126,17 @@ func TestHeadersBoundTheCopiedHeaders(t *testing.T) {
 		t.Errorf("headers of a small message: %q", h)
 	}
 }
+
+func TestSourceTopicInvertsTopic(t *testing.T) {
+	t.Parallel()
+	for _, topic := range []string{"topic-eventos-compania", "a.dlq", "x"} {
+		if got, ok := deadletter.SourceTopic(deadletter.Topic(topic)); !ok || got != topic {
+			t.Errorf("SourceTopic(Topic(%q)) = %q, %v", topic, got, ok)
+		}
+	}
+	for _, dlq := range []string{"", ".dlq", "topic-eventos-compania", "t.DLQ", "t.dlq.bak"} {
+		if got, ok := deadletter.SourceTopic(dlq); ok {
+			t.Errorf("SourceTopic(%q) = %q, true; want false", dlq, got)
+		}
+	}
+}

@@ -4,10 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
-
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 // The variables of the bearer-token configuration read by Parser.Auth.
@@ -18,7 +15,8 @@ const (
 	AuthSecretVar = "AUTH_HS256_SECRET"
 	// AuthSecretFileVar names a file holding the HS256 secret instead.
 	AuthSecretFileVar = "AUTH_HS256_SECRET_FILE"
-	// AuthJWKSURLVar is the http(s) URL of the key set of mode jwks.
+	// AuthJWKSURLVar is the URL of the key set of mode jwks: https, or http
+	// to a loopback host (see CheckJWKSURL).
 	AuthJWKSURLVar = "AUTH_JWKS_URL"
 	// AuthIssuerVar, if set, is the required iss claim.
 	AuthIssuerVar = "AUTH_ISSUER"
@@ -31,12 +29,12 @@ const (
 // trailing newline removed), AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE,
 // and records every inconsistency: an unknown mode, both a secret and a
 // secret file, an unreadable secret file, a missing secret or one shorter
-// than jwtauth.MinSecretLen bytes with hs256, a missing or non-http(s) JWKS
-// URL with jwks, and settings that belong to another mode (any setting with
+// than MinHS256SecretLen bytes with hs256, a missing JWKS URL or one
+// CheckJWKSURL refuses with jwks, and settings that belong to another mode (any setting with
 // none). A problem about the secret names the variable it came from.
-func (p *Parser) Auth() jwtauth.Settings {
-	s := jwtauth.Settings{
-		Mode:     jwtauth.Mode(strings.ToLower(cmp.Or(p.Raw(AuthModeVar), string(jwtauth.ModeNone)))),
+func (p *Parser) Auth() AuthSettings {
+	s := AuthSettings{
+		Mode:     AuthMode(strings.ToLower(cmp.Or(p.Raw(AuthModeVar), string(AuthModeNone)))),
 		JWKSURL:  p.Raw(AuthJWKSURLVar),
 		Issuer:   p.Raw(AuthIssuerVar),
 		Audience: p.Raw(AuthAudienceVar),
@@ -54,7 +52,7 @@ func (p *Parser) Auth() jwtauth.Settings {
 		}
 		secret = TrimNewline(string(b))
 	}
-	s.HS256Secret = jwtauth.Secret(secret)
+	s.HS256Secret = Secret(secret)
 	secretName := AuthSecretVar
 	if file != "" {
 		secretName = AuthSecretFileVar
@@ -66,7 +64,7 @@ func (p *Parser) Auth() jwtauth.Settings {
 // ValidateAuth reports every inconsistency of s that Parser.Auth reports
 // (except those about reading the secret), naming the AUTH_* variables, as
 // one joined error, or nil.
-func ValidateAuth(s jwtauth.Settings) error {
+func ValidateAuth(s AuthSettings) error {
 	return errors.Join(checkAuth(s, AuthSecretVar, s.HS256Secret != "", false)...)
 }
 
@@ -74,11 +72,11 @@ func ValidateAuth(s jwtauth.Settings) error {
 // the variable the secret came from, secretSet whether a secret or a secret
 // file was given, readFailed whether the secret file could not be read (its
 // length is then not checked).
-func checkAuth(s jwtauth.Settings, secretName string, secretSet, readFailed bool) []error {
+func checkAuth(s AuthSettings, secretName string, secretSet, readFailed bool) []error {
 	var errs []error
 	fail := func(name, msg string) { errs = append(errs, fmt.Errorf("%s %s", name, msg)) }
 	switch s.Mode {
-	case jwtauth.ModeNone:
+	case AuthModeNone:
 		for _, v := range []struct {
 			name string
 			set  bool
@@ -87,20 +85,20 @@ func checkAuth(s jwtauth.Settings, secretName string, secretSet, readFailed bool
 				fail(v.name, "is set but AUTH_MODE is none (set AUTH_MODE=hs256 or jwks to check tokens)")
 			}
 		}
-	case jwtauth.ModeHS256:
+	case AuthModeHS256:
 		if !secretSet {
 			fail(AuthSecretVar, "or "+AuthSecretFileVar+" is required with AUTH_MODE=hs256")
-		} else if !readFailed && len(s.HS256Secret) < jwtauth.MinSecretLen {
-			fail(secretName, fmt.Sprintf("must hold at least %d bytes, got %d", jwtauth.MinSecretLen, len(s.HS256Secret)))
+		} else if !readFailed && len(s.HS256Secret) < MinHS256SecretLen {
+			fail(secretName, fmt.Sprintf("must hold at least %d bytes, got %d", MinHS256SecretLen, len(s.HS256Secret)))
 		}
 		if s.JWKSURL != "" {
 			fail(AuthJWKSURLVar, "is only used with AUTH_MODE=jwks")
 		}
-	case jwtauth.ModeJWKS:
+	case AuthModeJWKS:
 		if s.JWKSURL == "" {
 			fail(AuthJWKSURLVar, "is required with AUTH_MODE=jwks")
-		} else if u, err := url.Parse(s.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			fail(AuthJWKSURLVar, fmt.Sprintf("must be an absolute http(s) URL, got %q", s.JWKSURL))
+		} else if err := CheckJWKSURL(s.JWKSURL); err != nil {
+			fail(AuthJWKSURLVar, fmt.Sprintf("must be an absolute https URL (http only to a loopback host), got %q", s.JWKSURL))
 		}
 		if secretSet {
 			fail(secretName, "is only used with AUTH_MODE=hs256")

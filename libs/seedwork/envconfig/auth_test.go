@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 const secret32 = "0123456789abcdef0123456789abcdef"
@@ -17,13 +16,15 @@ func TestAuth(t *testing.T) {
 	tests := []struct {
 		name string
 		vars map[string]string
-		want jwtauth.Settings
+		want envconfig.AuthSettings
 	}{
-		{"default none", nil, jwtauth.Settings{Mode: jwtauth.ModeNone}},
+		{"default none", nil, envconfig.AuthSettings{Mode: envconfig.AuthModeNone}},
 		{"hs256", map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
-			jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32, Issuer: "i", Audience: "a"}},
-		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32}},
-		{"jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp/jwks"}, jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp/jwks"}},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: secret32, Issuer: "i", Audience: "a"}},
+		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: secret32}},
+		{"jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp/jwks"}, envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp/jwks"}},
+		{"jwks loopback http", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "http://127.0.0.1:8081/jwks"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "http://127.0.0.1:8081/jwks"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +62,9 @@ func TestAuthProblems(t *testing.T) {
 		{"jwks url with hs256", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x"},
 			[]string{"AUTH_JWKS_URL is only used with AUTH_MODE=jwks"}},
 		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required with AUTH_MODE=jwks"}},
-		{"jwks bad url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "idp/jwks"}, []string{`AUTH_JWKS_URL must be an absolute http(s) URL, got "idp/jwks"`}},
+		{"jwks bad url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "idp/jwks"}, []string{`AUTH_JWKS_URL must be an absolute https URL (http only to a loopback host), got "idp/jwks"`}},
+		{"jwks http beyond loopback", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "http://idp.example/jwks"},
+			[]string{`AUTH_JWKS_URL must be an absolute https URL (http only to a loopback host), got "http://idp.example/jwks"`}},
 		{"secret file with jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://x", "AUTH_HS256_SECRET_FILE": "/jwt"},
 			[]string{"AUTH_HS256_SECRET_FILE is only used with AUTH_MODE=hs256"}},
 		{"settings with none", map[string]string{"AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
@@ -91,16 +94,30 @@ func TestAuthProblems(t *testing.T) {
 func TestValidateAuth(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		s    jwtauth.Settings
+		s    envconfig.AuthSettings
 		want string
 	}{
-		{jwtauth.Settings{}, `AUTH_MODE must be none, hs256 or jwks, got ""`},
-		{jwtauth.Settings{Mode: jwtauth.ModeNone, HS256Secret: "x"}, "AUTH_HS256_SECRET is set but AUTH_MODE is none"},
-		{jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: "short"}, "AUTH_HS256_SECRET must hold at least 32 bytes, got 5"},
-		{jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://x", HS256Secret: secret32}, "AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"},
+		{envconfig.AuthSettings{}, `AUTH_MODE must be none, hs256 or jwks, got ""`},
+		{envconfig.AuthSettings{Mode: envconfig.AuthModeNone, HS256Secret: "x"}, "AUTH_HS256_SECRET is set but AUTH_MODE is none"},
+		{envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: "short"}, "AUTH_HS256_SECRET must hold at least 32 bytes, got 5"},
+		{envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://x", HS256Secret: secret32}, "AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"},
 	} {
 		if err := envconfig.ValidateAuth(tt.s); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ValidateAuth(%s) = %v, want %q", fmt.Sprint(tt.s.Mode), err, tt.want)
+		}
+	}
+}
+
+func TestCheckJWKSURL(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"https://idp.example/jwks": true, "http://localhost:8081/jwks": true, "http://127.0.0.1/jwks": true,
+		"http://[::1]:9/jwks": true, "http://idp.example/jwks": false, "http://10.0.0.1/jwks": false,
+		"ftp://idp.example/jwks": false, "idp/jwks": false, "https:///jwks": false, "https://u:p@idp.example/jwks": false,
+		"http://localhost.evil.example/jwks": false,
+	} {
+		if err := envconfig.CheckJWKSURL(url); (err == nil) != ok {
+			t.Errorf("CheckJWKSURL(%q) = %v, want ok=%v", url, err, ok)
 		}
 	}
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"log/slog"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
 

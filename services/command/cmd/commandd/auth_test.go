@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 )
 
 // newAuthenticator adds to jwtauth.NewLogged (whose rules are tested in

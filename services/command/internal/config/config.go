@@ -12,9 +12,10 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 // Config is the complete configuration of the command service.
@@ -44,14 +45,16 @@ type Config struct {
 	// missing topics at start-up (KAFKA_TOPIC_PARTITIONS).
 	TopicPartitions int
 	// TopicReplicationFactor is the replication factor used when the
-	// service creates missing topics (KAFKA_TOPIC_REPLICATION_FACTOR); 0
-	// (the default) means min(3, brokers in the cluster).
+	// service creates missing topics (KAFKA_REPLICATION_FACTOR, 0..32); 0
+	// (the default) means min(3, brokers in the cluster). Read by
+	// topics.LoadSettings, as the query service reads it.
 	TopicReplicationFactor int
 	// DLQRetention is the retention of the dead-letter topic when the
 	// service creates it (KAFKA_DLQ_RETENTION): dead letters hold personal
 	// data. The event and command topics it creates keep records forever.
 	DLQRetention time.Duration
-	// CreateTopics makes the service create missing topics at start-up (KAFKA_CREATE_TOPICS).
+	// CreateTopics makes the service create missing topics at start-up
+	// (KAFKA_CREATE_TOPICS, default true; read by topics.LoadSettings).
 	CreateTopics bool
 	// KafkaMaxRecordBytes is the most bytes the Kafka record of one event
 	// (key, value, header keys and values) may have; a command whose event
@@ -102,58 +105,45 @@ const ClientID = "companias-command"
 // apart from the query service's, so both run side by side (make run).
 const DefaultMetricsAddr = "127.0.0.1:9090"
 
-// defaults are the values used for unset variables: the service's own and
-// kafkakit's (withKafka).
-var defaults = withKafka(map[string]string{
-	"HTTP_ADDR":                      ":8080",
-	"DATABASE_URL":                   "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
-	"DATABASE_URL_FILE":              "",
-	"KAFKA_BROKERS":                  "127.0.0.1:9092",
-	"KAFKA_EVENTS_TOPIC":             companiaevent.DefaultTopic,
-	"KAFKA_COMMANDS_TOPIC":           companiacmd.DefaultTopic,
-	"KAFKA_COMMANDS_DLQ_TOPIC":       "", // derived from KAFKA_COMMANDS_TOPIC
-	"KAFKA_COMMANDS_GROUP_ID":        "companias-command",
-	"KAFKA_COMMANDS_ENABLED":         "true",
-	"KAFKA_TOPIC_PARTITIONS":         "6",
-	"KAFKA_TOPIC_REPLICATION_FACTOR": "0",
-	"KAFKA_DLQ_RETENTION":            "168h",
-	"KAFKA_CREATE_TOPICS":            "true",
-	"KAFKA_MAX_RECORD_BYTES":         "1000000",
-	"OUTBOX_BATCH_SIZE":              "500",
-	"OUTBOX_POLL_INTERVAL":           "1s",
-	"OUTBOX_BATCH_TIMEOUT":           "1ms",
-	"OUTBOX_LINGER":                  "5ms",
-	"OUTBOX_RETENTION":               "24h",
-	"OUTBOX_LEASE_TTL":               "5s",
-	"IDEMPOTENCY_RETENTION":          "24h",
-	"SHUTDOWN_TIMEOUT":               "10s",
-	"LOG_LEVEL":                      "info",
-	"METRICS_ADDR":                   DefaultMetricsAddr,
-	"PPROF_ADDR":                     "",
-	"PPROF_ALLOW_REMOTE":             "false",
-	"AUTH_MODE":                      string(jwtauth.ModeNone),
-	"AUTH_HS256_SECRET":              "",
-	"AUTH_HS256_SECRET_FILE":         "",
-	"AUTH_JWKS_URL":                  "",
-	"AUTH_ISSUER":                    "",
-	"AUTH_AUDIENCE":                  "",
+// defaults are the values used for unset variables: the service's own,
+// kafkakit's and package topics' (topics.WithKafkaVariables).
+var defaults = topics.WithKafkaVariables(map[string]string{
+	"HTTP_ADDR":                ":8080",
+	"DATABASE_URL":             "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
+	"DATABASE_URL_FILE":        "",
+	"KAFKA_BROKERS":            "127.0.0.1:9092",
+	"KAFKA_EVENTS_TOPIC":       companiaevent.DefaultTopic,
+	"KAFKA_COMMANDS_TOPIC":     companiacmd.DefaultTopic,
+	"KAFKA_COMMANDS_DLQ_TOPIC": "", // derived from KAFKA_COMMANDS_TOPIC
+	"KAFKA_COMMANDS_GROUP_ID":  "companias-command",
+	"KAFKA_COMMANDS_ENABLED":   "true",
+	"KAFKA_TOPIC_PARTITIONS":   "6",
+	"KAFKA_DLQ_RETENTION":      "168h",
+	"KAFKA_MAX_RECORD_BYTES":   "1000000",
+	"OUTBOX_BATCH_SIZE":        "500",
+	"OUTBOX_POLL_INTERVAL":     "1s",
+	"OUTBOX_BATCH_TIMEOUT":     "1ms",
+	"OUTBOX_LINGER":            "5ms",
+	"OUTBOX_RETENTION":         "24h",
+	"OUTBOX_LEASE_TTL":         "5s",
+	"IDEMPOTENCY_RETENTION":    "24h",
+	"SHUTDOWN_TIMEOUT":         "10s",
+	"LOG_LEVEL":                "info",
+	"METRICS_ADDR":             DefaultMetricsAddr,
+	"PPROF_ADDR":               "",
+	"PPROF_ALLOW_REMOTE":       "false",
+	"AUTH_MODE":                string(jwtauth.ModeNone),
+	"AUTH_HS256_SECRET":        "",
+	"AUTH_HS256_SECRET_FILE":   "",
+	"AUTH_JWKS_URL":            "",
+	"AUTH_ISSUER":              "",
+	"AUTH_AUDIENCE":            "",
 
 	"OTEL_EXPORTER_OTLP_ENDPOINT":        "",
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"OTEL_SERVICE_NAME":                  "companias-command",
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
 })
-
-// withKafka adds to own the variables kafkakit.Load reads, with kafkakit's
-// defaults, except those own sets (KAFKA_BROKERS).
-func withKafka(own map[string]string) map[string]string {
-	for k, v := range kafkakit.Variables() {
-		if _, ok := own[k]; !ok {
-			own[k] = v
-		}
-	}
-	return own
-}
 
 // Variables lists every environment variable the service reads
 // with its default ("" when it has none or is derived).
@@ -182,32 +172,32 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		dbVar = "DATABASE_URL_FILE"
 	}
 	c := Config{
-		HTTPAddr:               p.Addr("HTTP_ADDR"),
-		DatabaseURL:            p.Secret("DATABASE_URL"),
-		Kafka:                  kafkakit.Load(p),
-		EventsTopic:            p.Topic("KAFKA_EVENTS_TOPIC"),
-		CommandsTopic:          p.Topic("KAFKA_COMMANDS_TOPIC"),
-		CommandsGroupID:        p.Str("KAFKA_COMMANDS_GROUP_ID"),
-		CommandsIntake:         p.Bool("KAFKA_COMMANDS_ENABLED"),
-		TopicPartitions:        p.IntRange("KAFKA_TOPIC_PARTITIONS", 1, 10000),
-		TopicReplicationFactor: p.IntRange("KAFKA_TOPIC_REPLICATION_FACTOR", 0, 32),
-		DLQRetention:           p.DurationRange("KAFKA_DLQ_RETENTION", time.Hour, 10*365*24*time.Hour),
-		CreateTopics:           p.Bool("KAFKA_CREATE_TOPICS"),
-		KafkaMaxRecordBytes:    p.IntRange("KAFKA_MAX_RECORD_BYTES", 1024, 16<<20),
-		OutboxBatchSize:        p.IntRange("OUTBOX_BATCH_SIZE", 1, 10000),
-		OutboxPollInterval:     p.DurationRange("OUTBOX_POLL_INTERVAL", 10*time.Millisecond, time.Hour),
-		OutboxBatchTimeout:     p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),
-		OutboxLinger:           p.DurationRange("OUTBOX_LINGER", 0, time.Second),
-		OutboxRetention:        p.DurationRange("OUTBOX_RETENTION", time.Minute, 365*24*time.Hour),
-		OutboxLeaseTTL:         p.DurationRange("OUTBOX_LEASE_TTL", time.Second, 5*time.Minute),
-		IdempotencyRetention:   p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
-		ShutdownTimeout:        p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
-		LogLevel:               p.Level("LOG_LEVEL"),
-		Auth:                   p.Auth(),
-		Tracing:                p.Tracing(),
+		HTTPAddr:             p.Addr("HTTP_ADDR"),
+		DatabaseURL:          p.Secret("DATABASE_URL"),
+		Kafka:                kafkakit.Load(p),
+		EventsTopic:          p.Topic("KAFKA_EVENTS_TOPIC"),
+		CommandsTopic:        p.Topic("KAFKA_COMMANDS_TOPIC"),
+		CommandsGroupID:      p.Str("KAFKA_COMMANDS_GROUP_ID"),
+		CommandsIntake:       p.Bool("KAFKA_COMMANDS_ENABLED"),
+		TopicPartitions:      p.IntRange("KAFKA_TOPIC_PARTITIONS", 1, 10000),
+		DLQRetention:         p.DurationRange("KAFKA_DLQ_RETENTION", time.Hour, 10*365*24*time.Hour),
+		KafkaMaxRecordBytes:  p.IntRange("KAFKA_MAX_RECORD_BYTES", 1024, 16<<20),
+		OutboxBatchSize:      p.IntRange("OUTBOX_BATCH_SIZE", 1, 10000),
+		OutboxPollInterval:   p.DurationRange("OUTBOX_POLL_INTERVAL", 10*time.Millisecond, time.Hour),
+		OutboxBatchTimeout:   p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),
+		OutboxLinger:         p.DurationRange("OUTBOX_LINGER", 0, time.Second),
+		OutboxRetention:      p.DurationRange("OUTBOX_RETENTION", time.Minute, 365*24*time.Hour),
+		OutboxLeaseTTL:       p.DurationRange("OUTBOX_LEASE_TTL", time.Second, 5*time.Minute),
+		IdempotencyRetention: p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
+		ShutdownTimeout:      p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
+		LogLevel:             p.Level("LOG_LEVEL"),
+		Auth:                 p.Auth(),
+		Tracing:              p.Tracing(),
 	}
 	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
+	ts := topics.LoadSettings(p)
+	c.CreateTopics, c.TopicReplicationFactor = ts.Create, ts.ReplicationFactor
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
 	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {
 		c.CommandsDLQTopic = p.Topic("KAFKA_COMMANDS_DLQ_TOPIC")

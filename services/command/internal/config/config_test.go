@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/services/command/internal/config"
 )
 
@@ -45,8 +46,8 @@ func TestLoadOverrides(t *testing.T) {
 		"OUTBOX_BATCH_SIZE":    "50",
 		"LOG_LEVEL":            "debug",
 
-		"KAFKA_TOPIC_REPLICATION_FACTOR": "3",
-		"KAFKA_DLQ_RETENTION":            "720h",
+		"KAFKA_REPLICATION_FACTOR": "3",
+		"KAFKA_DLQ_RETENTION":      "720h",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -71,18 +72,41 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"KAFKA_CREATE_TOPICS":    "maybe",
 		"LOG_LEVEL":              "loud",
 
-		"KAFKA_TOPIC_REPLICATION_FACTOR": "33",
-		"KAFKA_DLQ_RETENTION":            "1m",
+		"KAFKA_REPLICATION_FACTOR": "33",
+		"KAFKA_DLQ_RETENTION":      "1m",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted an invalid configuration")
 	}
 	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
 		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL",
-		"KAFKA_TOPIC_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION"} {
+		"KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
+	}
+}
+
+// TestLoadReplicationFactor checks KAFKA_REPLICATION_FACTOR's range, 0..32
+// as in the query service, and that the old name is no longer read.
+func TestLoadReplicationFactor(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		want  int
+		ok    bool
+	}{{"0", 0, true}, {"1", 1, true}, {"32", 32, true}, {"33", 0, false}, {"-1", 0, false}, {"three", 0, false}} {
+		c, err := config.Load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": tt.value}))
+		if tt.ok && (err != nil || c.TopicReplicationFactor != tt.want) {
+			t.Errorf("KAFKA_REPLICATION_FACTOR=%s: %d, %v; want %d", tt.value, c.TopicReplicationFactor, err, tt.want)
+		}
+		if !tt.ok && (err == nil || !strings.Contains(err.Error(), "KAFKA_REPLICATION_FACTOR must be an integer in [0, 32]")) {
+			t.Errorf("KAFKA_REPLICATION_FACTOR=%s: error %v, want the range", tt.value, err)
+		}
+	}
+	c, err := config.Load(env(map[string]string{"KAFKA_TOPIC_REPLICATION_FACTOR": "3"}))
+	if err != nil || c.TopicReplicationFactor != 0 {
+		t.Errorf("KAFKA_TOPIC_REPLICATION_FACTOR=3: %d, %v; want it ignored (0)", c.TopicReplicationFactor, err)
 	}
 }
 
@@ -128,6 +152,15 @@ func TestVariablesListKafka(t *testing.T) {
 		if _, ok := vars[name]; !ok {
 			t.Errorf("Variables() lacks %s", name)
 		}
+	}
+	// The topic settings have the query service's names and defaults.
+	for name, def := range topics.Variables() {
+		if v, ok := vars[name]; !ok || v != def {
+			t.Errorf("Variables()[%s] = %q, %v; want %q", name, v, ok, def)
+		}
+	}
+	if _, ok := vars["KAFKA_TOPIC_REPLICATION_FACTOR"]; ok {
+		t.Error("Variables() still lists KAFKA_TOPIC_REPLICATION_FACTOR, now KAFKA_REPLICATION_FACTOR")
 	}
 	if vars["KAFKA_BROKERS"] != "127.0.0.1:9092" {
 		t.Errorf("KAFKA_BROKERS default = %q, want 127.0.0.1:9092", vars["KAFKA_BROKERS"])

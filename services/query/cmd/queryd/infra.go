@@ -37,7 +37,8 @@ type infra struct {
 }
 
 // openInfra creates the events and dead-letter topics if they are missing
-// (before any Kafka reader or writer exists, see package topics),
+// and cfg.KafkaCreateTopics is set (before any Kafka reader or writer
+// exists, see package topics),
 // connects to MongoDB and opens the view store. It fails at the first
 // error: the rebuild command reports an unreachable dependency at once.
 func openInfra(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra, error) {
@@ -57,17 +58,21 @@ func openInfra(ctx context.Context, cfg config.Config, log *slog.Logger) (*infra
 	return &infra{mongo: client, store: store, log: log}, nil
 }
 
-// waitInfra is openInfra for a long-running service: while Kafka or MongoDB
-// cannot be reached it retries, with capped exponential backoff, logging
+// waitInfra is openInfra for a long-running service: while Kafka (when it
+// creates topics) or MongoDB cannot be reached it retries, with capped exponential backoff, logging
 // each failed attempt and reporting through w what it waits for, instead of
 // failing. A malformed MongoDB URI still fails at once, since retrying
 // cannot fix it. It returns ctx's error if ctx ends first (SIGTERM).
 func waitInfra(ctx context.Context, cfg config.Config, log *slog.Logger, w *startupState) (*infra, error) {
-	w.waitFor(depKafka)
-	if err := retryStartup(ctx, log, depKafka, func() error { return ensureTopics(ctx, cfg) }); err != nil {
-		return nil, err
+	if cfg.KafkaCreateTopics {
+		w.waitFor(depKafka)
+		if err := retryStartup(ctx, log, depKafka, func() error { return ensureTopics(ctx, cfg) }); err != nil {
+			return nil, err
+		}
+		w.ready(depKafka)
+	} else {
+		w.skip(depKafka) // the consumer reaches Kafka; its join makes the service ready
 	}
-	w.ready(depKafka)
 
 	client, err := connectMongo(cfg)
 	if err != nil {
@@ -112,8 +117,13 @@ func retryStartup(ctx context.Context, log *slog.Logger, dep string, attempt fun
 }
 
 // ensureTopics creates the events topic (kept forever) and its dead-letter
-// topic (kept cfg.KafkaDLQRetention) if missing.
+// topic (kept cfg.KafkaDLQRetention) if missing. Without
+// cfg.KafkaCreateTopics it does nothing, not even read metadata: the topics
+// are provisioned beforehand and the principal may lack Create permission.
 func ensureTopics(ctx context.Context, cfg config.Config) error {
+	if !cfg.KafkaCreateTopics {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	return topics.Ensure(ctx, cfg.Kafka,

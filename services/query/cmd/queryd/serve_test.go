@@ -18,6 +18,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/kafkakit"
 )
 
 // syncBuffer is a goroutine-safe log sink.
@@ -106,8 +107,18 @@ func (s stack) env(topic string) map[string]string {
 
 func publish(t *testing.T, addr, topic string, events ...companiaevent.Event) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
+	publishAs(t, kafkakit.Config{Brokers: []string{addr}}, topic, events...)
+}
+
+// publishAs is publish through the connections cfg describes (TLS, SASL).
+func publishAs(t *testing.T, cfg kafkakit.Config, topic string, events ...companiaevent.Event) {
+	t.Helper()
+	tr, err := cfg.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(cfg.Brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: tr}
 	defer w.Close()
 	var msgs []kafka.Message
 	for _, e := range events {

@@ -26,7 +26,7 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // for concurrent use.
 type startupState struct {
 	mu     sync.Mutex
-	checks map[string]string // check name (as /readyz reports it) → "pending", "waiting" or "ok"
+	checks map[string]string // check name (as /readyz reports it) → "pending", "waiting", "ok" or "skipped"
 }
 
 // checkNames maps the dependencies of waitInfra to the check names of the
@@ -39,6 +39,10 @@ func newStartupState() *startupState {
 
 func (s *startupState) waitFor(dep string) { s.set(dep, "waiting") }
 func (s *startupState) ready(dep string)   { s.set(dep, "ok") }
+
+// skip records that serve does not wait for dep at start (Kafka when the
+// service creates no topic).
+func (s *startupState) skip(dep string) { s.set(dep, "skipped") }
 
 func (s *startupState) set(dep, v string) {
 	s.mu.Lock()

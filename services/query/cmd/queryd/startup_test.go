@@ -12,6 +12,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/kafkakit"
 )
 
 // readiness is the body of GET /readyz.
@@ -185,6 +186,11 @@ func TestStartupHandler(t *testing.T) {
 	st.ready(depKafka)
 	st.waitFor(depMongo)
 	h := startupHandler(st)
+	skipped := newStartupState()
+	skipped.skip(depKafka)
+	if checks, waiting := skipped.snapshot(); checks["kafka"] != "skipped" || waiting != "" {
+		t.Errorf("after skip(kafka): checks %v, waiting %q", checks, waiting)
+	}
 	for _, tt := range []struct {
 		path     string
 		code     int
@@ -249,4 +255,111 @@ func TestServeServesProfilerWhenAsked(t *testing.T) {
 	if _, err := http.Get("http://" + pprofAddr + "/debug/pprof/"); err == nil {
 		t.Error("profiler still answers after serve returned")
 	}
+}
+
+// TestIntegrationServeWithoutCreatingTopics runs serve as a secured
+// deployment does: on a TLS + SCRAM broker with ACLs, as the reader
+// principal (which may not create topics), with KAFKA_CREATE_TOPICS=false,
+// after the admin created the event topic but not its dead-letter topic.
+// The service does not wait for Kafka at start, becomes ready, projects an
+// event the writer principal publishes, and has created no topic (an
+// attempt would have been refused and retried forever).
+func TestIntegrationServeWithoutCreatingTopics(t *testing.T) {
+	t.Parallel()
+	names := kafkabroker.ServiceTopics{Events: "eventos-nocreate", EventsDLQ: "eventos-nocreate.dlq", EventsGroup: "proyeccion-nocreate"}
+	b, err := kafkabroker.Start(kafkabroker.Options{Security: &kafkabroker.Security{
+		Dir: t.TempDir(), Principals: kafkabroker.ServicePrincipals(names)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := b.CreateTopics(ctx, 2, names.Events); err != nil {
+		t.Fatalf("create the event topic as admin: %v", err)
+	}
+	m, err := mongowire.Start(ctx, mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	user, pass, err := b.Credentials(kafkabroker.ReaderPrincipal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"HTTP_ADDR":              "127.0.0.1:0",
+		"KAFKA_BROKERS":          b.Addr(),
+		"KAFKA_TLS_ENABLED":      "true",
+		"KAFKA_TLS_CA_FILE":      b.CAFile(),
+		"KAFKA_SASL_MECHANISM":   string(kafkabroker.Mechanism),
+		"KAFKA_SASL_USERNAME":    user,
+		"KAFKA_SASL_PASSWORD":    pass,
+		"KAFKA_CREATE_TOPICS":    "false",
+		"KAFKA_EVENTS_TOPIC":     names.Events,
+		"KAFKA_EVENTS_DLQ_TOPIC": names.EventsDLQ,
+		"KAFKA_GROUP_ID":         names.EventsGroup,
+		"MONGO_URI":              m.URI(),
+		"MONGO_DATABASE":         "query_nocreate",
+		"SHUTDOWN_TIMEOUT":       "5s",
+	}
+	var stderr syncBuffer
+	base, cancelServe, done := startServe(t, env, &stderr)
+	eventually(t, time.Minute, "readiness", func() bool { return getJSON(t, base+"/readyz", nil) == http.StatusOK })
+	if strings.Contains(stderr.String(), `"msg":"waiting for kafka"`) {
+		t.Errorf("serve waited for Kafka to create topics with KAFKA_CREATE_TOPICS=false:\n%s", stderr.String())
+	}
+
+	writer, err := b.ClientConfig(kafkabroker.WriterPrincipal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "0196a1b2-c3d4-4e5f-8a9b-0c1d2e3f4c01"
+	publishAs(t, writer, names.Events, creada(id, 1, time.Date(2025, 8, 1, 9, 0, 0, 0, time.UTC)))
+	var got map[string]any
+	if code := getJSON(t, base+"/v1/companias/"+id+"?min_version=1&wait=10s", &got); code != http.StatusOK || got["id"] != id {
+		t.Fatalf("read-your-writes GET = %d %v\n%s", code, got, stderr.String())
+	}
+
+	admin, err := b.ClientConfig(kafkabroker.AdminPrincipal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := topicNames(t, admin); !got[names.Events] || got[names.EventsDLQ] {
+		t.Errorf("topics after serve = %v, want %s and not %s", got, names.Events, names.EventsDLQ)
+	}
+
+	cancelServe()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after cancel = %v\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not return within a minute of cancellation")
+	}
+}
+
+// topicNames lists the topics of the cluster cfg reaches, reading all
+// metadata (naming no topic, so that nothing is auto-created).
+func topicNames(t *testing.T, cfg kafkakit.Config) map[string]bool {
+	t.Helper()
+	d, err := cfg.Dialer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := d.DialContext(t.Context(), "tcp", cfg.Brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, p := range parts {
+		out[p.Topic] = true
+	}
+	return out
 }

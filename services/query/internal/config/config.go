@@ -16,9 +16,10 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 // Defaults of every setting. An unset or empty variable takes its default.
@@ -37,7 +38,6 @@ const (
 	DefaultKafkaEventsTopic       = companiaevent.DefaultTopic
 	DefaultKafkaGroupID           = "companias-query"
 	DefaultKafkaTopicPartitions   = 6
-	DefaultKafkaReplication       = 1
 	DefaultKafkaDLQRetention      = 168 * time.Hour
 	DefaultMongoURI               = "mongodb://127.0.0.1:27017"
 	DefaultMongoDatabase          = "propalpes_query"
@@ -95,8 +95,16 @@ type Config struct {
 	// left as they are.
 	KafkaTopicPartitions int
 	// KafkaReplicationFactor is the replication factor used when the service
-	// creates a missing topic (KAFKA_REPLICATION_FACTOR).
+	// creates a missing topic (KAFKA_REPLICATION_FACTOR, 0..32); 0 (the
+	// default) means min(3, brokers in the cluster). Read by
+	// topics.LoadSettings, as the command service reads it.
 	KafkaReplicationFactor int
+	// KafkaCreateTopics makes the service create its missing topics (the
+	// event topic and its dead-letter topic) at start (KAFKA_CREATE_TOPICS,
+	// default true). When false it neither creates nor checks any topic
+	// at start: deployments whose principals may not create topics
+	// provision them beforehand.
+	KafkaCreateTopics bool
 	// KafkaDLQRetention is the retention of the dead-letter topic when the
 	// service creates it (KAFKA_DLQ_RETENTION): dead letters hold personal
 	// data. The event topic it creates keeps records forever.
@@ -153,9 +161,9 @@ type Tracing = envconfig.Tracing
 const ClientID = "companias-query"
 
 // defaults maps every variable the service reads to the text of its
-// default ("" when it has none or is derived): the service's own and
-// kafkakit's (withKafka).
-var defaults = withKafka(map[string]string{
+// default ("" when it has none or is derived): the service's own,
+// kafkakit's and package topics' (topics.WithKafkaVariables).
+var defaults = topics.WithKafkaVariables(map[string]string{
 	"HTTP_ADDR":                DefaultHTTPAddr,
 	"HTTP_READ_HEADER_TIMEOUT": DefaultHTTPReadHeaderTimeout.String(),
 	"HTTP_READ_TIMEOUT":        DefaultHTTPReadTimeout.String(),
@@ -170,7 +178,6 @@ var defaults = withKafka(map[string]string{
 	"KAFKA_EVENTS_DLQ_TOPIC":   "", // derived from KAFKA_EVENTS_TOPIC
 	"KAFKA_GROUP_ID":           DefaultKafkaGroupID,
 	"KAFKA_TOPIC_PARTITIONS":   strconv.Itoa(DefaultKafkaTopicPartitions),
-	"KAFKA_REPLICATION_FACTOR": strconv.Itoa(DefaultKafkaReplication),
 	"KAFKA_DLQ_RETENTION":      DefaultKafkaDLQRetention.String(),
 	"MONGO_URI":                DefaultMongoURI,
 	"MONGO_URI_FILE":           "",
@@ -196,17 +203,6 @@ var defaults = withKafka(map[string]string{
 	"OTEL_SERVICE_NAME":                  DefaultOTELServiceName,
 	"OTEL_TRACES_SAMPLER_ARG":            strconv.FormatFloat(DefaultOTELSampleRatio, 'g', -1, 64),
 })
-
-// withKafka adds to own the variables kafkakit.Load reads, with kafkakit's
-// defaults, except those own sets (KAFKA_BROKERS).
-func withKafka(own map[string]string) map[string]string {
-	for k, v := range kafkakit.Variables() {
-		if _, ok := own[k]; !ok {
-			own[k] = v
-		}
-	}
-	return own
-}
 
 // Variables lists every environment variable the service reads with its
 // default ("" when it has none or is derived).
@@ -246,7 +242,6 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		KafkaEventsTopic:       p.Raw("KAFKA_EVENTS_TOPIC"),
 		KafkaGroupID:           p.Raw("KAFKA_GROUP_ID"),
 		KafkaTopicPartitions:   p.Int("KAFKA_TOPIC_PARTITIONS"),
-		KafkaReplicationFactor: p.Int("KAFKA_REPLICATION_FACTOR"),
 		KafkaDLQRetention:      p.Duration("KAFKA_DLQ_RETENTION"),
 		MongoURI:               p.Secret("MONGO_URI"),
 		MongoDatabase:          p.Raw("MONGO_DATABASE"),
@@ -261,6 +256,8 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	}
 	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
+	ts := topics.LoadSettings(p)
+	c.KafkaCreateTopics, c.KafkaReplicationFactor = ts.Create, ts.ReplicationFactor
 	c.KafkaEventsDLQTopic = cmp.Or(p.Raw("KAFKA_EVENTS_DLQ_TOPIC"), deadletter.Topic(c.KafkaEventsTopic))
 	p.Add(c.validate()) // Auth and Kafka were checked by p.Auth and kafkakit.Load
 	return c, p.Err()
@@ -331,8 +328,8 @@ func (c Config) validate() error {
 	if c.KafkaDLQRetention < time.Hour {
 		bad("KAFKA_DLQ_RETENTION must be at least 1h, got %s", c.KafkaDLQRetention)
 	}
-	if c.KafkaReplicationFactor < 1 || c.KafkaReplicationFactor > 32 {
-		bad("KAFKA_REPLICATION_FACTOR must be in 1..32, got %d", c.KafkaReplicationFactor)
+	if c.KafkaReplicationFactor < 0 || c.KafkaReplicationFactor > topics.MaxReplicationFactor {
+		bad("KAFKA_REPLICATION_FACTOR must be in 0..%d, got %d", topics.MaxReplicationFactor, c.KafkaReplicationFactor)
 	}
 	if !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
 		bad("MONGO_URI must start with mongodb:// or mongodb+srv://")

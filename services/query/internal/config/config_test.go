@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 	"github.com/propalpes/companias/services/query/internal/config"
 )
 
@@ -43,7 +44,8 @@ func TestLoadDefaults(t *testing.T) {
 		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
 		KafkaGroupID:           "companias-query",
 		KafkaTopicPartitions:   6,
-		KafkaReplicationFactor: 1,
+		KafkaReplicationFactor: 0,
+		KafkaCreateTopics:      true,
 		KafkaDLQRetention:      168 * time.Hour,
 		MongoURI:               "mongodb://127.0.0.1:27017",
 		MongoDatabase:          "propalpes_query",
@@ -80,6 +82,7 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_GROUP_ID":           "g",
 		"KAFKA_TOPIC_PARTITIONS":   "3",
 		"KAFKA_REPLICATION_FACTOR": "3",
+		"KAFKA_CREATE_TOPICS":      "false",
 		"KAFKA_DLQ_RETENTION":      "720h",
 		"MONGO_URI":                "mongodb+srv://x",
 		"MONGO_DATABASE":           "db1",
@@ -114,6 +117,7 @@ func TestLoadOverrides(t *testing.T) {
 		KafkaGroupID:           "g",
 		KafkaTopicPartitions:   3,
 		KafkaReplicationFactor: 3,
+		KafkaCreateTopics:      false,
 		KafkaDLQRetention:      720 * time.Hour,
 		MongoURI:               "mongodb+srv://x",
 		MongoDatabase:          "db1",
@@ -154,7 +158,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{"bad duration", map[string]string{"SHUTDOWN_TIMEOUT": "10"}, []string{"SHUTDOWN_TIMEOUT"}},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
 		{"zero partitions", map[string]string{"KAFKA_TOPIC_PARTITIONS": "0"}, []string{"KAFKA_TOPIC_PARTITIONS must be in"}},
-		{"replication", map[string]string{"KAFKA_REPLICATION_FACTOR": "0"}, []string{"KAFKA_REPLICATION_FACTOR"}},
+		{"replication too large", map[string]string{"KAFKA_REPLICATION_FACTOR": "33"}, []string{`KAFKA_REPLICATION_FACTOR must be an integer in [0, 32], got "33"`}},
+		{"replication negative", map[string]string{"KAFKA_REPLICATION_FACTOR": "-1"}, []string{`KAFKA_REPLICATION_FACTOR must be an integer in [0, 32], got "-1"`}},
+		{"create topics", map[string]string{"KAFKA_CREATE_TOPICS": "maybe"}, []string{`KAFKA_CREATE_TOPICS must be true or false, got "maybe"`}},
 		{"dlq retention", map[string]string{"KAFKA_DLQ_RETENTION": "1m"}, []string{"KAFKA_DLQ_RETENTION must be at least 1h"}},
 		{"negative timeout", map[string]string{"HTTP_READ_TIMEOUT": "-1s"}, []string{"HTTP_READ_TIMEOUT must be positive"}},
 		{"broker without port", map[string]string{"KAFKA_BROKERS": "localhost"}, []string{`KAFKA_BROKERS entry "localhost" must be host:port`}},
@@ -245,8 +251,34 @@ func TestVariablesListKafka(t *testing.T) {
 			t.Errorf("Variables() lacks %s", name)
 		}
 	}
+	// The topic settings have the command service's names and defaults.
+	for name, def := range topics.Variables() {
+		if v, ok := vars[name]; !ok || v != def {
+			t.Errorf("Variables()[%s] = %q, %v; want %q", name, v, ok, def)
+		}
+	}
 	if vars["KAFKA_BROKERS"] != "127.0.0.1:9092" {
 		t.Errorf("KAFKA_BROKERS default = %q, want 127.0.0.1:9092", vars["KAFKA_BROKERS"])
+	}
+}
+
+// TestLoadReplicationFactorZero checks that 0, the default, is valid: the
+// topics get min(3, brokers in the cluster), as in the command service.
+func TestLoadReplicationFactorZero(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"", "0", "32"} {
+		c, err := config.Load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": v}))
+		if err != nil {
+			t.Errorf("KAFKA_REPLICATION_FACTOR=%q: %v", v, err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("KAFKA_REPLICATION_FACTOR=%q: Validate = %v", v, err)
+		}
+	}
+	c, _ := config.Load(env(nil))
+	c.KafkaReplicationFactor = 33
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "KAFKA_REPLICATION_FACTOR must be in 0..32, got 33") {
+		t.Errorf("Validate(replication 33) = %v", err)
 	}
 }
 

@@ -139,8 +139,11 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 	malformed = setHeader(malformed, "dlq_replayed_from", topic+".dlq/0/9")
 	noType := setHeader(enc(good[0]), companiaevent.HeaderType, "")
 	v2 := setHeader(enc(good[0]), companiaevent.HeaderType, "co.propalpes.companias.CompaniaCreada.v2")
+	// Personal data that breaks the schema: neither value may reach the
+	// logs or the dead letter's dlq_error.
+	const badEmail, badIdentificacion = "not-an-email", "NIT 900.123.456"
 	badSchema := good[1]
-	badSchema.Data.Compania.Email = "x" // below minLength 3
+	badSchema.Data.Compania.Email, badSchema.Data.Compania.Identificacion = badEmail, badIdentificacion
 	unknown := setHeader(enc(good[0]), companiaevent.HeaderType, "co.propalpes.companias.CompaniaFusionada.v1")
 
 	msgs := []kafka.Message{enc(good[0]), malformed, noType, v2, enc(badSchema), unknown, enc(good[1]), enc(good[2])}
@@ -158,7 +161,9 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 	var hookMu sync.Mutex
 	var hookReasons []string
 	var hookTimes []time.Time
+	var logs logBuffer
 	r := startConsumer(t, consumer.Config{Brokers: []string{b.Addr()}, GroupID: "poison",
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnDeadLetter: func(reason string) {
 			hookMu.Lock()
 			defer hookMu.Unlock()
@@ -195,6 +200,14 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 	}
 	hookMu.Unlock()
 
+	if n := logs.count("/compania/email: format email"); n == 0 {
+		t.Error("no log line names the schema violation")
+	}
+	for _, v := range []string{badEmail, badIdentificacion} {
+		if n := logs.count(v); n > 0 {
+			t.Errorf("%d log lines quote %q", n, v)
+		}
+	}
 	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: topic + ".dlq", Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer func() { _ = dlq.Close() }()
 	ctx := ctxT(t)
@@ -239,6 +252,14 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 		}
 		if h[deadletter.HeaderError] == "" {
 			t.Errorf("DLQ message %d: empty %s", w.offset, deadletter.HeaderError)
+		}
+		if w.offset == 4 && !strings.Contains(h[deadletter.HeaderError], "/compania/email: format email") {
+			t.Errorf("DLQ message %d: %s = %q, want the path and rule broken", w.offset, deadletter.HeaderError, h[deadletter.HeaderError])
+		}
+		for _, v := range []string{badEmail, badIdentificacion} {
+			if strings.Contains(h[deadletter.HeaderError], v) {
+				t.Errorf("DLQ message %d: %s = %q quotes %q", w.offset, deadletter.HeaderError, h[deadletter.HeaderError], v)
+			}
 		}
 		if _, err := time.Parse(time.RFC3339Nano, h[deadletter.HeaderTime]); err != nil {
 			t.Errorf("DLQ message %d: %s: %v", w.offset, deadletter.HeaderTime, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,8 @@ func TestDecode(t *testing.T) {
 		{"actualizada without campos", mutate(func(e *companiaevent.Event) {
 			e.Name, e.Data.Compania.Version = companiaevent.CompaniaActualizada, 2
 		}), deadLetter, deadletter.ReasonInvalid},
+		{"email not an email", mutate(func(e *companiaevent.Event) { e.Data.Compania.Email = "not-an-email" }), deadLetter, deadletter.ReasonInvalid},
+		{"fecha not a date-time", rawValue(strings.Replace(string(ok.Value), `"fecha_creacion":"2026-11-27T10:00:00Z"`, `"fecha_creacion":"2026-11-27T10:00:00"`, 1)), deadLetter, deadletter.ReasonMalformed},
 		{"missing required field", rawValue(`{"compania":{"id":"0a1b2c3d-0000-4000-8000-000000000001","estado":"PENDIENTE","version":1}}`), deadLetter, deadletter.ReasonInvalid},
 	}
 	for _, tt := range tests {
@@ -106,9 +109,39 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// A schema violation is reported as the JSON Pointer of each value and the
+// rule it broke, never the value: the reason goes to the logs and to the
+// dlq_error header, and emails and tax ids are personal data.
+func TestDecodeSchemaErrorNamesPathsAndRulesOnly(t *testing.T) {
+	t.Parallel()
+	d, err := newDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email, identificacion = "not-an-email", "NIT 900.123.456"
+	e := validEvent()
+	e.Data.Compania.Email, e.Data.Compania.Identificacion = email, identificacion
+	got := d.decode(encode(t, e))
+	if got.verdict != deadLetter || got.reason != deadletter.ReasonInvalid {
+		t.Fatalf("verdict %d reason %q (err %v); want dead letter %q", got.verdict, got.reason, got.err, deadletter.ReasonInvalid)
+	}
+	msg := got.err.Error()
+	for _, v := range []string{email, identificacion, "900"} {
+		if strings.Contains(msg, v) {
+			t.Errorf("error %q quotes the value %q", msg, v)
+		}
+	}
+	for _, w := range []string{"/compania/email: format email", "/compania/identificacion: pattern"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not say %q", msg, w)
+		}
+	}
+}
+
 // FuzzDecodeMessage feeds arbitrary headers and values through the decode
 // path: it must never panic and must classify every message. A skipped one
-// is an ErrUnknownEvent, a dead-lettered one has a reason and an error, and
+// is an ErrUnknownEvent, a dead-lettered one has a reason and an error (for
+// a schema violation, one that quotes no email of the value), and
 // an applied one is a complete event whose re-encoding (what the projection
 // stores is what Encode would publish) is applied as the same event.
 // Seeds are in testdata/fuzz/FuzzDecodeMessage/.
@@ -151,6 +184,11 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			if got.err == nil {
 				t.Fatal("dead-lettered without an error")
+			}
+			// A schema violation names paths and rules, which hold no
+			// '@': an email of the value is never quoted.
+			if got.reason == deadletter.ReasonInvalid && strings.Contains(got.err.Error(), "@") {
+				t.Fatalf("schema error quotes a value: %v", got.err)
 			}
 		default:
 			t.Fatalf("verdict %d", got.verdict)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -216,6 +217,92 @@ func TestIntegrationCLIReplay(t *testing.T) {
 	}
 }
 
+// A dead letter's dlq_original_topic is data anyone able to write to the DLQ
+// can set: replay writes only to the topic the DLQ's name implies and the
+// ones the operator allows; the others are refused, counted, reported and
+// never written.
+func TestIntegrationCLIReplayRefusesTopicsNotAllowed(t *testing.T) {
+	t.Parallel()
+	evtTopic := companiaevent.DefaultTopic
+	addr := dlqtest.StartBroker(t, cmdTopic, cmdDLQ, evtTopic, "victim")
+	now := time.Now()
+	dlqtest.ProduceDead(t, addr, cmdDLQ,
+		dlqtest.Dead{Key: "a", Value: `{"id":"a"}`, Reason: deadletter.ReasonInvalid, OriginalTopic: cmdTopic, Time: now},
+		dlqtest.Dead{Key: "b", Value: `{"id":"b"}`, Reason: deadletter.ReasonInvalid, OriginalTopic: evtTopic, Time: now}, // the event topic, from the command DLQ
+		dlqtest.Dead{Key: "c", Value: `{"id":"c"}`, Reason: deadletter.ReasonInvalid, OriginalTopic: "victim", Time: now}, // an arbitrary topic
+	)
+	base := []string{"replay", "-brokers", addr, "-topic", cmdDLQ}
+	written := func() map[string]int64 {
+		m := map[string]int64{}
+		for _, topic := range []string{cmdTopic, evtTopic, "victim"} {
+			m[topic] = dlqtest.EndOffsets(t, addr, topic)
+		}
+		return m
+	}
+
+	// The dry run shows each refusal.
+	out, errOut, err := runCLI(t, append(base, "-dry-run")...)
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, errOut)
+	}
+	byKey := map[string]string{}
+	for _, l := range lines(out) {
+		for _, k := range []string{"a", "b", "c"} {
+			if strings.Contains(l, `key="`+k+`"`) {
+				byKey[k] = l
+			}
+		}
+	}
+	if len(lines(out)) != 3 || !strings.HasSuffix(byKey["a"], "-> "+cmdTopic) ||
+		!strings.Contains(byKey["b"], "-> "+evtTopic+" REFUSED") || !strings.Contains(byKey["c"], "-> victim REFUSED") {
+		t.Fatalf("dry run printed:\n%s", out)
+	}
+	if want := "would replay to " + cmdTopic + " (1), would refuse " + evtTopic + " (1), victim (1) (allowed: " + cmdTopic + ")"; !strings.Contains(errOut, want) {
+		t.Fatalf("dry run summary lacks %q:\n%s", want, errOut)
+	}
+	out, _, err = runCLI(t, append(base, "-dry-run", "-json")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused string
+	for _, l := range lines(out) {
+		var r jsonRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Refused {
+			refused += r.Key
+		}
+	}
+	if refused != "bc" && refused != "cb" {
+		t.Fatalf("-json marks %q refused, want bc:\n%s", refused, out)
+	}
+
+	// Replay writes the allowed one, refuses the others, and fails.
+	_, errOut, err = runCLI(t, append(base, "-yes")...)
+	if err == nil || !strings.Contains(err.Error(), "2 message(s) refused") || !strings.Contains(errOut, "2 refused, 1 replayed to "+cmdTopic) {
+		t.Fatalf("replay: %v\n%s", err, errOut)
+	}
+	if got, want := written(), map[string]int64{cmdTopic: 1, evtTopic: 0, "victim": 0}; !maps.Equal(got, want) {
+		t.Fatalf("messages per topic %v, want %v", got, want)
+	}
+
+	// When every match is refused, nothing is written.
+	_, _, err = runCLI(t, append(base, "-key", "b", "-yes")...)
+	if err == nil || !strings.Contains(err.Error(), "nothing written") {
+		t.Fatalf("only a refused match: %v", err)
+	}
+
+	// -allow-topic lets the operator allow a topic.
+	_, errOut, err = runCLI(t, append(base, "-key", "c", "-allow-topic", "elsewhere,victim", "-yes")...)
+	if err != nil {
+		t.Fatalf("replay -allow-topic victim: %v\n%s", err, errOut)
+	}
+	if got, want := written(), map[string]int64{cmdTopic: 1, evtTopic: 0, "victim": 1}; !maps.Equal(got, want) {
+		t.Fatalf("messages per topic %v, want %v", got, want)
+	}
+}
+
 func TestIntegrationCLIReplayWithoutOriginalTopic(t *testing.T) {
 	t.Parallel()
 	addr := dlqtest.StartBroker(t, evtDLQ)
@@ -241,6 +328,10 @@ func TestRunUsageErrors(t *testing.T) {
 		{"list", "-topic", "t", "extra"},
 		{"list", "-topic", "t", "-to", "x"}, // -to is replay-only
 		{"replay", "-topic", "t", "-to", "t"},
+		{"replay", "-topic", "t.dlq", "-allow-topic", ""},
+		{"replay", "-topic", "t.dlq", "-allow-topic", "a,,b"},
+		{"replay", "-topic", "t.dlq", "-allow-topic", "a,t.dlq"},
+		{"list", "-topic", "t", "-allow-topic", "x"}, // replay-only
 	} {
 		_, _, err := runCLI(t, args...)
 		if !errors.As(err, new(usageError)) {

@@ -34,7 +34,7 @@ const topUsage = `companias-dlq lists and replays the dead-letter topics of the 
 
 Usage:
   companias-dlq list   -topic <dlq topic> [filters] [-json]
-  companias-dlq replay -topic <dlq topic> [filters] [-to <topic>] [-dry-run] [-yes]
+  companias-dlq replay -topic <dlq topic> [filters] [-to <topic>] [-allow-topic <topic>,...] [-dry-run] [-yes]
 
 Dead-letter topics: topic-comando-crear-compania.dlq (commands),
                     topic-eventos-compania.dlq (events).
@@ -65,6 +65,13 @@ keys on the command id, the projector on the event version), so a message
 replayed twice, or one that had in fact been processed, changes nothing.
 A message that still fails is dead-lettered again.
 
+Replay writes only to allowed topics: the one the DLQ's name implies (-topic
+minus its .dlq suffix), the -to topic, and the -allow-topic ones. The
+dlq_original_topic header is data, which anyone able to write to the DLQ can
+set: a message whose destination is not allowed is refused, never written,
+and counted and reported (-dry-run shows it); refusals make the command fail
+after the allowed messages are replayed.
+
 Without -yes nothing is written: the matching messages are counted and the
 command fails asking for -yes; -dry-run prints them instead.
 
@@ -78,6 +85,7 @@ type options struct {
 	filter scan.Filter
 	json   bool
 	to     string
+	allow  topicList // -allow-topic
 	dryRun bool
 	yes    bool
 }
@@ -134,6 +142,7 @@ func parse(cmd string, args []string, getenv func(string) string, stderr io.Writ
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per message")
 	if cmd == "replay" {
 		fs.StringVar(&o.to, "to", "", "write to this topic instead of each message's dlq_original_topic")
+		fs.Var(&o.allow, "allow-topic", "also allow replaying to these topics (comma-separated, repeatable); by default only the -topic minus .dlq and -to are allowed")
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print what would be replayed; write nothing")
 		fs.BoolVar(&o.yes, "yes", false, "really replay (without it, replay only counts the matches)")
 	}
@@ -174,7 +183,32 @@ func parse(cmd string, args []string, getenv func(string) string, stderr io.Writ
 	if o.to != "" && o.to == o.topic {
 		return o, usagef("-to must differ from -topic")
 	}
+	if slices.Contains(o.allow, o.topic) {
+		return o, usagef("-allow-topic must not name the dead-letter topic %s", o.topic)
+	}
 	return o, nil
+}
+
+// allowed is the Allow list of a replay with o: the topic the DLQ's name
+// implies, -to and -allow-topic.
+func (o options) allowed() replay.Allow {
+	return replay.DefaultAllow(o.topic, append([]string{o.to}, o.allow...)...)
+}
+
+// topicList is a flag.Value of topic names: comma-separated, repeatable.
+type topicList []string
+
+func (l *topicList) String() string { return strings.Join(*l, ",") }
+
+func (l *topicList) Set(v string) error {
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			return errors.New("empty topic name")
+		}
+		*l = append(*l, t)
+	}
+	return nil
 }
 
 // knownReasons are the valid -reason values.
@@ -223,7 +257,7 @@ func list(ctx context.Context, o options, stdout, stderr io.Writer, bar *progres
 	enc := json.NewEncoder(stdout)
 	scanned, matched, err := collect(ctx, o, bar, func(r scan.Record) error {
 		bar.Clear()
-		return printRecord(stdout, enc, o.json, r, "")
+		return printRecord(stdout, enc, o.json, r, "", false)
 	})
 	bar.Done()
 	if err != nil {
@@ -244,24 +278,39 @@ func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *pr
 		bar.Done()
 		return fmt.Errorf("replay: %w", err)
 	}
-	// Every destination is checked before anything is written.
-	targets := map[string]int{}
-	for _, r := range recs {
-		m, err := replay.Message(r, o.to)
-		if err != nil {
+	// Every destination is checked before anything is written; a record
+	// whose destination is not allowed is refused, never written.
+	allow := o.allowed()
+	targets, refusedTo := map[string]int{}, map[string]int{}
+	var ok []scan.Record
+	dests := make([]string, len(recs))
+	for i, r := range recs {
+		d, err := replay.Destination(r, o.to, allow)
+		switch {
+		case errors.Is(err, replay.ErrNotAllowed):
+			refusedTo[d]++
+		case err != nil:
 			bar.Done()
 			return fmt.Errorf("replay: %w (use -to, or narrow the filters)", err)
+		default:
+			targets[d]++
+			ok = append(ok, r)
 		}
-		targets[m.Topic]++
+		dests[i] = d
 	}
 	dest := describeTargets(targets)
-	if o.dryRun || len(recs) == 0 || !o.yes {
+	refused := len(recs) - len(ok)
+	var refusedErr error
+	if refused > 0 {
+		refusedErr = fmt.Errorf("%d message(s) refused: their dlq_original_topic is not allowed (%s); allowed: %s; add -allow-topic to replay to a topic",
+			refused, describeTargets(refusedTo), allow)
+	}
+	if o.dryRun || len(ok) == 0 || !o.yes {
 		bar.Done()
 		if o.dryRun {
 			enc := json.NewEncoder(stdout)
-			for _, r := range recs {
-				m, _ := replay.Message(r, o.to)
-				if err := printRecord(stdout, enc, o.json, r, m.Topic); err != nil {
+			for i, r := range recs {
+				if err := printRecord(stdout, enc, o.json, r, dests[i], !allow.Contains(dests[i])); err != nil {
 					return err
 				}
 			}
@@ -271,10 +320,13 @@ func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *pr
 			fmt.Fprintf(stderr, "%s: %d scanned, 0 matched: nothing to replay\n", o.topic, scanned)
 			return nil
 		case o.dryRun:
-			fmt.Fprintf(stderr, "%s: %d scanned, %d matched; dry run: would replay to %s, wrote nothing\n", o.topic, scanned, matched, dest)
+			fmt.Fprintf(stderr, "%s: %d scanned, %d matched; dry run: would replay to %s, would refuse %s (allowed: %s), wrote nothing\n",
+				o.topic, scanned, matched, dest, describeTargets(refusedTo), allow)
 			return nil
+		case len(ok) == 0:
+			return fmt.Errorf("replay: nothing written: %w", refusedErr)
 		default:
-			return fmt.Errorf("replay: %d message(s) match (to %s); re-run with -yes to replay them, or -dry-run to see them", matched, dest)
+			return fmt.Errorf("replay: %d message(s) match (to %s, %d refused); re-run with -yes to replay them, or -dry-run to see them", matched, dest, refused)
 		}
 	}
 	tr, err := o.kafka.Transport()
@@ -283,18 +335,18 @@ func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *pr
 		return err
 	}
 	defer tr.CloseIdleConnections()
-	w, err := replay.New(replay.Config{Brokers: o.kafka.Brokers, Transport: tr})
+	w, err := replay.New(replay.Config{Brokers: o.kafka.Brokers, Allow: allow, Transport: tr})
 	if err != nil {
 		bar.Done()
 		return err
 	}
-	bar.StartReplay(int64(len(recs)))
-	n, werr := w.Write(ctx, recs, o.to, func(written int) { bar.Replayed(int64(written)) })
+	bar.StartReplay(int64(len(ok)))
+	n, werr := w.Write(ctx, ok, o.to, func(written int) { bar.Replayed(int64(written)) })
 	cerr := w.Close()
 	bar.Done()
-	fmt.Fprintf(stderr, "%s: %d scanned, %d matched, %d replayed to %s (%s)\n",
-		o.topic, scanned, matched, n, dest, time.Since(start).Round(time.Millisecond))
-	if err := errors.Join(werr, cerr); err != nil {
+	fmt.Fprintf(stderr, "%s: %d scanned, %d matched, %d refused, %d replayed to %s (%s)\n",
+		o.topic, scanned, matched, refused, n, dest, time.Since(start).Round(time.Millisecond))
+	if err := errors.Join(werr, cerr, refusedErr); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	return nil
@@ -333,6 +385,9 @@ type jsonRecord struct {
 	ValueBytes        int          `json:"value_bytes"`
 	Headers           []jsonHeader `json:"headers"`
 	ReplayTo          string       `json:"replay_to,omitempty"`
+	// Refused is true when ReplayTo is not allowed: the message is not
+	// replayed.
+	Refused bool `json:"refused,omitempty"`
 }
 
 type jsonHeader struct {
@@ -347,7 +402,9 @@ func preview(v []byte) string {
 	return string(v[:previewLen]) + "…"
 }
 
-func printRecord(w io.Writer, enc *json.Encoder, asJSON bool, r scan.Record, replayTo string) error {
+// printRecord prints r; replayTo, if set, is where a replay would write
+// it, and refused says that topic is not allowed.
+func printRecord(w io.Writer, enc *json.Encoder, asJSON bool, r scan.Record, replayTo string, refused bool) error {
 	var dlqTime string
 	if !r.DLQTime.IsZero() {
 		dlqTime = r.DLQTime.UTC().Format(time.RFC3339Nano)
@@ -362,7 +419,7 @@ func printRecord(w io.Writer, enc *json.Encoder, asJSON bool, r scan.Record, rep
 			Reason: r.Reason, Error: r.Error, OriginalTopic: r.OriginalTopic,
 			OriginalPartition: r.OriginalPartition, OriginalOffset: r.OriginalOffset,
 			ConsumerGroup: r.ConsumerGroup, Key: string(r.Key),
-			ValuePreview: preview(r.Value), ValueBytes: len(r.Value), Headers: hs, ReplayTo: replayTo,
+			ValuePreview: preview(r.Value), ValueBytes: len(r.Value), Headers: hs, ReplayTo: replayTo, Refused: refused,
 		})
 	}
 	if dlqTime == "" {
@@ -377,6 +434,9 @@ func printRecord(w io.Writer, enc *json.Encoder, asJSON bool, r scan.Record, rep
 	}
 	if replayTo != "" {
 		fmt.Fprintf(&b, " -> %s", replayTo)
+	}
+	if refused {
+		b.WriteString(" REFUSED (topic not allowed)")
 	}
 	b.WriteByte('\n')
 	_, err := io.WriteString(w, b.String())

@@ -46,14 +46,32 @@ func sameHeaders(a, b []kafka.Header) bool {
 // has the dead letter's key and value, its headers without any dlq_ one in
 // order, and one dlq_replayed_from naming the record. Dead-lettered again and
 // replayed again, a message keeps the same original headers: replays do not
-// pile up headers. Seeds are in testdata/fuzz/FuzzMessage/.
+// pile up headers. Whatever the headers say, Destination allows only the
+// topic the DLQ's name implies ("cmds"). Seeds are in
+// testdata/fuzz/FuzzMessage/.
 func FuzzMessage(f *testing.F) {
+	allow := replay.DefaultAllow("cmds.dlq")
 	f.Fuzz(func(t *testing.T, headers string, key, value []byte, topic string) {
 		r := scan.NewRecord(kafka.Message{Topic: "cmds.dlq", Partition: 1, Offset: 9, Key: key, Value: value, Headers: fuzzHeaders(headers)})
 		m, err := replay.Message(r, topic)
 		target := topic
 		if target == "" {
 			target = r.OriginalTopic
+		}
+		dest, derr := replay.Destination(r, topic, allow)
+		switch {
+		case target == "":
+			if !errors.Is(derr, replay.ErrNoTarget) {
+				t.Fatalf("Destination without a target = %q, %v; want ErrNoTarget", dest, derr)
+			}
+		case target == "cmds":
+			if derr != nil || dest != target {
+				t.Fatalf("Destination = %q, %v; want %q", dest, derr, target)
+			}
+		default:
+			if !errors.Is(derr, replay.ErrNotAllowed) || dest != target {
+				t.Fatalf("Destination to %q = %q, %v; want ErrNotAllowed", target, dest, derr)
+			}
 		}
 		if target == "" {
 			if !errors.Is(err, replay.ErrNoTarget) || m.Topic != "" || m.Headers != nil {

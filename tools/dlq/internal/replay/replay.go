@@ -6,15 +6,22 @@
 // dead-letter record it came from. The consumers of the companias services
 // are idempotent (command id / event version), so replaying a message that
 // was in fact processed, or replaying twice, is harmless.
+//
+// A replay writes only to the topics of an Allow list: a dead letter's
+// dlq_original_topic header is data, which anyone able to write to the
+// dead-letter topic can set, so it chooses among the allowed topics and
+// never names a new one.
 package replay
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/tools/dlq/internal/scan"
 	"github.com/segmentio/kafka-go"
@@ -35,8 +42,72 @@ const (
 // dlq_original_topic header and no override topic was given.
 var ErrNoTarget = errors.New("no dlq_original_topic header and no target topic")
 
+// ErrNotAllowed reports a record whose destination is not on the Allow list.
+var ErrNotAllowed = errors.New("destination topic not allowed")
+
+// Allow is the set of topics a replay may write to. The zero value allows
+// none.
+type Allow struct {
+	topics []string // sorted, unique, none empty
+}
+
+// NewAllow returns the Allow list of topics; empty names are ignored.
+func NewAllow(topics ...string) Allow {
+	var a Allow
+	for _, t := range topics {
+		if t != "" && !slices.Contains(a.topics, t) {
+			a.topics = append(a.topics, t)
+		}
+	}
+	slices.Sort(a.topics)
+	return a
+}
+
+// DefaultAllow returns the Allow list of a replay from dlqTopic: the topic
+// the dead-letter naming implies (deadletter.SourceTopic), plus extra. A
+// dlqTopic not named "<topic>.dlq" implies none.
+func DefaultAllow(dlqTopic string, extra ...string) Allow {
+	src, _ := deadletter.SourceTopic(dlqTopic)
+	return NewAllow(append([]string{src}, extra...)...)
+}
+
+// Contains reports whether topic may be written to.
+func (a Allow) Contains(topic string) bool {
+	_, ok := slices.BinarySearch(a.topics, topic)
+	return ok
+}
+
+// Topics returns the allowed topics, sorted.
+func (a Allow) Topics() []string { return slices.Clone(a.topics) }
+
+// String lists the allowed topics, comma-separated, or "none".
+func (a Allow) String() string {
+	if len(a.topics) == 0 {
+		return "none"
+	}
+	return strings.Join(a.topics, ", ")
+}
+
+// Destination returns the topic r is replayed to: topic, or
+// r.OriginalTopic when topic is empty. It fails with ErrNoTarget when
+// neither is set, and with ErrNotAllowed, still returning the topic, when
+// allow does not contain it.
+func Destination(r scan.Record, topic string, allow Allow) (string, error) {
+	if topic == "" {
+		topic = r.OriginalTopic
+	}
+	if topic == "" {
+		return "", fmt.Errorf("%s: %w", r.Ref(), ErrNoTarget)
+	}
+	if !allow.Contains(topic) {
+		return topic, fmt.Errorf("%s: %w: %q (allowed: %s)", r.Ref(), ErrNotAllowed, topic, allow)
+	}
+	return topic, nil
+}
+
 // Message returns the message that replays r to topic (r.OriginalTopic when
-// topic is empty). It fails with ErrNoTarget when neither is set.
+// topic is empty). It fails with ErrNoTarget when neither is set. It checks
+// no Allow list: see Destination.
 func Message(r scan.Record, topic string) (kafka.Message, error) {
 	if topic == "" {
 		topic = r.OriginalTopic
@@ -51,6 +122,8 @@ func Message(r scan.Record, topic string) (kafka.Message, error) {
 // Config configures a Writer.
 type Config struct {
 	Brokers []string // required
+	// Allow lists the topics Write may write to; required.
+	Allow Allow
 	// Transport carries the writes; nil means a new one that Close releases
 	// (kafka.DefaultTransport's metadata cache may predate the topic).
 	Transport    *kafka.Transport
@@ -75,6 +148,9 @@ type Writer struct {
 func New(cfg Config) (*Writer, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("replay: no brokers")
+	}
+	if len(cfg.Allow.topics) == 0 {
+		return nil, errors.New("replay: no allowed topics")
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -161,8 +237,9 @@ func (e *Error) Unwrap() error {
 
 // Write replays records to topic (each record's OriginalTopic when topic
 // is empty), in order, BatchSize at a time. It first builds every message,
-// so a record without a destination fails the call before anything is
-// written. After each batch it calls progress (if not nil) with the number
+// so a record without a destination (ErrNoTarget) or with one not in
+// Config.Allow (ErrNotAllowed) fails the call before anything is written;
+// callers that skip such records filter them with Destination first. After each batch it calls progress (if not nil) with the number
 // acknowledged so far. On a write error it stops after that batch and
 // returns the number written and an *Error naming the failed and unattempted
 // records; kafka-go writes each message whole, so a message is either
@@ -170,7 +247,11 @@ func (e *Error) Unwrap() error {
 func (w *Writer) Write(ctx context.Context, records []scan.Record, topic string, progress func(written int)) (int, error) {
 	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {
-		m, err := Message(r, topic)
+		dest, err := Destination(r, topic, w.cfg.Allow)
+		if err != nil {
+			return 0, fmt.Errorf("replay: %w", err)
+		}
+		m, err := Message(r, dest)
 		if err != nil {
 			return 0, fmt.Errorf("replay: %w", err)
 		}

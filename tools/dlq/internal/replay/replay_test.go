@@ -95,7 +95,7 @@ func TestIntegrationReplay(t *testing.T) {
 		t.Fatalf("dlq has %d records", len(recs))
 	}
 
-	w, err := replay.New(replay.Config{Brokers: []string{addr}, BatchSize: 3})
+	w, err := replay.New(replay.Config{Brokers: []string{addr}, Allow: replay.DefaultAllow(dlq, other), BatchSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestIntegrationReplayNoTargetWritesNothing(t *testing.T) {
 		dlqtest.Dead{Key: "b", Reason: "invalid", Time: time.Now()}, // no original topic
 	)
 	recs := readAll(t, addr, "t.dlq")
-	w, err := replay.New(replay.Config{Brokers: []string{addr}})
+	w, err := replay.New(replay.Config{Brokers: []string{addr}, Allow: replay.DefaultAllow("t.dlq")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestIntegrationReplayWriteErrorNamesOffsets(t *testing.T) {
 		dlqtest.Dead{Key: "c", OriginalTopic: "missing", Reason: "invalid", Time: time.Now()},
 	)
 	recs := readAll(t, addr, "t.dlq")
-	w, err := replay.New(replay.Config{Brokers: []string{addr}, BatchSize: 2, MaxAttempts: 1, WriteTimeout: 5 * time.Second})
+	w, err := replay.New(replay.Config{Brokers: []string{addr}, Allow: replay.NewAllow("missing"), BatchSize: 2, MaxAttempts: 1, WriteTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,9 +203,78 @@ func TestIntegrationReplayWriteErrorNamesOffsets(t *testing.T) {
 	}
 }
 
-func TestNewRequiresBrokers(t *testing.T) {
+func TestNewRequiresBrokersAndAllowedTopics(t *testing.T) {
 	t.Parallel()
-	if _, err := replay.New(replay.Config{}); err == nil {
-		t.Fatal("no error")
+	if _, err := replay.New(replay.Config{Allow: replay.NewAllow("t")}); err == nil {
+		t.Fatal("no brokers: no error")
+	}
+	if _, err := replay.New(replay.Config{Brokers: []string{"127.0.0.1:1"}}); err == nil {
+		t.Fatal("no allowed topics: no error")
+	}
+}
+
+// A dead letter's dlq_original_topic is data: it only chooses among the
+// allowed topics, by default the one the DLQ's name implies.
+func TestDestinationOnlyToAllowedTopics(t *testing.T) {
+	t.Parallel()
+	const cmds, events = "topic-comando-crear-compania", "topic-eventos-compania"
+	record := func(original string) scan.Record {
+		r := scan.NewRecord(dlqtest.Dead{Key: "k", Reason: "invalid", OriginalTopic: original, Time: time.Now()}.Message())
+		r.Topic, r.Partition, r.Offset = cmds+".dlq", 0, 7
+		return r
+	}
+	allow := replay.DefaultAllow(cmds + ".dlq")
+	if got := allow.Topics(); !slices.Equal(got, []string{cmds}) {
+		t.Fatalf("DefaultAllow(%s.dlq) = %v, want [%s]", cmds, got, cmds)
+	}
+	tests := []struct {
+		name, original, to string
+		allow              replay.Allow
+		want               string
+		err                error
+	}{
+		{"original topic", cmds, "", allow, cmds, nil},
+		{"event topic from the command DLQ", events, "", allow, events, replay.ErrNotAllowed},
+		{"arbitrary topic", "__consumer_offsets", "", allow, "__consumer_offsets", replay.ErrNotAllowed},
+		{"the DLQ itself", cmds + ".dlq", "", allow, cmds + ".dlq", replay.ErrNotAllowed},
+		{"other case", "TOPIC-COMANDO-CREAR-COMPANIA", "", allow, "TOPIC-COMANDO-CREAR-COMPANIA", replay.ErrNotAllowed},
+		{"explicitly allowed", events, "", replay.DefaultAllow(cmds+".dlq", events), events, nil},
+		{"-to must be allowed too", cmds, "elsewhere", allow, "elsewhere", replay.ErrNotAllowed},
+		{"DLQ not named <topic>.dlq allows nothing", cmds, "", replay.DefaultAllow("dead-letters"), cmds, replay.ErrNotAllowed},
+		{"no target", "", "", allow, "", replay.ErrNoTarget},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := replay.Destination(record(tt.original), tt.to, tt.allow)
+			if got != tt.want || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Errorf("Destination = %q, %v; want %q, %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+// Write refuses the whole batch, writing nothing, if any record's
+// destination is not allowed: it is the last check before the broker.
+func TestIntegrationReplayNotAllowedWritesNothing(t *testing.T) {
+	t.Parallel()
+	addr := dlqtest.StartBroker(t, "t", "t.dlq", "victim")
+	dlqtest.ProduceDead(t, addr, "t.dlq",
+		dlqtest.Dead{Key: "a", OriginalTopic: "t", Reason: "invalid", Time: time.Now()},
+		dlqtest.Dead{Key: "b", OriginalTopic: "victim", Reason: "invalid", Time: time.Now()}, // poisoned header
+	)
+	recs := readAll(t, addr, "t.dlq")
+	w, err := replay.New(replay.Config{Brokers: []string{addr}, Allow: replay.DefaultAllow("t.dlq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if n, err := w.Write(t.Context(), recs, "", nil); !errors.Is(err, replay.ErrNotAllowed) || n != 0 {
+		t.Fatalf("Write = %d, %v; want 0, ErrNotAllowed", n, err)
+	}
+	for _, topic := range []string{"t", "victim"} {
+		if n := dlqtest.EndOffsets(t, addr, topic); n != 0 {
+			t.Fatalf("%d messages written to %s", n, topic)
+		}
 	}
 }

@@ -41,7 +41,10 @@ type Meta struct {
 // IdempotencyRecord remembers the outcome of a command sent with an
 // idempotency key, so that a retry replays it instead of running again.
 type IdempotencyRecord struct {
-	// Scope separates key spaces (for example "http:POST /v1/companias").
+	// Scope separates key spaces: one per route and caller (for example
+	// "http:POST /v1/companias:sub:<sha-256 hex>", or the route alone for
+	// the anonymous caller) or one per Kafka topic ("kafka:<topic>"). The
+	// ports build it; it is at most a few hundred bytes.
 	Scope string
 	Key   string
 	// RequestHash identifies the request body; a retry with the same key and

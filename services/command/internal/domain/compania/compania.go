@@ -81,7 +81,8 @@ type Compania struct {
 // New validates the input and creates a PENDIENTE company at version 1,
 // recording CompaniaCreada. id must be a UUID (it is normalised to lower
 // case); the caller generates it or honours the client's. now is stored in UTC.
-// A validation error lists every bad field.
+// nombre and email are stored in Unicode NFC and must not hold invisible
+// characters (see rules.go). A validation error lists every bad field.
 func New(id string, d Datos, now time.Time) (*Compania, error) {
 	var fields []apperr.FieldError
 	id, err := normalizeID(id)
@@ -200,8 +201,9 @@ func (c *Compania) Aprobar(now time.Time) error {
 	return nil
 }
 
-// Rechazar rejects a PENDIENTE company with a required motivo (trimmed,
-// 1–1000 characters); any other state is ErrTransicion.
+// Rechazar rejects a PENDIENTE company with a required motivo (NFC,
+// trimmed, 1–1000 characters, no invisible characters); any other state is
+// ErrTransicion.
 func (c *Compania) Rechazar(motivo string, now time.Time) error {
 	m, err := normalizeMotivo(motivo)
 	if err := invalid(appendField(nil, "motivo", err)); err != nil {
@@ -255,7 +257,7 @@ var (
 	// ErrNotFound: no company has the given id.
 	ErrNotFound = apperr.New(apperr.NotFound, "compania_not_found", "compania not found")
 	// ErrDuplicada: another company has the same nombre and identificacion
-	// (compared case-insensitively).
+	// (compared case-insensitively, nombre in NFC).
 	ErrDuplicada = apperr.New(apperr.Conflict, "compania_duplicada",
 		"a compania with this nombre and identificacion already exists")
 	// ErrIDEnUso: a company with the client-supplied id already exists.

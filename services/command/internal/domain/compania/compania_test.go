@@ -107,7 +107,7 @@ func TestNewValidation(t *testing.T) {
 
 func TestLimitsAccepted(t *testing.T) {
 	t.Parallel()
-	d := compania.Datos{Nombre: strings.Repeat("ñ", 200), Email: strings.Repeat("a", 248) + "@b.co", Identificacion: strings.Repeat("A", 40)}
+	d := compania.Datos{Nombre: strings.Repeat("ñ", 200), Email: strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 58) + ".co", Identificacion: strings.Repeat("A", 40)}
 	if _, err := compania.New(id, d, t0); err != nil {
 		t.Fatalf("limits rejected: %v", err)
 	}

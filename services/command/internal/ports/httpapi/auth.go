@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 )
 
 // OAuth scopes a bearer token must hold, per route.
@@ -20,8 +20,14 @@ const (
 // authRealm is the realm of the WWW-Authenticate challenges.
 const authRealm = "companias"
 
-// keySubject is the gin context key of the authenticated subject.
-const keySubject = "httpapi.subject"
+// Gin context keys of the authenticated caller.
+const (
+	// keySubject holds the token's sub claim, for the access log.
+	keySubject = "httpapi.subject"
+	// keyCaller holds callerScope of the token's iss and sub; it is unset
+	// when the token has no sub.
+	keyCaller = "httpapi.caller"
+)
 
 // Authenticator verifies a bearer token (without its "Bearer " prefix) and
 // returns its claims. A refusal is an error of kind apperr.Unauthenticated
@@ -57,6 +63,9 @@ func (h *handlers) authorize(scope string) gin.HandlerFunc {
 			return
 		}
 		c.Set(keySubject, claims.Subject)
+		if claims.Subject != "" {
+			c.Set(keyCaller, callerScope(claims.Issuer, claims.Subject))
+		}
 		c.Next()
 	}
 }

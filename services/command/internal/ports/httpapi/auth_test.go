@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
 

@@ -63,8 +63,9 @@ func location(id string) string { return "/v1/companias/" + id }
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 // crear handles POST /v1/companias → 201 with the company, Location and ETag.
-// With an Idempotency-Key, a retry of the same request replays the first
-// answer (Idempotent-Replayed: true) and another request is a 422.
+// With an Idempotency-Key, a retry of the same request by the same caller
+// replays the first answer (Idempotent-Replayed: true) and another request
+// is a 422; keys are per caller (see handlers.idempotency).
 func (h *handlers) crear(c *gin.Context) {
 	if err := checkMediaType(c.Request, mediaJSON); err != nil {
 		h.fail(c, err)
@@ -86,7 +87,7 @@ func (h *handlers) crear(c *gin.Context) {
 		return
 	}
 	cmd := command.CrearCompania{ID: req.ID, Datos: req.datos(), Traceparent: c.GetString(keyTraceparent)}
-	if cmd.Idempotency, err = idempotency(ScopeCrear, key, req); err != nil {
+	if cmd.Idempotency, err = h.idempotency(c, ScopeCrear, key, req); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -127,7 +128,7 @@ func (h *handlers) ingestion(c *gin.Context) {
 		Datos:       compania.Datos{Nombre: d.Nombre, Email: d.Email, Identificacion: d.Identificacion},
 		Traceparent: c.GetString(keyTraceparent),
 	}
-	if cmd.Idempotency, err = idempotency(ScopeIngestion, key, req); err != nil {
+	if cmd.Idempotency, err = h.idempotency(c, ScopeIngestion, key, req); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -294,46 +295,6 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
-}
-
-// idempotencyKey returns the Idempotency-Key header, "" when absent. A key
-// must be 1–255 visible ASCII characters and be sent once; otherwise 400.
-func idempotencyKey(h http.Header) (string, error) {
-	vals := h.Values(headerIdempotencyKey)
-	switch len(vals) {
-	case 0:
-		return "", nil
-	case 1:
-	default:
-		return "", badRequest("invalid_idempotency_key", "send at most one Idempotency-Key header")
-	}
-	k := vals[0]
-	if len(k) < 1 || len(k) > maxIdempotencyKeyLen || !visibleASCII(k) {
-		return "", badRequest("invalid_idempotency_key",
-			fmt.Sprintf("the Idempotency-Key must be 1 to %d visible ASCII characters", maxIdempotencyKeyLen))
-	}
-	return k, nil
-}
-
-func visibleASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// idempotency builds the command's idempotency identity, nil without a key.
-func idempotency(scope, key string, canonical any) (*command.Idempotency, error) {
-	if key == "" {
-		return nil, nil
-	}
-	hash, err := requestHash(canonical)
-	if err != nil {
-		return nil, err
-	}
-	return &command.Idempotency{Scope: scope, Key: key, RequestHash: hash}, nil
 }
 
 // prefixFields returns err with its field names prefixed, for routes whose

@@ -137,3 +137,14 @@ func (r *memRepo) lastMeta() command.Meta {
 	}
 	return r.metas[len(r.metas)-1]
 }
+
+// scopes returns the idempotency scopes stored, in no order.
+func (r *memRepo) scopes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for k := range r.keys {
+		out = append(out, k[0])
+	}
+	return out
+}

@@ -33,8 +33,11 @@ const MaxBodyBytes = 1 << 20
 // into a 503 instead of a probe that never answers.
 const readyTimeout = 2 * time.Second
 
-// Idempotency scopes: the key spaces of the two creating routes are separate,
-// so the same Idempotency-Key sent to both creates two companies.
+// Idempotency scopes of the two creating routes. Their key spaces are
+// separate, so the same Idempotency-Key sent to both creates two companies.
+// With authentication each caller has its own key space within a route:
+// the stored scope is the route's followed by ":sub:<digest>" (see
+// handlers.idempotency); without it the route's scope is used as is.
 const (
 	ScopeCrear     = "http:POST /v1/companias"
 	ScopeIngestion = "http:POST /ingestion/compania-comando"

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
@@ -22,6 +24,13 @@ import (
 
 // newPostgresEnv starts the API on a fresh, migrated database.
 func newPostgresEnv(t *testing.T) (*env, *pgxpool.Pool) {
+	t.Helper()
+	return newPostgresEnvConfig(t, nil)
+}
+
+// newPostgresEnvConfig is newPostgresEnv with a last say on the router's
+// Config.
+func newPostgresEnvConfig(t *testing.T, mod func(*httpapi.Config)) (*env, *pgxpool.Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -33,7 +42,7 @@ func newPostgresEnv(t *testing.T) (*env, *pgxpool.Pool) {
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	return newEnvReady(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready), pool
+	return newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, mod), pool
 }
 
 func countCompanias(t *testing.T, pool *pgxpool.Pool) int {
@@ -209,5 +218,79 @@ func TestIntegrationReadyzShowsParkedRows(t *testing.T) {
 	b := get()
 	if b.Status != "ready" || b.Checks["outbox"] != "parked" || b.Details.Rows != 11 || !slices.Equal(b.Details.IDs, wantIDs) {
 		t.Errorf("with 11 parked rows: %+v, want ready, parked, 11, %v", b, wantIDs)
+	}
+}
+
+// TestIntegrationIdempotencyKeysPerCaller checks on PostgreSQL that two
+// callers' equal Idempotency-Keys are separate records: the second caller
+// gets its own company, and each retry replays its caller's answer.
+func TestIntegrationIdempotencyKeysPerCaller(t *testing.T) {
+	t.Parallel()
+	v, err := jwtauth.New(jwtauth.Config{HS256Secret: authSecret, Audience: "companias-command"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, pool := newPostgresEnvConfig(t, func(c *httpapi.Config) { c.Auth = v })
+	exp := time.Now().Add(time.Hour)
+	alice := mint(t, authSecret, "alice", httpapi.AuthScopeWrite, exp)
+	bob := mint(t, authSecret, "bob", httpapi.AuthScopeWrite, exp)
+	post := func(tok, body string) resp {
+		return e.do(req{method: "POST", path: "/v1/companias", header: withKey(tok, "pg-shared"), body: body})
+	}
+	a := post(alice, crearBody("ACME", "1"))
+	want(t, a, http.StatusCreated)
+	wantProblem(t, post(bob, crearBody("ACME", "1")), http.StatusConflict, "compania_duplicada")
+	b := post(bob, crearBody("Bravo", "2"))
+	want(t, b, http.StatusCreated)
+	if b.str("id") == a.str("id") || b.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("bob's create answered %s (alice's id %s), Idempotent-Replayed %q", b.raw, a.str("id"), b.header.Get("Idempotent-Replayed"))
+	}
+	for _, prev := range []struct {
+		tok, body string
+		first     resp
+	}{{alice, crearBody("ACME", "1"), a}, {bob, crearBody("Bravo", "2"), b}} {
+		r := post(prev.tok, prev.body)
+		if r.status != http.StatusCreated || !bytes.Equal(r.raw, prev.first.raw) || r.header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("retry: %d %s, want the caller's first answer %s replayed", r.status, r.raw, prev.first.raw)
+		}
+	}
+	var n int
+	if err := pool.QueryRow(context.Background(),
+		"SELECT count(DISTINCT scope) FROM idempotency_keys WHERE key = 'pg-shared'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || countCompanias(t, pool) != 2 {
+		t.Errorf("%d scopes for the key, %d companies; want 2 and 2", n, countCompanias(t, pool))
+	}
+}
+
+// TestIntegrationLookAlikeNombreIsDuplicate checks on PostgreSQL that a
+// nombre spelled with combining marks is the same nombre as its precomposed
+// form (the domain stores NFC, and the unique index compares
+// lower(nombre)), so the look-alike is a 409; and that a nombre with an
+// invisible character is refused before it reaches the database.
+func TestIntegrationLookAlikeNombreIsDuplicate(t *testing.T) {
+	t.Parallel()
+	e, pool := newPostgresEnv(t)
+	const composed = "Compa\u00f1\u00eda Andina"     // "Compañía Andina", precomposed
+	const decomposed = "Compan\u0303i\u0301a Andina" // the same with combining marks
+	want(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody(composed, "900123456")}), http.StatusCreated)
+	for _, nombre := range []string{decomposed, "COMPAN\u0303I\u0301A ANDINA"} {
+		wantProblem(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody(nombre, "900123456")}),
+			http.StatusConflict, "compania_duplicada")
+	}
+	for _, nombre := range []string{"Compa\u00f1\u00eda\u200b Andina", "\u202eanidnA a\u00edn\u00f1apmoC"} {
+		r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody(nombre, "900123456")})
+		wantProblem(t, r, http.StatusUnprocessableEntity, "validation")
+		if msg := r.fields()["nombre"]; msg == "" || strings.Contains(string(r.raw), "Andina") || strings.Contains(string(r.raw), "anidnA") {
+			t.Errorf("nombre error %q; body %s; want the field named and the value not quoted", msg, r.raw)
+		}
+	}
+	var stored string
+	if err := pool.QueryRow(context.Background(), "SELECT nombre FROM companias").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != composed || countCompanias(t, pool) != 1 {
+		t.Errorf("stored %+q in %d rows, want %+q once", stored, countCompanias(t, pool), composed)
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"mime"
@@ -293,4 +294,26 @@ func allZero(s string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzCallerScope checks that the caller scope of a token is a fixed-size
+// digest of its (issuer, subject) pair: it never shows the subject, and
+// moving bytes between issuer and subject changes it.
+func FuzzCallerScope(f *testing.F) {
+	f.Fuzz(func(t *testing.T, iss, sub string) {
+		s := callerScope(iss, sub)
+		digest, ok := strings.CutPrefix(s, "sub:")
+		if _, err := hex.DecodeString(digest); !ok || len(digest) != 64 || err != nil {
+			t.Fatalf("callerScope(%q, %q) = %q, want sub: and 64 hex digits", iss, sub, s)
+		}
+		if s != callerScope(iss, sub) {
+			t.Fatal("callerScope is not deterministic")
+		}
+		if sub != "" && callerScope(iss+sub[:1], sub[1:]) == s {
+			t.Fatalf("(%q, %q) and (%q, %q) share a scope", iss, sub, iss+sub[:1], sub[1:])
+		}
+		if callerScope(sub, iss) == s && iss != sub {
+			t.Fatalf("(%q, %q) and its swap share a scope", iss, sub)
+		}
+	})
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 )
 
 // OAuth scopes a bearer token must hold, per route.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 )
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
@@ -142,6 +143,13 @@ const (
 	DefaultMaxWaits     = 1000
 	DefaultQueryTimeout = 5 * time.Second
 )
+
+// pollBackoff is the polling schedule of a read-your-writes wait: PollMin,
+// doubled after each poll that found the view behind, capped at PollMax;
+// no jitter (the wait is one request's, not a crowd's retry).
+func (o Options) pollBackoff() retry.Backoff {
+	return retry.Backoff{Min: o.PollMin, Max: o.PollMax}
+}
 
 func (o Options) withDefaults() Options {
 	set := func(d *time.Duration, def time.Duration) {

@@ -100,8 +100,8 @@ func (w *waits) waiting() (requests, ids int) {
 // each change notification or backoff step, each read bounded by
 // QueryTimeout.
 func (w *waits) poll(ctx context.Context, wt *watch) {
-	backoff := w.opts.PollMin
-	for {
+	poll := w.opts.pollBackoff()
+	for attempt := 0; ; {
 		// Subscribe before reading, so that a change between the read and
 		// the wait is not missed.
 		changed, release := w.subscribe(wt.id)
@@ -116,16 +116,16 @@ func (w *waits) poll(ctx context.Context, wt *watch) {
 			v, err = view.Compania{}, nil
 		}
 		wt.publish(read{v: v, err: err})
-		timer := time.NewTimer(backoff)
+		timer := time.NewTimer(poll.Delay(attempt))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			release()
 			return
 		case <-changed: // a nil channel (no notifier) is never ready
-			timer.Stop()
+			timer.Stop() // a change does not lengthen the next poll
 		case <-timer.C:
-			backoff = min(backoff*2, w.opts.PollMax)
+			attempt++
 		}
 		release()
 	}

@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 var (
@@ -130,7 +130,8 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"nothing", jwtauth.Config{}, []string{"HS256 secret or a JWKS URL is required"}},
 		{"both", jwtauth.Config{HS256Secret: secret, JWKSURL: "https://x/jwks"}, []string{"not both"}},
 		{"short secret", jwtauth.Config{HS256Secret: []byte("short")}, []string{"5 bytes, want at least 32"}},
-		{"bad url", jwtauth.Config{JWKSURL: "ftp://x", Algorithms: []string{"HS256"}}, []string{"not an absolute http(s) URL", `"HS256" is not usable`}},
+		{"bad url", jwtauth.Config{JWKSURL: "ftp://x", Algorithms: []string{"HS256"}}, []string{"not an absolute https URL", `"HS256" is not usable`}},
+		{"http beyond loopback", jwtauth.Config{JWKSURL: "http://idp.example/jwks"}, []string{`"http://idp.example/jwks" is not an absolute https URL (http is allowed only to a loopback host)`}},
 		{"rs with secret", jwtauth.Config{HS256Secret: secret, Algorithms: []string{"RS256"}}, []string{`"RS256" is not usable`}},
 	}
 	for _, tt := range tests {

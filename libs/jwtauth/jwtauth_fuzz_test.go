@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
 )
 
 // The fuzz targets of this file verify tokens with fuzzVerifier. Their seeds

@@ -3,49 +3,31 @@ package jwtauth
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
 )
 
-// Mode selects how an HTTP API authenticates its requests.
-type Mode string
+// Settings, Mode, Secret and the modes are those of envconfig, where the
+// environment is parsed (seedwork stays stdlib-only); they are re-exported
+// here so that a service names its auth configuration with one import.
+type (
+	// Settings is envconfig.AuthSettings.
+	Settings = envconfig.AuthSettings
+	// Mode is envconfig.AuthMode.
+	Mode = envconfig.AuthMode
+	// Secret is envconfig.Secret: it formats and logs as "[redacted]".
+	Secret = envconfig.Secret
+)
 
-// The authentication modes.
+// The authentication modes (envconfig.AuthModeNone, …).
 const (
 	// ModeNone checks no token: the API is open (development only).
-	ModeNone Mode = "none"
+	ModeNone = envconfig.AuthModeNone
 	// ModeHS256 verifies HS256 tokens with a shared secret.
-	ModeHS256 Mode = "hs256"
+	ModeHS256 = envconfig.AuthModeHS256
 	// ModeJWKS verifies RS256 and ES256 tokens with the keys of a JWKS URL.
-	ModeJWKS Mode = "jwks"
+	ModeJWKS = envconfig.AuthModeJWKS
 )
-
-// Secret is a confidential string. It formats and logs as "[redacted]", so
-// that printing a configuration does not leak it; convert it to use the value.
-type Secret string
-
-// String returns "[redacted]".
-func (Secret) String() string { return "[redacted]" }
-
-// GoString returns "[redacted]" (for %#v).
-func (Secret) GoString() string { return "[redacted]" }
-
-// LogValue implements slog.LogValuer with "[redacted]".
-func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
-
-// Settings is the bearer-token configuration of a service, as read from its
-// environment (see envconfig.Parser.Auth): the mode and the key source of
-// that mode, plus the optional issuer and audience checks.
-type Settings struct {
-	// Mode is ModeNone, ModeHS256 or ModeJWKS.
-	Mode Mode
-	// HS256Secret is the shared secret of ModeHS256, at least MinSecretLen bytes.
-	HS256Secret Secret
-	// JWKSURL is the http(s) URL of the key set of ModeJWKS.
-	JWKSURL string
-	// Issuer, if set, must equal the tokens' iss claim.
-	Issuer string
-	// Audience, if set, must be one of the tokens' aud values.
-	Audience string
-}
 
 // NewFromSettings builds the Verifier that s asks for: an HS256 Verifier for
 // ModeHS256, a JWKS Verifier for ModeJWKS (the secret, respectively the URL,

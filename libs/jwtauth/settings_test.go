@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/propalpes/companias/libs/seedwork/jwtauth"
+	"github.com/propalpes/companias/libs/jwtauth"
 )
 
 func TestNewFromSettings(t *testing.T) {
