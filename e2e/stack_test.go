@@ -339,8 +339,9 @@ func (p *proc) stop(t *testing.T) {
 	})
 }
 
-// lineLog keeps the last lines a child wrote and reports the first
-// "listening" address it logs (both services log JSON with an "addr" key).
+// lineLog keeps the last lines a child wrote and reports the address of
+// its HTTP API: both services log JSON "http api listening" with an "addr"
+// key (and other listeners, such as the metrics one, other messages).
 type lineLog struct {
 	mu    sync.Mutex
 	lines []string
@@ -366,7 +367,7 @@ func (l *lineLog) scan(r io.Reader) {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
 			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Addr != "" && strings.Contains(rec.Msg, "listening") {
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Addr != "" && rec.Msg == "http api listening" {
 				l.addr <- rec.Addr
 				sent = true
 			}

@@ -252,7 +252,7 @@ func registerCollectors(reg prometheus.Registerer, p *projection) error {
 func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("http server listening", "addr", ln.Addr().String())
+	log.Info("http api listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
