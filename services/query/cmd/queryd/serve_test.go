@@ -217,7 +217,7 @@ func TestIntegrationServe(t *testing.T) {
 			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
 		default:
 		}
-		addr, ok := stderr.logValue("http server listening", "addr")
+		addr, ok := stderr.logValue("http api listening", "addr")
 		base = "http://" + addr
 		return ok
 	})

@@ -37,7 +37,7 @@ func startServe(t *testing.T, env map[string]string, stderr *syncBuffer) (string
 			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
 		default:
 		}
-		addr, ok := stderr.logValue("http server listening", "addr")
+		addr, ok := stderr.logValue("http api listening", "addr")
 		base = "http://" + addr
 		return ok
 	})
