@@ -50,7 +50,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
-	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/seedwork/retry"
@@ -78,22 +77,26 @@ func (f WriterFunc) WriteViews(ctx context.Context, runs []view.Run) ([]view.Ver
 	return f(ctx, runs)
 }
 
-// Defaults of Config.
+// Defaults of Config. Linger, MaxWait, MaxFetchBytes and CloseTimeout are
+// only forwarded to package groupconsumer, which applies their defaults
+// (restated here for reference); the others are the consumer's own.
 const (
+	// DefaultBatchSize is larger than groupconsumer's: a store write per
+	// batch is what the projection amortises.
 	DefaultBatchSize      = 500
-	DefaultLinger         = 5 * time.Millisecond
-	DefaultMaxWait        = 250 * time.Millisecond
+	DefaultLinger         = groupconsumer.DefaultLinger
+	DefaultMaxWait        = groupconsumer.DefaultMaxWait
 	DefaultRetryMin       = 100 * time.Millisecond
 	DefaultRetryMax       = 5 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
-	DefaultCloseTimeout   = 5 * time.Second
+	DefaultCloseTimeout   = groupconsumer.DefaultCloseTimeout
 	DefaultStatusInterval = time.Second
 	// DefaultMaxFetchBytes bounds one fetch response of a partition reader
 	// (1 MiB, Kafka's default max.message.bytes; about 2,000 events). A
 	// broker still returns a first record batch larger than this, whole, so
 	// that the reader makes progress: the topic's max.message.bytes is what
 	// bounds a message.
-	DefaultMaxFetchBytes = 1 << 20
+	DefaultMaxFetchBytes = groupconsumer.DefaultMaxFetchBytes
 )
 
 // Config configures a Consumer. Zero fields take the defaults noted.
@@ -181,21 +184,13 @@ type Config struct {
 	Tracer trace.Tracer
 }
 
-func (c *Config) setDefaults() error {
-	if len(c.Brokers) == 0 {
-		return errors.New("consumer: no brokers")
-	}
-	if c.GroupID == "" {
-		return errors.New("consumer: empty group id")
-	}
+// setDefaults applies the defaults of the consumer's own settings and of
+// Topic (which Status and the spans read). What is only forwarded to
+// groupconsumer (Brokers, GroupID, DLQTopic, Linger, MaxWait, MaxFetchBytes,
+// CloseTimeout) is validated and defaulted by groupconsumer.New.
+func (c *Config) setDefaults() {
 	if c.Topic == "" {
 		c.Topic = companiaevent.DefaultTopic
-	}
-	if c.DLQTopic == "" {
-		c.DLQTopic = deadletter.Topic(c.Topic)
-	}
-	if c.DLQTopic == c.Topic {
-		return errors.New("consumer: the dead-letter topic must differ from the events topic")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -205,15 +200,9 @@ func (c *Config) setDefaults() error {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
 	}
-	if c.MaxFetchBytes <= 0 {
-		c.MaxFetchBytes = DefaultMaxFetchBytes
-	}
-	def(&c.Linger, DefaultLinger)
-	def(&c.MaxWait, DefaultMaxWait)
 	def(&c.RetryMin, DefaultRetryMin)
 	def(&c.RetryMax, DefaultRetryMax)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
-	def(&c.CloseTimeout, DefaultCloseTimeout)
 	def(&c.StatusInterval, DefaultStatusInterval)
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
@@ -224,7 +213,6 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
 }
 
 // Counters are running totals since the consumer was built.
@@ -289,9 +277,7 @@ func New(cfg Config, w Writer) (*Consumer, error) {
 	if w == nil {
 		return nil, errors.New("consumer: nil writer")
 	}
-	if err := cfg.setDefaults(); err != nil {
-		return nil, err
-	}
+	cfg.setDefaults()
 	dec, err := newDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)

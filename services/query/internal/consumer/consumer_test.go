@@ -542,16 +542,20 @@ func TestNewValidatesConfig(t *testing.T) {
 	t.Parallel()
 	w := consumer.WriterFunc(func(context.Context, []view.Run) ([]view.VersionGap, error) { return nil, nil })
 	for name, tt := range map[string]struct {
-		cfg consumer.Config
-		w   consumer.Writer
+		cfg  consumer.Config
+		w    consumer.Writer
+		want string
 	}{
-		"no brokers":       {consumer.Config{GroupID: "g"}, w},
-		"no group":         {consumer.Config{Brokers: []string{"x:1"}}, w},
-		"no writer":        {consumer.Config{Brokers: []string{"x:1"}, GroupID: "g"}, nil},
-		"dlq equals topic": {consumer.Config{Brokers: []string{"x:1"}, GroupID: "g", Topic: "t", DLQTopic: "t"}, w},
+		"no brokers":       {consumer.Config{GroupID: "g"}, w, "no brokers"},
+		"no group":         {consumer.Config{Brokers: []string{"x:1"}}, w, "empty group id"},
+		"no writer":        {consumer.Config{Brokers: []string{"x:1"}, GroupID: "g"}, nil, "nil writer"},
+		"dlq equals topic": {consumer.Config{Brokers: []string{"x:1"}, GroupID: "g", Topic: "t", DLQTopic: "t"}, w, "must differ"},
+		"dlq equals the default topic": {
+			consumer.Config{Brokers: []string{"x:1"}, GroupID: "g", DLQTopic: companiaevent.DefaultTopic}, w, "must differ"},
 	} {
-		if _, err := consumer.New(tt.cfg, tt.w); err == nil {
-			t.Errorf("%s: New succeeded", name)
+		_, err := consumer.New(tt.cfg, tt.w)
+		if err == nil || !strings.HasPrefix(err.Error(), "consumer: ") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: New = %v, want a consumer error about %q", name, err, tt.want)
 		}
 	}
 	c, err := consumer.New(consumer.Config{Brokers: []string{"x:1"}, GroupID: "g"}, w)

@@ -39,7 +39,7 @@ func mint(t *testing.T, secret []byte, sub, scope string, exp time.Time) string 
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
 // newAuthEnv starts the API with HS256 bearer authentication (audience
-// companias-command) and a metrics handler.
+// companias-command).
 func newAuthEnv(t *testing.T) *env {
 	t.Helper()
 	v, err := jwtauth.New(jwtauth.Config{HS256Secret: authSecret, Audience: "companias-command"})
@@ -48,10 +48,6 @@ func newAuthEnv(t *testing.T) *env {
 	}
 	return newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Config) {
 		c.Auth = v
-		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain")
-			fmt.Fprintln(w, "up 1")
-		})
 	})
 }
 
@@ -141,12 +137,6 @@ func TestAuthOpenRoutes(t *testing.T) {
 	e := newAuthEnv(t)
 	for _, path := range []string{"/health", "/healthz", "/readyz", "/openapi.json"} {
 		want(t, e.do(req{method: "GET", path: path}), http.StatusOK)
-	}
-	// The exposition is not JSON, so it skips the schema check of e.do.
-	rec := httptest.NewRecorder()
-	e.router.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != http.StatusOK || rec.Body.String() != "up 1\n" {
-		t.Errorf("GET /metrics = %d %q, want 200 without a token", rec.Code, rec.Body)
 	}
 }
 

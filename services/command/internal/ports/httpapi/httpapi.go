@@ -1,7 +1,7 @@
 // Package httpapi is the HTTP port of the command service: the gin router
 // with the company commands (/v1/companias…), the prototype-compatible
-// ingestion route, health and readiness probes, the Prometheus metrics and the
-// OpenAPI document.
+// ingestion route, health and readiness probes and the OpenAPI document. The
+// Prometheus metrics are served on the admin listener, not here.
 //
 // Handlers are thin: they check the request's shape (media type, size, JSON
 // syntax, headers), build an app command, run it and write the result.
@@ -57,9 +57,6 @@ type Config struct {
 	// Logger receives 5xx causes (Error; 503 at Warn), recovered panics and
 	// one Debug access-log line per request.
 	Logger *slog.Logger
-	// Metrics, if set, serves GET /metrics (the Prometheus exposition);
-	// while it is nil that route answers 404. Optional.
-	Metrics http.Handler
 	// ObserveRequest, if set, is called once per request after it was
 	// served (a recovered panic included), with gin's route template
 	// ("/v1/companias/:id", never the raw path; "" when no route matched),
@@ -68,7 +65,7 @@ type Config struct {
 	// Auth, if set, guards the command routes with bearer tokens: creating,
 	// updating and ingesting need AuthScopeWrite, approving and rejecting
 	// AuthScopeApprove. While it is nil the API is open (AUTH_MODE=none).
-	// The probes, /openapi.json and /metrics are always open. Optional.
+	// The probes and /openapi.json are always open. Optional.
 	Auth Authenticator
 	// Parked, if set, reports the outbox rows the relay parked: their number
 	// and the ids of the first limit of them. GET /readyz shows them in its
@@ -113,7 +110,7 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{app: cfg.App, ready: cfg.Ready, parked: cfg.Parked, log: cfg.Logger, metrics: cfg.Metrics, observe: cfg.ObserveRequest, auth: cfg.Auth, tracer: cfg.Tracer}
+	h := &handlers{app: cfg.App, ready: cfg.Ready, parked: cfg.Parked, log: cfg.Logger, observe: cfg.ObserveRequest, auth: cfg.Auth, tracer: cfg.Tracer}
 
 	r := gin.New()
 	// An API answers a wrong path with a 404 problem, not a redirect that a
@@ -150,7 +147,6 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/openapi.json", h.openapi)
-	r.GET("/metrics", h.serveMetrics)
 	return r, nil
 }
 
@@ -160,7 +156,6 @@ type handlers struct {
 	ready   func(context.Context) error
 	parked  func(context.Context, int) (int64, []int64, error) // nil: no outbox details
 	log     *slog.Logger
-	metrics http.Handler
 	observe func(route, method string, status int, d time.Duration)
 	auth    Authenticator // nil: the API is open
 	tracer  trace.Tracer  // nil: no spans
@@ -228,16 +223,6 @@ func (h *handlers) readyz(c *gin.Context) {
 		}
 	}
 	h.writeJSON(c, http.StatusOK, body)
-}
-
-// serveMetrics hands GET /metrics to the Prometheus handler, if any.
-func (h *handlers) serveMetrics(c *gin.Context) {
-	if h.metrics == nil {
-		h.fail(c, &requestError{status: http.StatusNotFound, code: "not_found", detail: "metrics are not enabled"})
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	h.metrics.ServeHTTP(c.Writer, c.Request)
 }
 
 func (h *handlers) openapi(c *gin.Context) {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +42,7 @@ func mint(t *testing.T, secret []byte, sub, scope string, exp time.Time, asArray
 }
 
 // withAuth turns on HS256 authentication (issuer https://idp.test,
-// audience companias-query) and a metrics handler.
+// audience companias-query).
 func withAuth(t *testing.T) envOption {
 	t.Helper()
 	v, err := jwtauth.New(jwtauth.Config{HS256Secret: authSecret, Issuer: "https://idp.test", Audience: "companias-query"})
@@ -52,7 +51,6 @@ func withAuth(t *testing.T) envOption {
 	}
 	return func(d *httpapi.Deps, _ *httpapi.Options) {
 		d.Auth = v
-		d.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "up 1") })
 	}
 }
 
@@ -121,7 +119,7 @@ func TestAuthGuardsReads(t *testing.T) {
 func TestAuthOpenRoutes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newFakeViews(), withAuth(t))
-	for _, path := range []string{"/healthz", "/readyz", "/health", "/openapi.json", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz", "/health", "/openapi.json"} {
 		if rec := e.do(t, http.MethodGet, path); rec.Code != http.StatusOK {
 			t.Errorf("GET %s without a token = %d, want 200", path, rec.Code)
 		}

@@ -24,16 +24,6 @@ func (a *API) openAPI(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", openAPIDoc)
 }
 
-// metrics hands GET /metrics to the Prometheus handler, if any.
-func (a *API) metrics(c *gin.Context) {
-	if a.deps.Metrics == nil {
-		a.writeProblem(c, problem.New(http.StatusNotFound, "metrics_disabled", "metrics are not enabled in this process"))
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	a.deps.Metrics.ServeHTTP(c.Writer, c.Request)
-}
-
 func (a *API) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }

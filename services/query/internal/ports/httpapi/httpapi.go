@@ -1,8 +1,9 @@
 // Package httpapi is the HTTP port of the query service: the read endpoints
 // of the companias views (with read-your-writes waits, ETags and cursor
 // pagination), the prototype-compatible routes, the projection status, the
-// rebuild admin endpoints, health and readiness probes, the Prometheus
-// metrics and the OpenAPI document. It renders the read models of package view as JSON and errors as
+// rebuild admin endpoints, health and readiness probes and the OpenAPI
+// document (the Prometheus metrics are served on the admin listener, not
+// here). It renders the read models of package view as JSON and errors as
 // RFC 9457 problem details; *gin.Context never leaves this package.
 package httpapi
 
@@ -82,8 +83,8 @@ type IDChangeNotifier interface {
 	ChangedID(id string) (<-chan struct{}, func())
 }
 
-// Deps are the collaborators of the API. Every field but Changes, Metrics,
-// ObserveRequest and Auth is required.
+// Deps are the collaborators of the API. Every field but Changes, ObserveRequest
+// and Auth is required.
 type Deps struct {
 	Views      Views
 	Store      Pinger
@@ -93,9 +94,6 @@ type Deps struct {
 	Changes ChangeNotifier
 	// Logger receives the access log (at debug) and each error, once.
 	Logger *slog.Logger
-	// Metrics, if not nil, serves GET /metrics (the Prometheus exposition);
-	// while it is nil that route answers 404.
-	Metrics http.Handler
 	// ObserveRequest, if not nil, is called once per request after it was
 	// served (a recovered panic included), with gin's route template
 	// ("/v1/companias/:id", never the raw path; "" when no route matched),
@@ -103,8 +101,8 @@ type Deps struct {
 	ObserveRequest func(route, method string, status int, d time.Duration)
 	// Auth, if not nil, guards the read routes with bearer tokens holding
 	// AuthScopeRead, and the rebuild routes with AuthScopeAdmin. While it is
-	// nil the API is open (AUTH_MODE=none). The probes, /openapi.json and
-	// /metrics are always open.
+	// nil the API is open (AUTH_MODE=none). The probes and /openapi.json are
+	// always open.
 	Auth Authenticator
 }
 
@@ -266,7 +264,6 @@ func (a *API) routes() *gin.Engine {
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/openapi.json", a.openAPI)
-	e.GET("/metrics", a.metrics)
 
 	read, admin := a.authorize(AuthScopeRead), a.authorize(AuthScopeAdmin)
 	v1 := e.Group("/v1")

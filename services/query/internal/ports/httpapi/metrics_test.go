@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -21,7 +22,6 @@ func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {
 	}
 	views := newFakeViews(rechazada())
 	e := newEnv(t, views, func(d *httpapi.Deps, _ *httpapi.Options) {
-		d.Metrics = metrics.Handler(reg, slog.New(slog.DiscardHandler))
 		d.ObserveRequest = m.ObserveRequest
 	})
 	for _, path := range []string{"/v1/companias/c-1", "/v1/companias/c-1", "/v1/companias/nope-42", "/healthz", "/no/such/route-77"} {
@@ -35,7 +35,9 @@ func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {
 		t.Fatalf("panicking handler = %d, want 500", rec.Code)
 	}
 
-	rec := e.do(t, http.MethodGet, "/metrics")
+	// The exposition is served on the admin listener; scrape its handler.
+	rec := httptest.NewRecorder()
+	metrics.Handler(reg, slog.New(slog.DiscardHandler)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
 		t.Fatalf("GET /metrics = %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -60,11 +62,14 @@ func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {
 	}
 }
 
-func TestMetricsRouteWithoutHandlerIsNotFound(t *testing.T) {
+// TestMetricsAreNotOnTheAPIPort checks that GET /metrics is an unknown
+// route of the API (a 404 problem): the exposition lives on the admin
+// listener (METRICS_ADDR).
+func TestMetricsAreNotOnTheAPIPort(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newFakeViews())
 	p := wantProblem(t, e.do(t, http.MethodGet, "/metrics"), http.StatusNotFound)
-	if p.Code != "metrics_disabled" {
-		t.Errorf("problem code = %q, want metrics_disabled", p.Code)
+	if p.Code != "route_not_found" {
+		t.Errorf("problem code = %q, want route_not_found", p.Code)
 	}
 }
