@@ -66,6 +66,14 @@ func TestNewLogged(t *testing.T) {
 	}
 
 	logs.Reset()
+	if v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}, log, "AUTH IS OFF"); v != nil || err != nil {
+		t.Fatalf("mode none on the network = %v, %v; want nil, nil", v, err)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"AUTHENTICATION IS OFF ON A NETWORK ADDRESS`) {
+		t.Errorf("mode none on the network logged %q, want an ERROR line", logs.String())
+	}
+
+	logs.Reset()
 	v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/jwks", Issuer: "iss"}, log, "off", "read", "admin")
 	if v == nil || err != nil {
 		t.Fatalf("mode jwks = %v, %v; want a Verifier", v, err)

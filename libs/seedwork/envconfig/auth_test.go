@@ -10,6 +10,19 @@ import (
 
 const secret32 = "0123456789abcdef0123456789abcdef"
 
+// loopback is the HTTP_ADDR the tests give unless they test it: there an
+// unset AUTH_MODE means none.
+const loopback = "127.0.0.1:8080"
+
+// onLoopback returns vars plus HTTP_ADDR=loopback unless vars sets HTTP_ADDR.
+func onLoopback(vars map[string]string) map[string]string {
+	out := map[string]string{"HTTP_ADDR": loopback}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	read := files(map[string]string{"/jwt": secret32 + "\n", "/tiny": "tiny"})
@@ -29,14 +42,14 @@ func TestAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := envconfig.New(env(tt.vars), read, nil)
+			p := envconfig.New(env(onLoopback(tt.vars)), read, nil)
 			if got := p.Auth(); got != tt.want {
 				t.Errorf("Auth() = %#v, want %#v", got, tt.want)
 			}
 			if err := p.Err(); err != nil {
 				t.Errorf("Err() = %v", err)
 			}
-			if err := envconfig.ValidateAuth(tt.want); err != nil {
+			if err := envconfig.ValidateAuth(tt.want, loopback); err != nil {
 				t.Errorf("ValidateAuth(%#v) = %v", tt.want, err)
 			}
 		})
@@ -78,7 +91,7 @@ func TestAuthProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := envconfig.New(env(tt.vars), read, nil)
+			p := envconfig.New(env(onLoopback(tt.vars)), read, nil)
 			p.Auth()
 			want := "invalid configuration: " + strings.Join(tt.want, "\n")
 			if err := p.Err(); err == nil || err.Error() != want {
@@ -102,9 +115,70 @@ func TestValidateAuth(t *testing.T) {
 		{envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: "short"}, "AUTH_HS256_SECRET must hold at least 32 bytes, got 5"},
 		{envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://x", HS256Secret: secret32}, "AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"},
 	} {
-		if err := envconfig.ValidateAuth(tt.s); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if err := envconfig.ValidateAuth(tt.s, loopback); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ValidateAuth(%s) = %v, want %q", fmt.Sprint(tt.s.Mode), err, tt.want)
 		}
+	}
+}
+
+// An API listening beyond loopback never runs open by accident: an unset
+// AUTH_MODE is then a problem naming it, and AUTH_MODE=none needs
+// AUTH_ALLOW_NONE_ON_NETWORK=true.
+func TestAuthFailsClosed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		want    envconfig.AuthSettings
+		wantErr string // "" for no problem
+	}{
+		{"unset on all interfaces", map[string]string{"HTTP_ADDR": ":8080"}, envconfig.AuthSettings{},
+			`AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`},
+		{"unset on 0.0.0.0", map[string]string{"HTTP_ADDR": "0.0.0.0:8080"}, envconfig.AuthSettings{}, "AUTH_MODE is not set"},
+		{"unset on a routable address", map[string]string{"HTTP_ADDR": "10.0.0.7:8080"}, envconfig.AuthSettings{}, "AUTH_MODE is not set"},
+		{"unset without HTTP_ADDR", nil, envconfig.AuthSettings{}, "AUTH_MODE is not set"},
+		{"unset with an opt-in", map[string]string{"HTTP_ADDR": ":8080", "AUTH_ALLOW_NONE_ON_NETWORK": "true"},
+			envconfig.AuthSettings{AllowNoneOnNetwork: true}, "AUTH_MODE is not set"},
+		{"unset on 127.0.0.1", map[string]string{"HTTP_ADDR": "127.0.0.1:8080"}, envconfig.AuthSettings{Mode: envconfig.AuthModeNone}, ""},
+		{"unset on localhost", map[string]string{"HTTP_ADDR": "localhost:8080"}, envconfig.AuthSettings{Mode: envconfig.AuthModeNone}, ""},
+		{"unset on ::1", map[string]string{"HTTP_ADDR": "[::1]:8080"}, envconfig.AuthSettings{Mode: envconfig.AuthModeNone}, ""},
+		{"none on all interfaces", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none"}, envconfig.AuthSettings{Mode: envconfig.AuthModeNone},
+			"AUTH_MODE is none but HTTP_ADDR \":8080\" listens beyond loopback, which serves an open API: set AUTH_MODE=jwks (or hs256), listen on 127.0.0.1, or set AUTH_ALLOW_NONE_ON_NETWORK=true to do so on purpose"},
+		{"none opted in", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeNone, AllowNoneOnNetwork: true}, ""},
+		{"none not opted in", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "false"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeNone}, "AUTH_ALLOW_NONE_ON_NETWORK=true"},
+		{"opt-in with jwks", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks", "AUTH_ALLOW_NONE_ON_NETWORK": "true"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp.example/jwks", AllowNoneOnNetwork: true},
+			"AUTH_ALLOW_NONE_ON_NETWORK is only used with AUTH_MODE=none"},
+		{"jwks on all interfaces", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp.example/jwks"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := envconfig.New(env(tt.vars), nil, nil)
+			got := p.Auth()
+			err := p.Err()
+			if got != tt.want {
+				t.Errorf("Auth() = %#v, want %#v", got, tt.want)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Err() = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Err() = %v, want a problem containing %q", err, tt.wantErr)
+			}
+			if tt.want.Mode != "" && tt.wantErr == "" {
+				if err := envconfig.ValidateAuth(tt.want, tt.vars["HTTP_ADDR"]); err != nil {
+					t.Errorf("ValidateAuth = %v, want nil", err)
+				}
+			}
+		})
+	}
+	if err := envconfig.ValidateAuth(envconfig.AuthSettings{Mode: envconfig.AuthModeNone}, ":8080"); err == nil ||
+		!strings.Contains(err.Error(), "AUTH_ALLOW_NONE_ON_NETWORK") {
+		t.Errorf("ValidateAuth(none, :8080) = %v, want the opt-in problem", err)
 	}
 }
 

@@ -54,6 +54,9 @@ type AuthSettings struct {
 	Issuer string
 	// Audience, if set, must be one of the tokens' aud values.
 	Audience string
+	// AllowNoneOnNetwork is AUTH_ALLOW_NONE_ON_NETWORK: only with it may
+	// AuthModeNone serve an API listening beyond loopback. Log it loudly.
+	AllowNoneOnNetwork bool
 }
 
 // CheckJWKSURL returns nil if raw is an absolute https URL, or an http URL

@@ -47,3 +47,13 @@ func TestRunRejectsBadAuthConfig(t *testing.T) {
 		t.Fatalf("run = %v, want the AUTH_HS256_SECRET problem", err)
 	}
 }
+
+// The image sets HTTP_ADDR=:8080: without AUTH_MODE it must not start.
+func TestRunRefusesAnOpenAPIBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HTTP_ADDR": ":8080"}
+	err := run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`) {
+		t.Fatalf("run = %v, want the AUTH_MODE problem", err)
+	}
+}

@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load with defaults: %v", err)
 	}
-	if c.HTTPAddr != ":8080" || c.EventsTopic != "topic-eventos-compania" ||
+	if c.HTTPAddr != "127.0.0.1:8080" || c.EventsTopic != "topic-eventos-compania" ||
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
@@ -216,6 +216,8 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 		// The rules themselves are tested in envconfig; Load must report
 		// them, together with the service's other problems.
 		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
+		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8080"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`}},
+		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8080", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
 		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud"},
 			[]string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5", "LOG_LEVEL"}},
 	}
@@ -235,6 +237,15 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
+func TestLoadAuthNoneOnNetwork(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
+		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
+	}
+}
+
 func TestVariablesListAuth(t *testing.T) {
 	t.Parallel()
 	v := config.Variables()
@@ -243,8 +254,8 @@ func TestVariablesListAuth(t *testing.T) {
 			t.Errorf("Variables() lacks %s", name)
 		}
 	}
-	if v["AUTH_MODE"] != "none" {
-		t.Errorf("AUTH_MODE default = %q, want none", v["AUTH_MODE"])
+	if v["AUTH_MODE"] != "" {
+		t.Errorf("AUTH_MODE default = %q, want unset (none on a loopback HTTP_ADDR only)", v["AUTH_MODE"])
 	}
 }
 

@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load(empty env) error = %v, want nil", err)
 	}
 	want := config.Config{
-		HTTPAddr:               ":8081",
+		HTTPAddr:               "127.0.0.1:8081",
 		HTTPReadHeaderTimeout:  5 * time.Second,
 		HTTPReadTimeout:        10 * time.Second,
 		HTTPWriteTimeout:       30 * time.Second,
@@ -321,6 +321,15 @@ func TestLoadAuthHS256(t *testing.T) {
 	}
 }
 
+// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
+func TestLoadAuthNoneOnNetwork(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8081", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
+		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
+	}
+}
+
 func TestLoadAuthReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -331,6 +340,8 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 		// The rules themselves are tested in envconfig; Load must report
 		// them, together with the service's other problems.
 		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
+		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8081"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`}},
+		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8081", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
 		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud"},
 			[]string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5", "LOG_LEVEL"}},
 	}
