@@ -36,8 +36,10 @@ const (
 // AUTH_ALLOW_NONE_ON_NETWORK, AUTH_HS256_SECRET or the file named by AUTH_HS256_SECRET_FILE (one
 // trailing newline removed), AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE,
 // and records every inconsistency: an unknown mode, both a secret and a
-// secret file, an unreadable secret file, a missing secret or one shorter
-// than MinHS256SecretLen bytes with hs256, a missing JWKS URL or one
+// secret file, an unreadable secret file, a missing secret with hs256 or
+// one that DecodeHS256Secret or CheckHS256Key refuses (the secret is
+// "base64:" or "hex:" followed by the encoded key; HS256Secret holds the
+// decoded key), a missing JWKS URL or one
 // CheckJWKSURL refuses with jwks, and settings that belong to another mode (any setting with
 // none). A problem about the secret names the variable it came from.
 //
@@ -81,6 +83,14 @@ func (p *Parser) Auth() AuthSettings {
 	secretName := AuthSecretVar
 	if file != "" {
 		secretName = AuthSecretFileVar
+	}
+	if s.Mode == AuthModeHS256 && secret != "" && !readFailed {
+		key, err := DecodeHS256Secret(secret)
+		if err != nil {
+			p.Fail(secretName, err.Error()+"; "+HS256SecretHint)
+			readFailed = true // reported: not checked again
+		}
+		s.HS256Secret = Secret(key)
 	}
 	p.errs = append(p.errs, checkAuth(s, httpAddr, secretName, secret != "" || file != "", readFailed)...)
 	return s
@@ -131,8 +141,8 @@ func checkAuth(s AuthSettings, httpAddr, secretName string, secretSet, readFaile
 	case AuthModeHS256:
 		if !secretSet {
 			fail(AuthSecretVar, "or "+AuthSecretFileVar+" is required with AUTH_MODE=hs256")
-		} else if !readFailed && len(s.HS256Secret) < MinHS256SecretLen {
-			fail(secretName, fmt.Sprintf("must hold at least %d bytes, got %d", MinHS256SecretLen, len(s.HS256Secret)))
+		} else if err := CheckHS256Key([]byte(s.HS256Secret)); !readFailed && err != nil {
+			fail(secretName, err.Error()+"; "+HS256SecretHint)
 		}
 		if s.JWKSURL != "" {
 			fail(AuthJWKSURLVar, "is only used with AUTH_MODE=jwks")

@@ -1,6 +1,7 @@
 package envconfig_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,7 +9,20 @@ import (
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
 )
 
-const secret32 = "0123456789abcdef0123456789abcdef"
+// secret32 is a valid AUTH_HS256_SECRET: 32 random bytes in base64;
+// hexSecret32 is the same key in hex, key32 the key itself.
+const (
+	secret32    = "base64:cbyAhwUVWvYEmpdoZmXe2mLGtdJE1j1gE2tVEd9zmIk="
+	hexSecret32 = "hex:71bc808705155af6049a97686665deda62c6b5d244d63d60136b5511df739889"
+)
+
+var key32 = func() envconfig.Secret {
+	k, err := hex.DecodeString(strings.TrimPrefix(hexSecret32, "hex:"))
+	if err != nil {
+		panic(err)
+	}
+	return envconfig.Secret(k)
+}()
 
 // loopback is the HTTP_ADDR the tests give unless they test it: there an
 // unset AUTH_MODE means none.
@@ -33,8 +47,9 @@ func TestAuth(t *testing.T) {
 	}{
 		{"default none", nil, envconfig.AuthSettings{Mode: envconfig.AuthModeNone}},
 		{"hs256", map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
-			envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: secret32, Issuer: "i", Audience: "a"}},
-		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: secret32}},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32, Issuer: "i", Audience: "a"}},
+		{"hs256 hex", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": hexSecret32}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32}},
+		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32}},
 		{"jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp/jwks"}, envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp/jwks"}},
 		{"jwks loopback http", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "http://127.0.0.1:8081/jwks"},
 			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "http://127.0.0.1:8081/jwks"}},
@@ -58,7 +73,7 @@ func TestAuth(t *testing.T) {
 
 func TestAuthProblems(t *testing.T) {
 	t.Parallel()
-	read := files(map[string]string{"/jwt": secret32, "/tiny": "tiny\n"})
+	read := files(map[string]string{"/jwt": secret32, "/tiny": "hex:00ff\n"})
 	tests := []struct {
 		name string
 		vars map[string]string
@@ -66,8 +81,8 @@ func TestAuthProblems(t *testing.T) {
 	}{
 		{"unknown mode", map[string]string{"AUTH_MODE": "oauth"}, []string{`AUTH_MODE must be none, hs256 or jwks, got "oauth"`}},
 		{"hs256 without secret", map[string]string{"AUTH_MODE": "hs256"}, []string{"AUTH_HS256_SECRET or AUTH_HS256_SECRET_FILE is required with AUTH_MODE=hs256"}},
-		{"short secret", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short"}, []string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5"}},
-		{"short secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/tiny"}, []string{"AUTH_HS256_SECRET_FILE must hold at least 32 bytes, got 4"}},
+		{"short secret", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short"}, []string{`AUTH_HS256_SECRET must start with "base64:" or "hex:", the encoding of the key that follows; ` + envconfig.HS256SecretHint}},
+		{"short secret file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/tiny"}, []string{"AUTH_HS256_SECRET_FILE has 2 bytes of key material, want at least 32; " + envconfig.HS256SecretHint}},
 		{"unreadable file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/missing"},
 			[]string{"AUTH_HS256_SECRET_FILE cannot be read: open /missing: file does not exist"}},
 		{"secret and file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_HS256_SECRET_FILE": "/jwt"},
@@ -97,7 +112,7 @@ func TestAuthProblems(t *testing.T) {
 			if err := p.Err(); err == nil || err.Error() != want {
 				t.Errorf("Err() = %v, want %q", err, want)
 			}
-			if err := p.Err(); err != nil && strings.Contains(err.Error(), secret32) {
+			if err := p.Err(); err != nil && (strings.Contains(err.Error(), secret32) || strings.Contains(err.Error(), "short")) {
 				t.Errorf("Err() leaks the secret: %v", err)
 			}
 		})
@@ -112,12 +127,67 @@ func TestValidateAuth(t *testing.T) {
 	}{
 		{envconfig.AuthSettings{}, `AUTH_MODE must be none, hs256 or jwks, got ""`},
 		{envconfig.AuthSettings{Mode: envconfig.AuthModeNone, HS256Secret: "x"}, "AUTH_HS256_SECRET is set but AUTH_MODE is none"},
-		{envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: "short"}, "AUTH_HS256_SECRET must hold at least 32 bytes, got 5"},
-		{envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://x", HS256Secret: secret32}, "AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"},
+		{envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: "short"}, "AUTH_HS256_SECRET has 5 bytes of key material, want at least 32"},
+		{envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: "0123456789abcdef0123456789abcdef"}, "AUTH_HS256_SECRET repeats a 16-byte pattern"},
+		{envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://x", HS256Secret: key32}, "AUTH_HS256_SECRET is only used with AUTH_MODE=hs256"},
 	} {
 		if err := envconfig.ValidateAuth(tt.s, loopback); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ValidateAuth(%s) = %v, want %q", fmt.Sprint(tt.s.Mode), err, tt.want)
 		}
+	}
+}
+
+// The shipped examples and other guessable secrets fail start with a
+// message telling what to put instead; random keys in either encoding pass.
+func TestAuthHS256Secret(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		secret  string
+		wantErr string // "" for a valid secret
+	}{
+		{"base64", secret32, ""},
+		{"base64 unpadded", strings.TrimSuffix(secret32, "="), ""},
+		{"base64 url-safe", "base64:8_-PLnU9Do7qG8gmk-2Wru9dMBm5v7A2dYTe6EhUrgA", ""},
+		{"hex", hexSecret32, ""},
+		{"hex upper case", strings.ToUpper(hexSecret32[:4]) + hexSecret32[4:], "must start with"},
+		{"64 random bytes", "base64:AniUU39fzn7G+kS2jfpogaipT5E2s/vgJpEEjz9dpjf255+WI6Y/THiNkiHqLPR6BlBDPINgi/38Jx52sIstyQ==", ""},
+		{"shipped k8s example", "CHANGE-ME-32-OR-MORE-RANDOM-BYTES", "holds a placeholder, not a key; " + envconfig.HS256SecretHint},
+		{"shipped compose example", "change-me-to-32-or-more-random-bytes", "holds a placeholder"},
+		{"placeholder encoded", "base64:Y2hhbmdlbWUtY2hhbmdlbWUtY2hhbmdlbWUtY2hhbmdlbWU=", "is a placeholder, not a key"},
+		{"placeholder after a prefix", "base64:Change-Me-Change-Me-Change-Me-Change-Me-Change-Me", "holds a placeholder"},
+		{"the word secret", "hex:" + strings.Repeat("5345435245545f", 5), "is a placeholder"},
+		{"example", "an-EXAMPLE-value-of-more-than-32-bytes", "holds a placeholder"},
+		{"raw text", "0123456789abcdefghijklmnopqrstuvwxyz!#", `must start with "base64:" or "hex:"`},
+		{"short", "hex:0123456789abcdef", "has 8 bytes of key material, want at least 32"},
+		{"bad base64", "base64:not base64 at all!", `is not valid base64 after "base64:"`},
+		{"bad hex", "hex:zz", `is not valid hex after "hex:"`},
+		{"one byte", "hex:" + strings.Repeat("aa", 32), "has 1 distinct byte values in its key, want at least 16"},
+		{"few bytes", "hex:" + strings.Repeat("0102030405060708090a0b0c0d0e0f", 3), "has 15 distinct byte values"},
+		{"pattern", "hex:" + strings.Repeat("000102030405060708090a0b0c0d0e0f10", 2), "repeats a 17-byte pattern"},
+		{"counting", "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "is a run of evenly spaced bytes"},
+		{"counting down", "hex:fffdfbf9f7f5f3f1efedebe9e7e5e3e1dfdddbd9d7d5d3d1cfcdcbc9c7c5c3c1", "is a run of evenly spaced bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := envconfig.New(env(onLoopback(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": tt.secret})), nil, nil)
+			s := p.Auth()
+			err := p.Err()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Err() = %v, want nil", err)
+			case tt.wantErr == "" && len(s.HS256Secret) < envconfig.MinHS256SecretLen:
+				t.Errorf("HS256Secret has %d bytes, want the decoded key", len(s.HS256Secret))
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), "AUTH_HS256_SECRET "+tt.wantErr)):
+				t.Errorf("Err() = %v, want a problem containing %q", err, "AUTH_HS256_SECRET "+tt.wantErr)
+			case tt.wantErr != "" && strings.Contains(err.Error(), strings.SplitN(tt.secret, ":", 2)[len(strings.SplitN(tt.secret, ":", 2))-1]):
+				t.Errorf("Err() = %v leaks the secret", err)
+			}
+		})
+	}
+	if string(key32) == "" || envconfig.CheckHS256Key([]byte(key32)) != nil {
+		t.Errorf("CheckHS256Key(key32) = %v", envconfig.CheckHS256Key([]byte(key32)))
 	}
 }
 

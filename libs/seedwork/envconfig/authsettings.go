@@ -45,8 +45,9 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 type AuthSettings struct {
 	// Mode is AuthModeNone, AuthModeHS256 or AuthModeJWKS.
 	Mode AuthMode
-	// HS256Secret is the shared secret of AuthModeHS256, at least
-	// MinHS256SecretLen bytes.
+	// HS256Secret is the key of AuthModeHS256, decoded (see
+	// DecodeHS256Secret): at least MinHS256SecretLen bytes that
+	// CheckHS256Key accepts.
 	HS256Secret Secret
 	// JWKSURL is the URL of the key set of AuthModeJWKS (see CheckJWKSURL).
 	JWKSURL string
