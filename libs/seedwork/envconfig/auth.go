@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -26,9 +27,10 @@ const (
 	// AuthJWKSURLVar is the URL of the key set of mode jwks: https, or http
 	// to a loopback host (see CheckJWKSURL).
 	AuthJWKSURLVar = "AUTH_JWKS_URL"
-	// AuthIssuerVar, if set, is the required iss claim.
+	// AuthIssuerVar is the required iss claim (required with hs256 and jwks).
 	AuthIssuerVar = "AUTH_ISSUER"
-	// AuthAudienceVar, if set, is a required aud value.
+	// AuthAudienceVar is a required aud value, one per service (required
+	// with hs256 and jwks).
 	AuthAudienceVar = "AUTH_AUDIENCE"
 )
 
@@ -37,7 +39,9 @@ const (
 // trailing newline removed), AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE,
 // and records every inconsistency: an unknown mode, both a secret and a
 // secret file, an unreadable secret file, a missing secret with hs256 or
-// one that DecodeHS256Secret or CheckHS256Key refuses (the secret is
+// one that DecodeHS256Secret or CheckHS256Key refuses, a missing issuer or
+// audience with hs256 or jwks, a JWKS URL on a .invalid host (the shipped
+// placeholder) (the secret is
 // "base64:" or "hex:" followed by the encoded key; HS256Secret holds the
 // decoded key), a missing JWKS URL or one
 // CheckJWKSURL refuses with jwks, and settings that belong to another mode (any setting with
@@ -152,12 +156,24 @@ func checkAuth(s AuthSettings, httpAddr, secretName string, secretSet, readFaile
 			fail(AuthJWKSURLVar, "is required with AUTH_MODE=jwks")
 		} else if err := CheckJWKSURL(s.JWKSURL); err != nil {
 			fail(AuthJWKSURLVar, fmt.Sprintf("must be an absolute https URL (http only to a loopback host), got %q", s.JWKSURL))
+		} else if u, _ := url.Parse(s.JWKSURL); strings.HasSuffix(strings.TrimSuffix(strings.ToLower(u.Hostname()), "."), ".invalid") {
+			fail(AuthJWKSURLVar, fmt.Sprintf("%q is the shipped placeholder (a .invalid host): put the JWKS URL of your identity provider", s.JWKSURL))
 		}
 		if secretSet {
 			fail(secretName, "is only used with AUTH_MODE=hs256")
 		}
 	default:
 		fail(AuthModeVar, fmt.Sprintf("must be none, hs256 or jwks, got %q", string(s.Mode)))
+	}
+	if s.Mode == AuthModeHS256 || s.Mode == AuthModeJWKS {
+		// Without them a token minted for any service of the issuer, or by
+		// any issuer sharing the keys, would do.
+		if s.Issuer == "" {
+			fail(AuthIssuerVar, fmt.Sprintf("is required with AUTH_MODE=%s: the iss claim of the tokens this service accepts", s.Mode))
+		}
+		if s.Audience == "" {
+			fail(AuthAudienceVar, fmt.Sprintf("is required with AUTH_MODE=%s: this service's own aud value (companias-command, companias-query)", s.Mode))
+		}
 	}
 	return errs
 }

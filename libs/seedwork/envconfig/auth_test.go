@@ -28,9 +28,14 @@ var key32 = func() envconfig.Secret {
 // unset AUTH_MODE means none.
 const loopback = "127.0.0.1:8080"
 
-// onLoopback returns vars plus HTTP_ADDR=loopback unless vars sets HTTP_ADDR.
+// onLoopback returns vars plus HTTP_ADDR=loopback unless vars sets
+// HTTP_ADDR, and, with AUTH_MODE hs256 or jwks, AUTH_ISSUER=i and
+// AUTH_AUDIENCE=a unless vars sets them.
 func onLoopback(vars map[string]string) map[string]string {
 	out := map[string]string{"HTTP_ADDR": loopback}
+	if m := strings.ToLower(vars["AUTH_MODE"]); m == "hs256" || m == "jwks" {
+		out["AUTH_ISSUER"], out["AUTH_AUDIENCE"] = "i", "a"
+	}
 	for k, v := range vars {
 		out[k] = v
 	}
@@ -48,11 +53,11 @@ func TestAuth(t *testing.T) {
 		{"default none", nil, envconfig.AuthSettings{Mode: envconfig.AuthModeNone}},
 		{"hs256", map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
 			envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32, Issuer: "i", Audience: "a"}},
-		{"hs256 hex", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": hexSecret32}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32}},
-		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32}},
-		{"jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp/jwks"}, envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp/jwks"}},
+		{"hs256 hex", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": hexSecret32}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32, Issuer: "i", Audience: "a"}},
+		{"hs256 file", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}, envconfig.AuthSettings{Mode: envconfig.AuthModeHS256, HS256Secret: key32, Issuer: "i", Audience: "a"}},
+		{"jwks", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp/jwks"}, envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp/jwks", Issuer: "i", Audience: "a"}},
 		{"jwks loopback http", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "http://127.0.0.1:8081/jwks"},
-			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "http://127.0.0.1:8081/jwks"}},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "http://127.0.0.1:8081/jwks", Issuer: "i", Audience: "a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +95,15 @@ func TestAuthProblems(t *testing.T) {
 		{"jwks url with hs256", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_JWKS_URL": "https://x"},
 			[]string{"AUTH_JWKS_URL is only used with AUTH_MODE=jwks"}},
 		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required with AUTH_MODE=jwks"}},
+		{"jwks without issuer and audience", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks", "AUTH_ISSUER": "", "AUTH_AUDIENCE": ""},
+			[]string{
+				"AUTH_ISSUER is required with AUTH_MODE=jwks: the iss claim of the tokens this service accepts",
+				"AUTH_AUDIENCE is required with AUTH_MODE=jwks: this service's own aud value (companias-command, companias-query)",
+			}},
+		{"hs256 without audience", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_AUDIENCE": ""},
+			[]string{"AUTH_AUDIENCE is required with AUTH_MODE=hs256: this service's own aud value (companias-command, companias-query)"}},
+		{"jwks placeholder url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.invalid/.well-known/jwks.json"},
+			[]string{`AUTH_JWKS_URL "https://idp.invalid/.well-known/jwks.json" is the shipped placeholder (a .invalid host): put the JWKS URL of your identity provider`}},
 		{"jwks bad url", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "idp/jwks"}, []string{`AUTH_JWKS_URL must be an absolute https URL (http only to a loopback host), got "idp/jwks"`}},
 		{"jwks http beyond loopback", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "http://idp.example/jwks"},
 			[]string{`AUTH_JWKS_URL must be an absolute https URL (http only to a loopback host), got "http://idp.example/jwks"`}},
@@ -218,11 +232,12 @@ func TestAuthFailsClosed(t *testing.T) {
 			envconfig.AuthSettings{Mode: envconfig.AuthModeNone, AllowNoneOnNetwork: true}, ""},
 		{"none not opted in", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "false"},
 			envconfig.AuthSettings{Mode: envconfig.AuthModeNone}, "AUTH_ALLOW_NONE_ON_NETWORK=true"},
-		{"opt-in with jwks", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks", "AUTH_ALLOW_NONE_ON_NETWORK": "true"},
-			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp.example/jwks", AllowNoneOnNetwork: true},
+		{"opt-in with jwks", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks",
+			"AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a", "AUTH_ALLOW_NONE_ON_NETWORK": "true"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp.example/jwks", Issuer: "i", Audience: "a", AllowNoneOnNetwork: true},
 			"AUTH_ALLOW_NONE_ON_NETWORK is only used with AUTH_MODE=none"},
-		{"jwks on all interfaces", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
-			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp.example/jwks"}, ""},
+		{"jwks on all interfaces", map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks", "AUTH_ISSUER": "i", "AUTH_AUDIENCE": "a"},
+			envconfig.AuthSettings{Mode: envconfig.AuthModeJWKS, JWKSURL: "https://idp.example/jwks", Issuer: "i", Audience: "a"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
