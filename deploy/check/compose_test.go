@@ -146,6 +146,7 @@ func TestComposeApplicationServices(t *testing.T) {
 			}
 		}
 		checkEnvNames(t, where, svc, names, nil)
+		checkAuthOn(t, where, svc, env)
 		if img, _, _ := strings.Cut(s.Image, ":"); img != svc.image {
 			t.Errorf("%s: image %s, want %s:<tag>", where, s.Image, svc.image)
 		}

@@ -319,3 +319,30 @@ func checkEnvNames(t testing.TB, where string, svc service, names []string, extr
 		}
 	}
 }
+
+// checkAuthOn reports unless env (a service's variables in a deploy file)
+// turns bearer authentication on for svc: AUTH_MODE jwks with an https
+// AUTH_JWKS_URL (asymmetric keys: the service cannot mint tokens) or
+// hs256, AUTH_ISSUER set, AUTH_AUDIENCE the service's own
+// (companias-<name>), and no AUTH_ALLOW_NONE_ON_NETWORK.
+func checkAuthOn(t testing.TB, where string, svc service, env map[string]string) {
+	t.Helper()
+	switch mode := strings.ToLower(env["AUTH_MODE"]); mode {
+	case "jwks":
+		if !strings.HasPrefix(env["AUTH_JWKS_URL"], "https://") {
+			t.Errorf("%s: AUTH_JWKS_URL %q, want an https URL", where, env["AUTH_JWKS_URL"])
+		}
+	case "hs256":
+	default:
+		t.Errorf("%s: AUTH_MODE %q, want jwks (or hs256): the API listens beyond loopback", where, mode)
+	}
+	if env["AUTH_ISSUER"] == "" {
+		t.Errorf("%s: AUTH_ISSUER is not set", where)
+	}
+	if want := "companias-" + svc.name; env["AUTH_AUDIENCE"] != want {
+		t.Errorf("%s: AUTH_AUDIENCE %q, want the service's own, %q", where, env["AUTH_AUDIENCE"], want)
+	}
+	if v, set := env["AUTH_ALLOW_NONE_ON_NETWORK"]; set {
+		t.Errorf("%s: AUTH_ALLOW_NONE_ON_NETWORK=%q is set; a deployment keeps authentication on", where, v)
+	}
+}

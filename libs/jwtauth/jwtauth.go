@@ -82,8 +82,9 @@ var (
 // Config configures a Verifier. Exactly one of HS256Secret and JWKSURL must
 // be set.
 type Config struct {
-	// HS256Secret, if set, verifies HS256 tokens; it must be at least
-	// MinSecretLen bytes long.
+	// HS256Secret, if set, is the key that verifies HS256 tokens: at least
+	// MinSecretLen random bytes (envconfig.CheckHS256Key refuses short,
+	// low-entropy and placeholder keys).
 	HS256Secret []byte
 	// JWKSURL, if set, is the https URL (http only to a loopback host, see
 	// envconfig.CheckJWKSURL) of the JWKS document holding the RS256 (kty
@@ -161,8 +162,8 @@ func New(cfg Config) (*Verifier, error) {
 		bad("jwtauth: set either an HS256 secret or a JWKS URL, not both")
 	case hasSecret:
 		allowed = []string{HS256}
-		if len(cfg.HS256Secret) < MinSecretLen {
-			bad("jwtauth: the HS256 secret has %d bytes, want at least %d", len(cfg.HS256Secret), MinSecretLen)
+		if err := envconfig.CheckHS256Key(cfg.HS256Secret); err != nil {
+			bad("jwtauth: the HS256 secret %w", err)
 		}
 	case hasJWKS:
 		allowed = []string{RS256, ES256}

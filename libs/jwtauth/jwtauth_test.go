@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -27,9 +28,19 @@ import (
 )
 
 var (
-	secret = []byte("0123456789abcdef0123456789abcdef") // 32 bytes
+	// secret is a valid HS256 key: 32 random bytes (the fuzz seeds under
+	// testdata are signed with it).
+	secret = mustHex("be0da3902584cd87680503001310e08433a7c8f49c7177c1712b1282dbbf9089")
 	t0     = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 )
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
@@ -129,7 +140,9 @@ func TestNewValidatesConfig(t *testing.T) {
 	}{
 		{"nothing", jwtauth.Config{}, []string{"HS256 secret or a JWKS URL is required"}},
 		{"both", jwtauth.Config{HS256Secret: secret, JWKSURL: "https://x/jwks"}, []string{"not both"}},
-		{"short secret", jwtauth.Config{HS256Secret: []byte("short")}, []string{"5 bytes, want at least 32"}},
+		{"short secret", jwtauth.Config{HS256Secret: []byte("short")}, []string{"5 bytes of key material, want at least 32"}},
+		{"patterned secret", jwtauth.Config{HS256Secret: []byte("0123456789abcdef0123456789abcdef")}, []string{"repeats a 16-byte pattern"}},
+		{"placeholder secret", jwtauth.Config{HS256Secret: []byte("CHANGE-ME-32-OR-MORE-RANDOM-BYTES")}, []string{"placeholder"}},
 		{"bad url", jwtauth.Config{JWKSURL: "ftp://x", Algorithms: []string{"HS256"}}, []string{"not an absolute https URL", `"HS256" is not usable`}},
 		{"http beyond loopback", jwtauth.Config{JWKSURL: "http://idp.example/jwks"}, []string{`"http://idp.example/jwks" is not an absolute https URL (http is allowed only to a loopback host)`}},
 		{"rs with secret", jwtauth.Config{HS256Secret: secret, Algorithms: []string{"RS256"}}, []string{`"RS256" is not usable`}},

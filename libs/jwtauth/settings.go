@@ -55,12 +55,17 @@ func NewFromSettings(s Settings) (*Verifier, error) {
 
 // NewLogged is NewFromSettings for a service's start-up, logging the
 // outcome on log. With ModeNone it logs offWarning at level Warn (it should
-// say what the open API allows and how to turn authentication on) and
-// returns nil, nil: the caller then leaves its API open. Otherwise it
+// say what the open API allows and how to turn authentication on), after
+// an Error line if s.AllowNoneOnNetwork (the API is open beyond loopback),
+// and returns nil, nil: the caller then leaves its API open. Otherwise it
 // builds the Verifier and logs at level Info the mode, JWKS URL, issuer,
 // audience and the scopes the service checks.
 func NewLogged(s Settings, log *slog.Logger, offWarning string, scopes ...string) (*Verifier, error) {
 	if s.Mode == ModeNone {
+		if s.AllowNoneOnNetwork {
+			log.Error("AUTHENTICATION IS OFF ON A NETWORK ADDRESS (AUTH_MODE=none, AUTH_ALLOW_NONE_ON_NETWORK=true): " +
+				"anyone who reaches HTTP_ADDR uses the API without a token")
+		}
 		log.Warn(offWarning)
 		return nil, nil
 	}

@@ -2,6 +2,7 @@ package jwtauth_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,7 +13,7 @@ import (
 
 func TestNewFromSettings(t *testing.T) {
 	t.Parallel()
-	const secret32 = "0123456789abcdef0123456789abcdef"
+	secret32 := jwtauth.Secret(secret)
 	tests := []struct {
 		name    string
 		s       jwtauth.Settings
@@ -66,6 +67,14 @@ func TestNewLogged(t *testing.T) {
 	}
 
 	logs.Reset()
+	if v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}, log, "AUTH IS OFF"); v != nil || err != nil {
+		t.Fatalf("mode none on the network = %v, %v; want nil, nil", v, err)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"AUTHENTICATION IS OFF ON A NETWORK ADDRESS`) {
+		t.Errorf("mode none on the network logged %q, want an ERROR line", logs.String())
+	}
+
+	logs.Reset()
 	v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/jwks", Issuer: "iss"}, log, "off", "read", "admin")
 	if v == nil || err != nil {
 		t.Fatalf("mode jwks = %v, %v; want a Verifier", v, err)
@@ -77,11 +86,10 @@ func TestNewLogged(t *testing.T) {
 	}
 
 	logs.Reset()
-	const secret = "0123456789abcdef0123456789abcdef"
-	if v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret}, log, "off"); v == nil || err != nil {
+	if v, err = jwtauth.NewLogged(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: jwtauth.Secret(secret)}, log, "off"); v == nil || err != nil {
 		t.Fatalf("mode hs256 = %v, %v; want a Verifier", v, err)
 	}
-	if strings.Contains(logs.String(), secret) {
+	if strings.Contains(logs.String(), string(secret)) || strings.Contains(logs.String(), hex.EncodeToString(secret)) {
 		t.Errorf("mode hs256 logged the secret: %q", logs.String())
 	}
 

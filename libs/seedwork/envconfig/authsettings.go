@@ -39,21 +39,27 @@ func (Secret) GoString() string { return "[redacted]" }
 func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // AuthSettings is the bearer-token configuration of a service, as read from
-// its environment by Parser.Auth: the mode and the key source of that mode,
-// plus the optional issuer and audience checks. The token verifier that
+// its environment by Parser.Auth: the mode, the key source of that mode,
+// and the issuer and audience every token must carry. The token verifier that
 // uses it lives in libs/jwtauth (seedwork stays stdlib-only).
 type AuthSettings struct {
 	// Mode is AuthModeNone, AuthModeHS256 or AuthModeJWKS.
 	Mode AuthMode
-	// HS256Secret is the shared secret of AuthModeHS256, at least
-	// MinHS256SecretLen bytes.
+	// HS256Secret is the key of AuthModeHS256, decoded (see
+	// DecodeHS256Secret): at least MinHS256SecretLen bytes that
+	// CheckHS256Key accepts.
 	HS256Secret Secret
 	// JWKSURL is the URL of the key set of AuthModeJWKS (see CheckJWKSURL).
 	JWKSURL string
-	// Issuer, if set, must equal the tokens' iss claim.
+	// Issuer must equal the tokens' iss claim (required unless AuthModeNone).
 	Issuer string
-	// Audience, if set, must be one of the tokens' aud values.
+	// Audience must be one of the tokens' aud values: the service's own,
+	// so that a token for one service is refused by the other (required
+	// unless AuthModeNone).
 	Audience string
+	// AllowNoneOnNetwork is AUTH_ALLOW_NONE_ON_NETWORK: only with it may
+	// AuthModeNone serve an API listening beyond loopback. Log it loudly.
+	AllowNoneOnNetwork bool
 }
 
 // CheckJWKSURL returns nil if raw is an absolute https URL, or an http URL

@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -44,6 +45,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
 )
 
 func main() {
@@ -95,6 +97,13 @@ func parse(args []string) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	// The services run with AUTH_MODE unset, which they accept on loopback
+	// only: say so here rather than through a service that will not start.
+	for _, a := range []struct{ flag, addr string }{{"-command-addr", o.commandAddr}, {"-query-addr", o.queryAddr}} {
+		if host, _, err := net.SplitHostPort(a.addr); err != nil || !envconfig.Loopback(host) {
+			return o, fmt.Errorf("%s %q: want a loopback address such as 127.0.0.1:8080 (the services run without authentication)", a.flag, a.addr)
+		}
 	}
 	if o.dlqRetention < time.Millisecond {
 		return o, fmt.Errorf("-dlq-retention %s: want at least 1ms (dead letters hold personal data; they must not be kept forever)", o.dlqRetention)

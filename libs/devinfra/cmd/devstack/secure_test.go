@@ -140,3 +140,20 @@ func TestParseRejectsInfiniteDLQRetention(t *testing.T) {
 		}
 	}
 }
+
+// make run serves both APIs without authentication: on loopback only.
+func TestParseKeepsTheAPIsOnLoopback(t *testing.T) {
+	t.Parallel()
+	o, err := parse(nil)
+	if err != nil || o.commandAddr != "127.0.0.1:8080" || o.queryAddr != "127.0.0.1:8081" {
+		t.Fatalf("parse(nil) = %+v, %v; want the APIs on 127.0.0.1", o, err)
+	}
+	for _, args := range [][]string{{"-command-addr", ":8080"}, {"-query-addr", "0.0.0.0:8081"}, {"-query-addr", "192.168.1.5:8081"}} {
+		if _, err := parse(args); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("parse(%q) = %v, want a loopback problem", args, err)
+		}
+	}
+	if _, err := parse([]string{"-command-addr", "localhost:18080", "-query-addr", "[::1]:18081"}); err != nil {
+		t.Errorf("loopback addresses refused: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
@@ -14,6 +15,15 @@ import (
 // newAuthenticator adds to jwtauth.NewLogged (whose rules are tested in
 // seedwork) this API's warning, its scopes, and an untyped nil
 // Authenticator when authentication is off or fails to build.
+// testKey is a valid HS256 key: 32 random bytes.
+var testKey = func() jwtauth.Secret {
+	k, err := hex.DecodeString("94487cabbd3beba55a7316e50f97f2748f2309d2d62f7da74bb693a14667e002")
+	if err != nil {
+		panic(err)
+	}
+	return jwtauth.Secret(k)
+}()
+
 func TestNewAuthenticator(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
@@ -27,7 +37,7 @@ func TestNewAuthenticator(t *testing.T) {
 		t.Errorf("mode none logged %q, want this API's warning", logs.String())
 	}
 
-	a, err = newAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: "0123456789abcdef0123456789abcdef"}, log)
+	a, err = newAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: testKey}, log)
 	if err != nil || a == nil {
 		t.Fatalf("mode hs256 = %v, %v", a, err)
 	}
@@ -45,5 +55,15 @@ func TestRunRejectsBadAuthConfig(t *testing.T) {
 	err := run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "AUTH_HS256_SECRET") {
 		t.Fatalf("run = %v, want the AUTH_HS256_SECRET problem", err)
+	}
+}
+
+// The image sets HTTP_ADDR=:8080: without AUTH_MODE it must not start.
+func TestRunRefusesAnOpenAPIBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"HTTP_ADDR": ":8080"}
+	err := run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`) {
+		t.Fatalf("run = %v, want the AUTH_MODE problem", err)
 	}
 }

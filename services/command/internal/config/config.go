@@ -89,7 +89,8 @@ type Config struct {
 	// PPROF_ALLOW_REMOTE=true). Never on the API port.
 	Admin envconfig.Admin
 	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
-	// read and checked by envconfig.Parser.Auth; mode none by default).
+	// read and checked by envconfig.Parser.Auth: AUTH_MODE is required unless
+	// HTTP_ADDR is a loopback address).
 	Auth jwtauth.Settings
 	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
 	Tracing Tracing
@@ -108,36 +109,37 @@ const DefaultMetricsAddr = "127.0.0.1:9090"
 // defaults are the values used for unset variables: the service's own,
 // kafkakit's and package topics' (topics.WithKafkaVariables).
 var defaults = topics.WithKafkaVariables(map[string]string{
-	"HTTP_ADDR":                ":8080",
-	"DATABASE_URL":             "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
-	"DATABASE_URL_FILE":        "",
-	"KAFKA_BROKERS":            "127.0.0.1:9092",
-	"KAFKA_EVENTS_TOPIC":       companiaevent.DefaultTopic,
-	"KAFKA_COMMANDS_TOPIC":     companiacmd.DefaultTopic,
-	"KAFKA_COMMANDS_DLQ_TOPIC": "", // derived from KAFKA_COMMANDS_TOPIC
-	"KAFKA_COMMANDS_GROUP_ID":  "companias-command",
-	"KAFKA_COMMANDS_ENABLED":   "true",
-	"KAFKA_TOPIC_PARTITIONS":   "6",
-	"KAFKA_DLQ_RETENTION":      "168h",
-	"KAFKA_MAX_RECORD_BYTES":   "1000000",
-	"OUTBOX_BATCH_SIZE":        "500",
-	"OUTBOX_POLL_INTERVAL":     "1s",
-	"OUTBOX_BATCH_TIMEOUT":     "1ms",
-	"OUTBOX_LINGER":            "5ms",
-	"OUTBOX_RETENTION":         "24h",
-	"OUTBOX_LEASE_TTL":         "5s",
-	"IDEMPOTENCY_RETENTION":    "24h",
-	"SHUTDOWN_TIMEOUT":         "10s",
-	"LOG_LEVEL":                "info",
-	"METRICS_ADDR":             DefaultMetricsAddr,
-	"PPROF_ADDR":               "",
-	"PPROF_ALLOW_REMOTE":       "false",
-	"AUTH_MODE":                string(jwtauth.ModeNone),
-	"AUTH_HS256_SECRET":        "",
-	"AUTH_HS256_SECRET_FILE":   "",
-	"AUTH_JWKS_URL":            "",
-	"AUTH_ISSUER":              "",
-	"AUTH_AUDIENCE":            "",
+	"HTTP_ADDR":                  "127.0.0.1:8080", // loopback: deploy files set :8080 with auth on
+	"DATABASE_URL":               "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
+	"DATABASE_URL_FILE":          "",
+	"KAFKA_BROKERS":              "127.0.0.1:9092",
+	"KAFKA_EVENTS_TOPIC":         companiaevent.DefaultTopic,
+	"KAFKA_COMMANDS_TOPIC":       companiacmd.DefaultTopic,
+	"KAFKA_COMMANDS_DLQ_TOPIC":   "", // derived from KAFKA_COMMANDS_TOPIC
+	"KAFKA_COMMANDS_GROUP_ID":    "companias-command",
+	"KAFKA_COMMANDS_ENABLED":     "true",
+	"KAFKA_TOPIC_PARTITIONS":     "6",
+	"KAFKA_DLQ_RETENTION":        "168h",
+	"KAFKA_MAX_RECORD_BYTES":     "1000000",
+	"OUTBOX_BATCH_SIZE":          "500",
+	"OUTBOX_POLL_INTERVAL":       "1s",
+	"OUTBOX_BATCH_TIMEOUT":       "1ms",
+	"OUTBOX_LINGER":              "5ms",
+	"OUTBOX_RETENTION":           "24h",
+	"OUTBOX_LEASE_TTL":           "5s",
+	"IDEMPOTENCY_RETENTION":      "24h",
+	"SHUTDOWN_TIMEOUT":           "10s",
+	"LOG_LEVEL":                  "info",
+	"METRICS_ADDR":               DefaultMetricsAddr,
+	"PPROF_ADDR":                 "",
+	"PPROF_ALLOW_REMOTE":         "false",
+	"AUTH_MODE":                  "", // none on a loopback HTTP_ADDR; otherwise required
+	"AUTH_ALLOW_NONE_ON_NETWORK": "false",
+	"AUTH_HS256_SECRET":          "",
+	"AUTH_HS256_SECRET_FILE":     "",
+	"AUTH_JWKS_URL":              "",
+	"AUTH_ISSUER":                "",
+	"AUTH_AUDIENCE":              "",
 
 	"OTEL_EXPORTER_OTLP_ENDPOINT":        "",
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",

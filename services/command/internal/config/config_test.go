@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load with defaults: %v", err)
 	}
-	if c.HTTPAddr != ":8080" || c.EventsTopic != "topic-eventos-compania" ||
+	if c.HTTPAddr != "127.0.0.1:8080" || c.EventsTopic != "topic-eventos-compania" ||
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
@@ -176,7 +176,13 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-const secret32 = "0123456789abcdef0123456789abcdef"
+// secret32 is a valid AUTH_HS256_SECRET (32 random bytes in base64), key32
+// its key: the one the service verifies with.
+const (
+	secret32 = "base64:cbyAhwUVWvYEmpdoZmXe2mLGtdJE1j1gE2tVEd9zmIk="
+	key32    = jwtauth.Secret("\x71\xbc\x80\x87\x05\x15\x5a\xf6\x04\x9a\x97\x68\x66\x65\xde\xda" +
+		"\x62\xc6\xb5\xd2\x44\xd6\x3d\x60\x13\x6b\x55\x11\xdf\x73\x98\x89")
+)
 
 func TestLoadAuth(t *testing.T) {
 	t.Parallel()
@@ -189,18 +195,18 @@ func TestLoadAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32, Issuer: "https://idp", Audience: "companias-command"}) {
+	if c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: key32, Issuer: "https://idp", Audience: "companias-command"}) {
 		t.Errorf("hs256 auth = %#v", c.Auth)
 	}
 	// The secret never shows when the configuration is printed.
-	if s := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.Auth.HS256Secret); strings.Contains(s, secret32) || !strings.Contains(s, "[redacted]") {
+	if s := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.Auth.HS256Secret); strings.Contains(s, secret32) || strings.Contains(s, string(key32)) || !strings.Contains(s, "[redacted]") {
 		t.Errorf("printed config leaks the secret: %s", s)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n")}))
-	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
+	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json"}))
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil || c.Auth.Mode != jwtauth.ModeJWKS || c.Auth.JWKSURL != "https://idp.example/.well-known/jwks.json" {
 		t.Errorf("jwks auth = %+v, %v", c.Auth, err)
 	}
@@ -216,8 +222,12 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 		// The rules themselves are tested in envconfig; Load must report
 		// them, together with the service's other problems.
 		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
-		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud"},
-			[]string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5", "LOG_LEVEL"}},
+		{"jwks without issuer and audience", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
+			[]string{"AUTH_ISSUER is required with AUTH_MODE=jwks", "AUTH_AUDIENCE is required with AUTH_MODE=jwks"}},
+		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8080"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`}},
+		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8080", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
+		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"},
+			[]string{`AUTH_HS256_SECRET must start with "base64:" or "hex:"`, "LOG_LEVEL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +245,15 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
+func TestLoadAuthNoneOnNetwork(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
+		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
+	}
+}
+
 func TestVariablesListAuth(t *testing.T) {
 	t.Parallel()
 	v := config.Variables()
@@ -243,8 +262,8 @@ func TestVariablesListAuth(t *testing.T) {
 			t.Errorf("Variables() lacks %s", name)
 		}
 	}
-	if v["AUTH_MODE"] != "none" {
-		t.Errorf("AUTH_MODE default = %q, want none", v["AUTH_MODE"])
+	if v["AUTH_MODE"] != "" {
+		t.Errorf("AUTH_MODE default = %q, want unset (none on a loopback HTTP_ADDR only)", v["AUTH_MODE"])
 	}
 }
 
@@ -312,8 +331,8 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 
 func TestLoadFilesReadsSecretFile(t *testing.T) {
 	t.Parallel()
-	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}), files(map[string]string{"/jwt": secret32 + "\n"}))
-	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}
 }

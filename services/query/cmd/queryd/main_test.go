@@ -55,6 +55,8 @@ func TestRunCommandLine(t *testing.T) {
 			wantErr: "LOG_LEVEL"},
 		{name: "bad auth configuration", args: []string{"serve"}, env: map[string]string{"AUTH_MODE": "jwks"},
 			wantErr: "AUTH_JWKS_URL"},
+		{name: "open API beyond loopback", args: []string{"serve"}, env: map[string]string{"HTTP_ADDR": ":8081"},
+			wantErr: `AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`},
 		{name: "unreachable kafka, rebuild", args: []string{"rebuild"}, env: map[string]string{"KAFKA_BROKERS": closedAddr(t)},
 			wantErr: "ensure topics"},
 	}

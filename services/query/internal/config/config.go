@@ -24,7 +24,7 @@ import (
 
 // Defaults of every setting. An unset or empty variable takes its default.
 const (
-	DefaultHTTPAddr               = ":8081"
+	DefaultHTTPAddr               = "127.0.0.1:8081" // loopback: deploy files set :8081 with auth on
 	DefaultMetricsAddr            = "127.0.0.1:9091" // loopback, apart from the writer's 9090
 	DefaultHTTPReadHeaderTimeout  = 5 * time.Second
 	DefaultHTTPReadTimeout        = 10 * time.Second
@@ -147,7 +147,8 @@ type Config struct {
 	LogLevel slog.Level
 
 	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
-	// read and checked by envconfig.Parser.Auth; mode none by default).
+	// read and checked by envconfig.Parser.Auth: AUTH_MODE is required unless
+	// HTTP_ADDR is a loopback address).
 	Auth jwtauth.Settings
 
 	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
@@ -164,39 +165,40 @@ const ClientID = "companias-query"
 // default ("" when it has none or is derived): the service's own,
 // kafkakit's and package topics' (topics.WithKafkaVariables).
 var defaults = topics.WithKafkaVariables(map[string]string{
-	"HTTP_ADDR":                DefaultHTTPAddr,
-	"HTTP_READ_HEADER_TIMEOUT": DefaultHTTPReadHeaderTimeout.String(),
-	"HTTP_READ_TIMEOUT":        DefaultHTTPReadTimeout.String(),
-	"HTTP_WRITE_TIMEOUT":       DefaultHTTPWriteTimeout.String(),
-	"HTTP_IDLE_TIMEOUT":        DefaultHTTPIdleTimeout.String(),
-	"READ_WAIT_DEFAULT":        DefaultReadWaitDefault.String(),
-	"READ_WAIT_MAX":            DefaultReadWaitMax.String(),
-	"READ_WAIT_MAX_WAITS":      strconv.Itoa(DefaultReadWaitMaxWaits),
-	"MONGO_QUERY_TIMEOUT":      DefaultMongoQueryTimeout.String(),
-	"KAFKA_BROKERS":            DefaultKafkaBrokers,
-	"KAFKA_EVENTS_TOPIC":       DefaultKafkaEventsTopic,
-	"KAFKA_EVENTS_DLQ_TOPIC":   "", // derived from KAFKA_EVENTS_TOPIC
-	"KAFKA_GROUP_ID":           DefaultKafkaGroupID,
-	"KAFKA_TOPIC_PARTITIONS":   strconv.Itoa(DefaultKafkaTopicPartitions),
-	"KAFKA_DLQ_RETENTION":      DefaultKafkaDLQRetention.String(),
-	"MONGO_URI":                DefaultMongoURI,
-	"MONGO_URI_FILE":           "",
-	"MONGO_DATABASE":           DefaultMongoDatabase,
-	"PROJECTION_BATCH_SIZE":    strconv.Itoa(DefaultProjectionBatchSize),
-	"PROJECTION_LINGER":        DefaultProjectionLinger.String(),
-	"PROJECTION_WRITE_TIMEOUT": DefaultProjectionWriteTimeout.String(),
-	"PROJECTION_WRITE_CHUNK":   strconv.Itoa(DefaultProjectionWriteChunk),
-	"METRICS_ADDR":             DefaultMetricsAddr,
-	"PPROF_ADDR":               "",
-	"PPROF_ALLOW_REMOTE":       "false",
-	"SHUTDOWN_TIMEOUT":         DefaultShutdownTimeout.String(),
-	"LOG_LEVEL":                DefaultLogLevel.String(),
-	"AUTH_MODE":                string(jwtauth.ModeNone),
-	"AUTH_HS256_SECRET":        "",
-	"AUTH_HS256_SECRET_FILE":   "",
-	"AUTH_JWKS_URL":            "",
-	"AUTH_ISSUER":              "",
-	"AUTH_AUDIENCE":            "",
+	"HTTP_ADDR":                  DefaultHTTPAddr,
+	"HTTP_READ_HEADER_TIMEOUT":   DefaultHTTPReadHeaderTimeout.String(),
+	"HTTP_READ_TIMEOUT":          DefaultHTTPReadTimeout.String(),
+	"HTTP_WRITE_TIMEOUT":         DefaultHTTPWriteTimeout.String(),
+	"HTTP_IDLE_TIMEOUT":          DefaultHTTPIdleTimeout.String(),
+	"READ_WAIT_DEFAULT":          DefaultReadWaitDefault.String(),
+	"READ_WAIT_MAX":              DefaultReadWaitMax.String(),
+	"READ_WAIT_MAX_WAITS":        strconv.Itoa(DefaultReadWaitMaxWaits),
+	"MONGO_QUERY_TIMEOUT":        DefaultMongoQueryTimeout.String(),
+	"KAFKA_BROKERS":              DefaultKafkaBrokers,
+	"KAFKA_EVENTS_TOPIC":         DefaultKafkaEventsTopic,
+	"KAFKA_EVENTS_DLQ_TOPIC":     "", // derived from KAFKA_EVENTS_TOPIC
+	"KAFKA_GROUP_ID":             DefaultKafkaGroupID,
+	"KAFKA_TOPIC_PARTITIONS":     strconv.Itoa(DefaultKafkaTopicPartitions),
+	"KAFKA_DLQ_RETENTION":        DefaultKafkaDLQRetention.String(),
+	"MONGO_URI":                  DefaultMongoURI,
+	"MONGO_URI_FILE":             "",
+	"MONGO_DATABASE":             DefaultMongoDatabase,
+	"PROJECTION_BATCH_SIZE":      strconv.Itoa(DefaultProjectionBatchSize),
+	"PROJECTION_LINGER":          DefaultProjectionLinger.String(),
+	"PROJECTION_WRITE_TIMEOUT":   DefaultProjectionWriteTimeout.String(),
+	"PROJECTION_WRITE_CHUNK":     strconv.Itoa(DefaultProjectionWriteChunk),
+	"METRICS_ADDR":               DefaultMetricsAddr,
+	"PPROF_ADDR":                 "",
+	"PPROF_ALLOW_REMOTE":         "false",
+	"SHUTDOWN_TIMEOUT":           DefaultShutdownTimeout.String(),
+	"LOG_LEVEL":                  DefaultLogLevel.String(),
+	"AUTH_MODE":                  "", // none on a loopback HTTP_ADDR; otherwise required
+	"AUTH_ALLOW_NONE_ON_NETWORK": "false",
+	"AUTH_HS256_SECRET":          "",
+	"AUTH_HS256_SECRET_FILE":     "",
+	"AUTH_JWKS_URL":              "",
+	"AUTH_ISSUER":                "",
+	"AUTH_AUDIENCE":              "",
 
 	"OTEL_EXPORTER_OTLP_ENDPOINT":        "",
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
@@ -265,7 +267,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 
 // Validate reports every invalid setting, joined into one error, or nil.
 func (c Config) Validate() error {
-	return errors.Join(c.validate(), c.Kafka.Validate(), envconfig.ValidateAuth(c.Auth))
+	return errors.Join(c.validate(), c.Kafka.Validate(), envconfig.ValidateAuth(c.Auth, c.HTTPAddr))
 }
 
 // validate is Validate without the AUTH_* and Kafka connection settings

@@ -29,7 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load(empty env) error = %v, want nil", err)
 	}
 	want := config.Config{
-		HTTPAddr:               ":8081",
+		HTTPAddr:               "127.0.0.1:8081",
 		HTTPReadHeaderTimeout:  5 * time.Second,
 		HTTPReadTimeout:        10 * time.Second,
 		HTTPWriteTimeout:       30 * time.Second,
@@ -304,20 +304,35 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-const secret32 = "0123456789abcdef0123456789abcdef"
+// secret32 is a valid AUTH_HS256_SECRET (32 random bytes in base64), key32
+// its key: the one the service verifies with.
+const (
+	secret32 = "base64:cbyAhwUVWvYEmpdoZmXe2mLGtdJE1j1gE2tVEd9zmIk="
+	key32    = jwtauth.Secret("\x71\xbc\x80\x87\x05\x15\x5a\xf6\x04\x9a\x97\x68\x66\x65\xde\xda" +
+		"\x62\xc6\xb5\xd2\x44\xd6\x3d\x60\x13\x6b\x55\x11\xdf\x73\x98\x89")
+)
 
 func TestLoadAuthHS256(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32}))
-	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: secret32}) {
+	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: key32, Issuer: "https://idp.example", Audience: "companias-query"}) {
 		t.Fatalf("Load = %#v, %v", c.Auth, err)
 	}
-	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secret32) || !strings.Contains(s, "[redacted]") {
+	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secret32) || strings.Contains(s, string(key32)) || !strings.Contains(s, "[redacted]") {
 		t.Errorf("printed config leaks the secret: %s", s)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n")}))
-	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
+	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
+	}
+}
+
+// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
+func TestLoadAuthNoneOnNetwork(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8081", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
+	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
+		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
 	}
 }
 
@@ -331,8 +346,12 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 		// The rules themselves are tested in envconfig; Load must report
 		// them, together with the service's other problems.
 		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
-		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud"},
-			[]string{"AUTH_HS256_SECRET must hold at least 32 bytes, got 5", "LOG_LEVEL"}},
+		{"jwks without issuer and audience", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
+			[]string{"AUTH_ISSUER is required with AUTH_MODE=jwks", "AUTH_AUDIENCE is required with AUTH_MODE=jwks"}},
+		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8081"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`}},
+		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8081", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
+		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"},
+			[]string{`AUTH_HS256_SECRET must start with "base64:" or "hex:"`, "LOG_LEVEL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -373,8 +392,8 @@ func TestLoadMongoURIFile(t *testing.T) {
 	if c, err := config.Load(env(map[string]string{"MONGO_URI_FILE": writeFile(t, uri+"\n")})); err != nil || c.MongoURI != uri {
 		t.Errorf("Load with a real file: MongoURI = %q, %v", c.MongoURI, err)
 	}
-	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt"}), files(map[string]string{"/jwt": secret32 + "\n"}))
-	if err != nil || string(c.Auth.HS256Secret) != secret32 {
+	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,7 +17,14 @@ import (
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
 
-var authSecret = []byte("component-test-secret-of-32-bytes!!")
+// authSecret is a valid HS256 key: 32 random bytes.
+var authSecret = func() []byte {
+	k, err := hex.DecodeString("94487cabbd3beba55a7316e50f97f2748f2309d2d62f7da74bb693a14667e002")
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // mint returns an HS256 token for sub with scope (space-separated),
 // expiring at exp, signed with secret.

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,7 +17,14 @@ import (
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 )
 
-var authSecret = []byte("query-component-test-secret-32-bytes")
+// authSecret is a valid HS256 key: 32 random bytes.
+var authSecret = func() []byte {
+	k, err := hex.DecodeString("3f72bcf34889411cf3a31a4d3e7bcad60303d288f3eb20869a3c926357b25451")
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // mint returns an HS256 token for sub with scope (space-separated, sent
 // in the scp claim as an array when asArray), expiring at exp.
