@@ -7,7 +7,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.22.0
-	github.com/prometheus/client_model v0.6.2
+	github.com/prometheus/client_model v0.6.3
 	github.com/propalpes/companias/libs/contracts v0.0.0
 	github.com/propalpes/companias/libs/devinfra v0.0.0
 	github.com/propalpes/companias/libs/seedwork v0.0.0
