@@ -101,14 +101,19 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	// after each commit while it leads (no pg_notify round trip).
 	// The writer's connections are fenced by the relay's lease.
 	fence := outbox.NewFence()
-	writer, err := outbox.NewWriter(outbox.WriterConfig{Kafka: cfg.Kafka, BatchTimeout: cfg.OutboxBatchTimeout, BatchSize: cfg.OutboxBatchSize, Fence: fence})
+	// The relay parks a record over KAFKA_MAX_RECORD_BYTES, the limit the
+	// repository enforces at command time; a record within it must fit one
+	// kafka-go batch (header and framing overhead included).
+	batchBytes := max(outbox.DefaultBatchBytes, int64(cfg.KafkaMaxRecordBytes)+64<<10)
+	writer, err := outbox.NewWriter(outbox.WriterConfig{Kafka: cfg.Kafka, BatchTimeout: cfg.OutboxBatchTimeout,
+		BatchSize: cfg.OutboxBatchSize, BatchBytes: batchBytes, Fence: fence})
 	if err != nil {
 		return fmt.Errorf("build kafka writer: %w", err)
 	}
 	defer closeLogged(log, "kafka writer", writer)
 	relay, err := outbox.New(pool, writer, outbox.Options{
 		BatchSize: cfg.OutboxBatchSize, PollInterval: cfg.OutboxPollInterval, Linger: cfg.OutboxLinger, Logger: log,
-		LeaseTTL: cfg.OutboxLeaseTTL, Fence: fence,
+		LeaseTTL: cfg.OutboxLeaseTTL, Fence: fence, MaxRecordBytes: cfg.KafkaMaxRecordBytes, BatchBytes: batchBytes,
 		OnRowPublished: m.RowPublished, OnParked: m.RowParked, Tracer: tracer,
 	})
 	if err != nil {
