@@ -21,7 +21,8 @@ import (
 )
 
 // quiesce waits until the outbox is drained, every valid Kafka command
-// created its company and every reader reports lag 0.
+// created its company, the writers' command group committed every command
+// (so each bad one was dead-lettered first) and every reader reports lag 0.
 func (s *stack) quiesce(ctx context.Context, res *result) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	var last string
@@ -34,6 +35,9 @@ func (s *stack) quiesce(ctx context.Context, res *result) error {
 		}
 		ok := backlog == 0 && kcmd == int64(len(res.validCmds))
 		last = fmt.Sprintf("outbox backlog %d, kafka-created companies %d/%d", backlog, kcmd, len(res.validCmds))
+		cmdLag, lagging, err := groupLag(ctx, s.broker.addr, commandGroup, commandsTopic)
+		ok = ok && err == nil && cmdLag == 0
+		last += fmt.Sprintf("; command group lag %d %v err %v", cmdLag, lagging, err)
 		for _, r := range s.readers {
 			var p struct {
 				Joined   bool  `json:"joined"`

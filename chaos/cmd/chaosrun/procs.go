@@ -66,10 +66,10 @@ type logMark struct {
 var watchedLogs = []string{logJoinedGeneration, logPoison, logEventDLQRetry, logCommandDLQRetry}
 
 const (
-	logJoinedGeneration = "joined generation"            // services/query/internal/consumer
+	logJoinedGeneration = "joined generation"            // libs/kafkakit/groupconsumer (readers' and writers' groups)
 	logPoison           = "poison message"               // services/query/internal/consumer
-	logEventDLQRetry    = "dead-letter failed; retrying" // services/query/internal/consumer
-	logCommandDLQRetry  = "write dead letter; retrying"  // services/command/internal/ports/kafkaintake
+	logEventDLQRetry    = "write dead letters; retrying" // libs/kafkakit/groupconsumer, in a reader
+	logCommandDLQRetry  = "write dead letters; retrying" // libs/kafkakit/groupconsumer, in a writer
 )
 
 // Log lines of the writers' outbox relay that tell whether it leads. A
