@@ -53,7 +53,7 @@ func (s *stack) quiesce(ctx context.Context, res *result) error {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	return fmt.Errorf("not quiescent within 3 minutes: %s", last)
+	return fmt.Errorf("not quiescent within 3 minutes: %s%s", last, describeGroups(ctx, s.broker.addr, commandGroup, queryGroup))
 }
 
 type row struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -96,4 +97,28 @@ func groupLag(ctx context.Context, addr, group, topic string) (int64, []string, 
 		}
 	}
 	return lag, lagging, nil
+}
+
+// describeGroups tells, for a not-quiescent run, each group's state and
+// which member (client id, host) owns which partitions, so a stall names
+// the member that holds it.
+func describeGroups(ctx context.Context, addr string, groups ...string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl := &kafka.Client{Addr: kafka.TCP(addr), Transport: localTransport()}
+	resp, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: groups})
+	if err != nil {
+		return fmt.Sprintf("describe groups: %v", err)
+	}
+	var b strings.Builder
+	for _, g := range resp.Groups {
+		fmt.Fprintf(&b, "\n    group %s state %s err %v", g.GroupID, g.GroupState, g.Error)
+		for _, m := range g.Members {
+			fmt.Fprintf(&b, "\n      member %s (client %s, %s):", m.MemberID, m.ClientID, m.ClientHost)
+			for _, t := range m.MemberAssignments.Topics {
+				fmt.Fprintf(&b, " %s%v", t.Topic, t.Partitions)
+			}
+		}
+	}
+	return b.String()
 }
