@@ -7,7 +7,10 @@
 // authentication by default, or, with Options.Security, over TLS with
 // SASL/SCRAM-SHA-512 and per-principal ACLs, like a hardened cluster. With a DataDir it keeps
 // topics, records and committed group offsets across a Close and a new Start
-// on the same directory and port.
+// on the same directory and port. Consumer-group members that kfake would
+// keep after their session expired are evicted as a Kafka broker would (see
+// reaper.go), so a client killed during a rebalance cannot hold partitions
+// for good.
 package kafkabroker
 
 import (
@@ -69,6 +72,9 @@ type Broker struct {
 	addr      string
 	sec       *security // nil when plaintext
 	closeOnce sync.Once
+
+	stopReaper context.CancelFunc
+	reaperDone chan struct{}
 }
 
 // Start binds opts.Addr and starts a single-node broker on it. The broker is
@@ -129,7 +135,9 @@ func Start(opts Options) (*Broker, error) {
 		sec.cleanup()
 		return nil, fmt.Errorf("kafkabroker: start kfake cluster: %w", err)
 	}
-	b := &Broker{cluster: cluster, addr: ln.Addr().String(), sec: sec}
+	reap := newReaper(opts.Logger)
+	reap.install(cluster)
+	b := &Broker{cluster: cluster, addr: ln.Addr().String(), sec: sec, reaperDone: make(chan struct{})}
 	if sec != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -138,6 +146,12 @@ func Start(opts Options) (*Broker, error) {
 			return nil, fmt.Errorf("kafkabroker: secured mode: %w", err)
 		}
 	}
+	var rctx context.Context
+	rctx, b.stopReaper = context.WithCancel(context.Background())
+	go func() {
+		defer close(b.reaperDone)
+		reap.run(rctx, b.addr, sec.adminOpts())
+	}()
 	return b, nil
 }
 
@@ -150,6 +164,10 @@ func (b *Broker) Addr() string { return b.addr }
 // idempotent and safe to call concurrently; later calls are no-ops.
 func (b *Broker) Close() {
 	b.closeOnce.Do(func() {
+		if b.stopReaper != nil {
+			b.stopReaper()
+			<-b.reaperDone
+		}
 		b.cluster.Close()
 		b.sec.cleanup()
 	})
