@@ -190,7 +190,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 		intake, err := kafkaintake.New(kafkaintake.Config{
 			Brokers: cfg.Kafka.Brokers, Dialer: dialer, Transport: dlqTransport, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
-			OnDeadLetter: m.DeadLettered,
+			OnDeadLetter: m.DeadLettered, LogTraceContext: tracer != nil,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {
 			return fmt.Errorf("build kafka intake: %w", err)
