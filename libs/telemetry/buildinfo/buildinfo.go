@@ -98,14 +98,18 @@ func FromBuildInfo(bi *debug.BuildInfo, stampedVersion, stampedRevision string) 
 }
 
 // String is the human line of the version commands:
-// "<module> <version> (revision <rev>[, modified], committed <vcs time>,
-// built with <go version>)".
+// "<module> <version> (revision <rev>[, modified][, committed <vcs time>],
+// built with <go version>)"; the parts the build did not record are left
+// out, but for the revision, which reads Unknown.
 func (i Info) String() string {
 	rev := i.Revision
 	if i.Modified == "true" {
 		rev += ", modified"
 	}
-	return fmt.Sprintf("%s %s (revision %s, committed %s, built with %s)", i.Module, i.Version, rev, i.Time, i.GoVersion)
+	if i.Time != Unknown {
+		rev += ", committed " + i.Time
+	}
+	return fmt.Sprintf("%s %s (revision %s, built with %s)", i.Module, i.Version, rev, i.GoVersion)
 }
 
 // Write prints i on w for a version command: as one JSON object when

@@ -79,6 +79,10 @@ func TestWrite(t *testing.T) {
 	if got, want := human.String(), "svc: example.com/svc v1 (revision abc, modified, committed 2026-12-01T10:00:00Z, built with go1.26.8)\n"; got != want {
 		t.Errorf("human = %q, want %q", got, want)
 	}
+	bare := buildinfo.FromBuildInfo(nil, "", "")
+	if got, want := bare.String(), "unknown unknown (revision unknown, built with unknown)"; got != want {
+		t.Errorf("String without build information = %q, want %q", got, want)
+	}
 	var js bytes.Buffer
 	if err := i.Write(&js, "svc", true); err != nil {
 		t.Fatal(err)
