@@ -14,6 +14,12 @@ CHAOS_SEED   ?= 0
 CHAOS_FLAGS  ?=
 DURATION     ?= 10m
 SOAK_FLAGS   ?=
+# Stamped into the service binaries (`companias-command version`, *_build_info):
+# the go command records no VCS data here (GOFLAGS=-buildvcs=false, git worktrees).
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO    := github.com/propalpes/companias/libs/telemetry/buildinfo
+LDFLAGS      := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 # deploy/check validates the deployment files; it is kept out of go.work so its
 # dependencies (compose-go) never change what the services are built with.
 DEPLOY_CHECK := deploy/check
@@ -27,8 +33,8 @@ help: ## list the targets
 
 build: ## build the service binaries, the DLQ tool and the dev stack into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/companias-command ./services/command/cmd/commandd
-	$(GO) build -o $(BIN)/companias-query ./services/query/cmd/queryd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/companias-command ./services/command/cmd/commandd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/companias-query ./services/query/cmd/queryd
 	$(GO) build -o $(BIN)/devstack ./libs/devinfra/cmd/devstack
 	$(GO) build -o $(BIN)/companias-dlq ./tools/dlq/cmd/companias-dlq
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,8 +61,8 @@ func TestComposeProfiles(t *testing.T) {
 		profiles []string
 		want     string
 	}{
-		{nil, "command kafka kafka-init mongo postgres query"},
-		{[]string{"scale"}, "command command-2 kafka kafka-init mongo postgres query query-2"},
+		{nil, "command command-migrate kafka kafka-init mongo postgres query"},
+		{[]string{"scale"}, "command command-2 command-migrate kafka kafka-init mongo postgres query query-2"},
 	} {
 		p, err := loadCompose(t, exampleEnv(t), tc.profiles...)
 		if err != nil {
@@ -132,7 +133,7 @@ func TestComposeApplicationServices(t *testing.T) {
 	count := map[string]int{}
 	for _, s := range p.Services {
 		svc, ok := serviceFor(t, s)
-		if !ok {
+		if !ok || isMigrateJob(s) { // the one-shot migration: TestComposeMigrate
 			continue
 		}
 		count[svc.name]++
@@ -205,6 +206,63 @@ func TestComposeApplicationServices(t *testing.T) {
 	}
 	if count["command"] != 2 || count["query"] != 2 {
 		t.Errorf("with --profile scale: %d writers and %d readers, want 2 and 2", count["command"], count["query"])
+	}
+}
+
+// isMigrateJob reports whether s runs the writer's migrate subcommand.
+func isMigrateJob(s types.ServiceConfig) bool {
+	return slices.Equal([]string(s.Command), []string{"migrate"})
+}
+
+// TestComposeMigrate checks the writer's one-shot schema migration: one
+// service runs `companias-command migrate` with the writer's image once
+// PostgreSQL is healthy, and every writer starts after it succeeded, with
+// MIGRATE_ON_START=false.
+func TestComposeMigrate(t *testing.T) {
+	t.Parallel()
+	p, err := loadCompose(t, exampleEnv(t), "scale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var migrate string
+	for _, s := range p.Services {
+		if !isMigrateJob(s) {
+			continue
+		}
+		if migrate != "" {
+			t.Errorf("services %s and %s both run migrate", migrate, s.Name)
+		}
+		migrate = s.Name
+		svc, ok := serviceFor(t, s)
+		if img, _, _ := strings.Cut(s.Image, ":"); !ok || !svc.writer || img != svc.image {
+			t.Errorf("compose service %s runs migrate with image %s, want the writer's", s.Name, s.Image)
+		}
+		if d, ok := s.DependsOn["postgres"]; !ok || d.Condition != types.ServiceConditionHealthy {
+			t.Errorf("compose service %s does not wait for a healthy postgres", s.Name)
+		}
+		if len(s.Ports) != 0 {
+			t.Errorf("compose service %s publishes ports %+v; a one-shot needs none", s.Name, s.Ports)
+		}
+	}
+	if migrate == "" {
+		t.Fatal("no compose service runs the writer's migrate subcommand")
+	}
+	writers := 0
+	for _, s := range p.Services {
+		svc, ok := serviceFor(t, s)
+		if !ok || !svc.writer || isMigrateJob(s) {
+			continue
+		}
+		writers++
+		if d, ok := s.DependsOn[migrate]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("writer %s does not wait for %s to complete successfully", s.Name, migrate)
+		}
+		if v := s.Environment["MIGRATE_ON_START"]; v == nil || *v != "false" {
+			t.Errorf("writer %s: MIGRATE_ON_START %v, want false (%s migrates)", s.Name, v, migrate)
+		}
+	}
+	if writers == 0 {
+		t.Error("no writer in compose")
 	}
 }
 

@@ -41,9 +41,11 @@ type (
 		} `yaml:"httpGet"`
 	}
 	container struct {
-		Name  string `yaml:"name"`
-		Image string `yaml:"image"`
-		Ports []struct {
+		Name    string   `yaml:"name"`
+		Image   string   `yaml:"image"`
+		Command []string `yaml:"command"`
+		Args    []string `yaml:"args"`
+		Ports   []struct {
 			Name          string `yaml:"name"`
 			ContainerPort int    `yaml:"containerPort"`
 		} `yaml:"ports"`
@@ -52,7 +54,8 @@ type (
 			SecretRef    *struct{ Name string } `yaml:"secretRef"`
 		} `yaml:"envFrom"`
 		Env []struct {
-			Name string `yaml:"name"`
+			Name  string `yaml:"name"`
+			Value string `yaml:"value"`
 		} `yaml:"env"`
 		Resources struct {
 			Requests map[string]string `yaml:"requests"`
@@ -614,10 +617,11 @@ func TestK8sKustomizeBuild(t *testing.T) {
 	}
 	for _, r := range refs {
 		if !generated[r] {
-			t.Errorf("rendered Deployment refers to %s, which the render does not generate (names %v)", r, generated)
+			t.Errorf("rendered workload refers to %s, which the render does not generate (names %v)", r, generated)
 		}
 	}
-	if kinds["ConfigMap"] != 2 || kinds["Secret"] != 2 || kinds["Deployment"] != 2 || len(refs) != 4 {
-		t.Errorf("rendered kinds %v with %d envFrom references; want 2 ConfigMaps, 2 Secrets, 2 Deployments, 4 references", kinds, len(refs))
+	// The Deployments and the migration Job: two references each.
+	if kinds["ConfigMap"] != 2 || kinds["Secret"] != 2 || kinds["Deployment"] != 2 || kinds["Job"] != 1 || len(refs) != 6 {
+		t.Errorf("rendered kinds %v with %d envFrom references; want 2 ConfigMaps, 2 Secrets, 2 Deployments, 1 Job, 6 references", kinds, len(refs))
 	}
 }

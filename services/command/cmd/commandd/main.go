@@ -3,7 +3,9 @@
 // PostgreSQL database. Configuration comes from environment variables (see
 // internal/config); SIGINT or SIGTERM stop it gracefully.
 //
-// Its outbox subcommands list, retry and discard the outbox rows the relay
+// Its subcommands (see usage): serve, the default; migrate applies the
+// schema migrations and exits; version prints the build information; the
+// outbox subcommands list, retry and discard the outbox rows the relay
 // parked; help prints the usage.
 package main
 
@@ -26,7 +28,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/libs/kafkakit/topics"
+	"github.com/propalpes/companias/libs/seedwork/cli"
 	"github.com/propalpes/companias/libs/telemetry/admin"
+	"github.com/propalpes/companias/libs/telemetry/buildinfo"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
@@ -40,12 +44,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := dispatch(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := cli.Main(ctx, program(os.Getenv), os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "companias-command:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
 // run starts every worker of the service under one errgroup and returns when
@@ -55,7 +56,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel})).With("service", "companias-command")
+	log := newLogger(logOut, cfg.LogLevel)
 	for _, w := range cfg.Kafka.Warnings() {
 		log.Warn("weak Kafka security setting", "warning", w)
 	}
@@ -78,8 +79,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	if err := postgres.Migrate(startCtx, pool); err != nil {
-		return fmt.Errorf("migrate database: %w", err)
+	if cfg.MigrateOnStart {
+		if err := postgres.Migrate(startCtx, pool); err != nil {
+			return fmt.Errorf("migrate database: %w", err)
+		}
+	} else if err := awaitMigrations(startCtx, postgres.NewChecker(pool).Ready, time.Second, log); err != nil {
+		return err
 	}
 	if cfg.CreateTopics {
 		if err := topics.Ensure(startCtx, cfg.Kafka, serviceTopics(cfg)...); err != nil {
@@ -92,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	// The service's own registry, served at GET /metrics on the admin
 	// listener (METRICS_ADDR), never on the API port: no global state.
 	reg := prometheus.NewRegistry()
-	m, backlog, err := newMetrics(reg, pool, log)
+	m, backlog, err := newMetrics(reg, buildinfo.Read(), pool, log)
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
@@ -185,7 +190,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 		intake, err := kafkaintake.New(kafkaintake.Config{
 			Brokers: cfg.Kafka.Brokers, Dialer: dialer, Transport: dlqTransport, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
-			OnDeadLetter: m.DeadLettered,
+			OnDeadLetter: m.DeadLettered, LogTraceContext: tracer != nil,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {
 			return fmt.Errorf("build kafka intake: %w", err)
@@ -229,14 +234,15 @@ func serviceTopics(cfg config.Config) []topics.Topic {
 }
 
 // newMetrics registers on reg the Go runtime and process collectors, the
-// service's event metrics (returned, for the hooks of the HTTP router, the
+// build information (companias_command_build_info), the service's event metrics (returned, for the hooks of the HTTP router, the
 // relay and the intake) and the outbox backlog collector (returned, for
 // its Run, which reads db every metrics.DefaultBacklogInterval).
-func newMetrics(reg prometheus.Registerer, db metrics.Querier, log *slog.Logger) (*metrics.Metrics, *metrics.Backlog, error) {
+func newMetrics(reg prometheus.Registerer, build buildinfo.Info, db metrics.Querier, log *slog.Logger) (*metrics.Metrics, *metrics.Backlog, error) {
 	backlog := metrics.NewBacklog(db, metrics.BacklogOptions{Logger: log})
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build.Gauge("companias_command_build_info"),
 		backlog,
 	} {
 		if err := reg.Register(c); err != nil {

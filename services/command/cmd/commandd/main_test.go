@@ -13,6 +13,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/telemetry/buildinfo"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/metrics"
 )
@@ -32,7 +33,8 @@ func TestIntegrationMetricsWiring(t *testing.T) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	m, backlog, err := newMetrics(reg, pool, log)
+	build := buildinfo.Info{Version: "v9.9.9-test", Revision: "abc123", GoVersion: "go1.26.8"}
+	m, backlog, err := newMetrics(reg, build, pool, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +57,13 @@ func TestIntegrationMetricsWiring(t *testing.T) {
 		"companias_outbox_backlog_rows 0", "companias_outbox_oldest_unpublished_age_seconds 0", "companias_outbox_backlog_up 1",
 		"companias_outbox_parked_rows 0", `companias_outbox_parked_total{reason="too_large"} 0`,
 		"go_goroutines", "process_start_time_seconds",
+		`companias_command_build_info{goversion="go1.26.8",revision="abc123",version="v9.9.9-test"} 1`,
 	} {
 		if !strings.Contains(rec.Body.String(), name) {
 			t.Errorf("scrape lacks %s", name)
 		}
 	}
-	if _, _, err := newMetrics(reg, pool, log); err == nil {
+	if _, _, err := newMetrics(reg, build, pool, log); err == nil {
 		t.Error("registering the metrics twice on one registry = nil error")
 	}
 }

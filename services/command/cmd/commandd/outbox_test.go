@@ -15,44 +15,6 @@ import (
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
-// help prints the usage and neither serves nor touches the database (here
-// unreachable, and invalid for the rest of the configuration).
-func TestHelpTouchesNothing(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", "HTTP_ADDR": "not an address"}
-	getenv := func(k string) string { return env[k] }
-	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}, {"outbox", "help"}, {"outbox", "list", "-h"}} {
-		var out, errOut bytes.Buffer
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := dispatch(ctx, args, getenv, &out, &errOut)
-		cancel()
-		if err != nil {
-			t.Errorf("%v = %v, want nil", args, err)
-		}
-		if !strings.Contains(out.String()+errOut.String(), "companias-command outbox retry (--all | ID...)") {
-			t.Errorf("%v printed %q, want the usage", args, out.String())
-		}
-	}
-}
-
-func TestUsageErrors(t *testing.T) {
-	t.Parallel()
-	getenv := func(string) string { return "" }
-	for _, args := range [][]string{
-		{"frobnicate"}, {"serve", "now"}, {"outbox"}, {"outbox", "purge"},
-		{"outbox", "retry"}, {"outbox", "retry", "--all", "3"}, {"outbox", "retry", "x"},
-		{"outbox", "discard", "3"}, {"outbox", "discard", "--reason", "r"}, {"outbox", "list", "3"},
-	} {
-		var out, errOut bytes.Buffer
-		if err := dispatch(context.Background(), args, getenv, &out, &errOut); !errors.Is(err, errUsage) {
-			t.Errorf("%v = %v, want a usage error", args, err)
-		}
-		if !strings.Contains(errOut.String(), "Usage:") {
-			t.Errorf("%v printed no usage on stderr: %q", args, errOut.String())
-		}
-	}
-}
-
 func TestIntegrationOutboxCommands(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -26,6 +26,12 @@ type Config struct {
 	// content of the file DATABASE_URL_FILE (one trailing newline removed);
 	// setting both is an error.
 	DatabaseURL string
+	// MigrateOnStart makes serve apply the embedded schema migrations before
+	// it starts (MIGRATE_ON_START, default true). With false the migrations
+	// are an operator's step (`companias-command migrate`, the Kubernetes
+	// Job): serve waits up to a minute for the schema to be migrated and
+	// fails if it is not.
+	MigrateOnStart bool
 	// Kafka is how the service reaches its cluster: the bootstrap brokers
 	// (KAFKA_BROKERS, comma-separated), TLS (KAFKA_TLS_*) and SASL
 	// (KAFKA_SASL_*), read by kafkakit.Load; ClientID is "companias-command".
@@ -112,6 +118,7 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"HTTP_ADDR":                  "127.0.0.1:8080", // loopback: deploy files set :8080 with auth on
 	"DATABASE_URL":               "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
 	"DATABASE_URL_FILE":          "",
+	"MIGRATE_ON_START":           "true",
 	"KAFKA_BROKERS":              "127.0.0.1:9092",
 	"KAFKA_EVENTS_TOPIC":         companiaevent.DefaultTopic,
 	"KAFKA_COMMANDS_TOPIC":       companiacmd.DefaultTopic,
@@ -176,6 +183,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	c := Config{
 		HTTPAddr:             p.Addr("HTTP_ADDR"),
 		DatabaseURL:          p.Secret("DATABASE_URL"),
+		MigrateOnStart:       p.Bool("MIGRATE_ON_START"),
 		Kafka:                kafkakit.Load(p),
 		EventsTopic:          p.Topic("KAFKA_EVENTS_TOPIC"),
 		CommandsTopic:        p.Topic("KAFKA_COMMANDS_TOPIC"),

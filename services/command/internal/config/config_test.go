@@ -28,7 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
-	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake ||
+	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake || !c.MigrateOnStart ||
 		c.TopicReplicationFactor != 0 || c.DLQRetention != 168*time.Hour {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
@@ -45,6 +45,7 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_COMMANDS_TOPIC": "cmds",
 		"OUTBOX_BATCH_SIZE":    "50",
 		"LOG_LEVEL":            "debug",
+		"MIGRATE_ON_START":     "false",
 
 		"KAFKA_REPLICATION_FACTOR": "3",
 		"KAFKA_DLQ_RETENTION":      "720h",
@@ -55,7 +56,7 @@ func TestLoadOverrides(t *testing.T) {
 	if c.TopicReplicationFactor != 3 || c.DLQRetention != 720*time.Hour {
 		t.Errorf("replication factor %d, DLQ retention %s", c.TopicReplicationFactor, c.DLQRetention)
 	}
-	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[1] != "b:2" || c.CommandsDLQTopic != "cmds.dlq" || c.OutboxBatchSize != 50 {
+	if len(c.Kafka.Brokers) != 2 || c.Kafka.Brokers[1] != "b:2" || c.CommandsDLQTopic != "cmds.dlq" || c.OutboxBatchSize != 50 || c.MigrateOnStart {
 		t.Errorf("got %+v", c)
 	}
 }
@@ -71,6 +72,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"OUTBOX_POLL_INTERVAL":   "soon",
 		"KAFKA_CREATE_TOPICS":    "maybe",
 		"LOG_LEVEL":              "loud",
+		"MIGRATE_ON_START":       "sometimes",
 
 		"KAFKA_REPLICATION_FACTOR": "33",
 		"KAFKA_DLQ_RETENTION":      "1m",
@@ -79,7 +81,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		t.Fatal("Load accepted an invalid configuration")
 	}
 	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
-		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL",
+		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL", "MIGRATE_ON_START",
 		"KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)

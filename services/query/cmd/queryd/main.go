@@ -4,10 +4,12 @@
 //
 // Usage:
 //
-//	companias-query [serve]   run the HTTP API and the projection consumer (default)
-//	companias-query rebuild   rebuild the views from the start of the events topic,
-//	                          showing progress on stderr; exits 0 once the new
-//	                          views are switched in
+//	companias-query [serve]        run the HTTP API and the projection consumer (default)
+//	companias-query rebuild        rebuild the views from the start of the events topic,
+//	                               showing progress on stderr; exits 0 once the new
+//	                               views are switched in
+//	companias-query version [-json] print the build information
+//	companias-query help           print the usage
 //
 // Configuration comes from the environment only (see package config).
 package main
@@ -31,7 +33,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/seedwork/cli"
 	"github.com/propalpes/companias/libs/telemetry/admin"
+	"github.com/propalpes/companias/libs/telemetry/buildinfo"
+	"github.com/propalpes/companias/libs/telemetry/logs"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/consumer"
@@ -42,64 +47,70 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	gin.SetMode(gin.ReleaseMode)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := cli.Main(ctx, program(os.Getenv), os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "companias-query:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-const usage = `usage: companias-query [command]
+// binary is the name of the program in messages and in its usage.
+const binary = "companias-query"
 
-commands:
-  serve     run the HTTP API and the projection consumer (default)
-  rebuild   rebuild the views from the events topic, with progress on stderr
-  help      show this help
+const usage = `Usage: companias-query [command]
+
+Commands:
+  serve            run the HTTP API and the projection consumer (default)
+  rebuild          rebuild the views from the events topic, with progress on stderr
+  version [-json]  print the build information (module version, VCS revision, Go version)
+  help             print this help ("COMMAND --help" too); help reads no configuration
 
 Configuration is read from the environment: HTTP_ADDR, KAFKA_BROKERS,
 KAFKA_EVENTS_TOPIC, KAFKA_EVENTS_DLQ_TOPIC, KAFKA_GROUP_ID,
 KAFKA_TOPIC_PARTITIONS, MONGO_URI, MONGO_DATABASE, SHUTDOWN_TIMEOUT, LOG_LEVEL,
 AUTH_MODE (none, hs256 or jwks), OTEL_EXPORTER_OTLP_ENDPOINT (tracing, off
 unless set) and more (see internal/config).
+Exit codes: 0 success, 1 failure, 2 usage error.
 `
 
+// program is the companias-query binary: its subcommands over the
+// environment read through getenv.
+func program(getenv func(string) string) cli.Program {
+	// withConfig runs a command that takes no arguments with the
+	// configuration and the service's logger.
+	withConfig := func(name string, cmd func(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) error) cli.Func {
+		return func(ctx context.Context, args []string, _, stderr io.Writer) error {
+			if err := cli.NoArgs(name, args); err != nil {
+				return err
+			}
+			cfg, err := config.Load(getenv)
+			if err != nil {
+				return err // "invalid configuration: …", every problem listed
+			}
+			log := logs.New(stderr, cfg.LogLevel, binary)
+			for _, w := range cfg.Kafka.Warnings() {
+				log.Warn("weak Kafka security setting", "warning", w)
+			}
+			return cmd(ctx, cfg, log, stderr)
+		}
+	}
+	return cli.Program{
+		Name: binary, Usage: usage, Default: "serve",
+		Commands: map[string]cli.Func{
+			"serve": withConfig("serve", func(ctx context.Context, cfg config.Config, log *slog.Logger, _ io.Writer) error {
+				return serve(ctx, cfg, log)
+			}),
+			"rebuild": withConfig("rebuild", runRebuild),
+			"version": cli.Version(func(w io.Writer, asJSON bool) error {
+				return buildinfo.Read().Write(w, binary, asJSON)
+			}),
+		},
+	}
+}
+
 // run is the whole program: it returns when the command is done or ctx is
-// cancelled, and reports failure as an error (main exits 1 on it).
-// A clean shutdown after cancellation returns nil.
+// cancelled, and reports failure as an error (see cli.ExitCode). A clean
+// shutdown after cancellation returns nil.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd = args[0]
-	}
-	if len(args) > 1 {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("command %s takes no arguments, got %q", cmd, args[1:])
-	}
-	switch cmd {
-	case "serve", "rebuild":
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
-	}
-
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err // "invalid configuration: …", every problem listed
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).
-		With("service", "companias-query")
-	for _, w := range cfg.Kafka.Warnings() {
-		log.Warn("weak Kafka security setting", "warning", w)
-	}
-
-	if cmd == "rebuild" {
-		return runRebuild(ctx, cfg, log, stderr)
-	}
-	return serve(ctx, cfg, log)
+	return program(getenv).Run(ctx, args, stdout, stderr)
 }
 
 // serve runs the HTTP server, the projection consumer and the rebuild host
@@ -129,8 +140,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	// The service's own registry, served at GET /metrics on the admin
 	// listener (METRICS_ADDR), never on the API port: no global state. It
-	// answers from start-up on; the collectors join it once built.
+	// answers from start-up on, with the build information; the other
+	// collectors join it once built.
 	reg := prometheus.NewRegistry()
+	if err := reg.Register(buildinfo.Read().Gauge("companias_query_build_info")); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	adm, err := admin.Open(cfg.Admin.MetricsAddr, metrics.Handler(reg, log), cfg.Admin.PprofAddr, cfg.Admin.PprofRemote, cfg.ShutdownTimeout, log)
 	if err != nil {
 		_ = ln.Close()
@@ -236,6 +252,7 @@ func registerCollectors(reg prometheus.Registerer, p *projection) error {
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+
 		metrics.NewLag(p.live),
 		metrics.NewCounters(p.live),
 		metrics.NewRebuild(p.rebuild),

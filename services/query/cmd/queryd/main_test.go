@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/propalpes/companias/libs/seedwork/cli"
+	"github.com/propalpes/companias/libs/telemetry/buildinfo"
 )
 
 func TestMain(m *testing.M) {
@@ -37,6 +40,7 @@ func envFrom(m map[string]string) func(string) string {
 
 func TestRunCommandLine(t *testing.T) {
 	t.Parallel()
+	badEnv := map[string]string{"KAFKA_BROKERS": closedAddr(t), "MONGO_URI": "nope", "HTTP_ADDR": "not an address"}
 	tests := []struct {
 		name       string
 		args       []string
@@ -45,10 +49,18 @@ func TestRunCommandLine(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{name: "help", args: []string{"help"}, wantStdout: "usage: companias-query"},
+		{name: "help", args: []string{"help"}, wantStdout: "Usage: companias-query"},
 		{name: "--help", args: []string{"--help"}, wantStdout: "rebuild"},
-		{name: "unknown command", args: []string{"migrate"}, wantErr: `unknown command "migrate"`, wantStderr: "usage:"},
-		{name: "extra arguments", args: []string{"serve", "now"}, wantErr: "takes no arguments", wantStderr: "usage:"},
+		// Help reads no configuration (here invalid) and starts nothing.
+		{name: "serve --help", args: []string{"serve", "--help"}, env: badEnv, wantStdout: "Usage: companias-query"},
+		{name: "rebuild -h", args: []string{"rebuild", "-h"}, env: badEnv, wantStdout: "Usage: companias-query"},
+		{name: "version", args: []string{"version"}, env: badEnv, wantStdout: "companias-query: " + buildinfo.Read().String()},
+		{name: "version -json", args: []string{"version", "-json"}, env: badEnv, wantStdout: `"go_version":"` + buildinfo.Read().GoVersion},
+		{name: "unknown command", args: []string{"migrate"}, wantErr: `unknown command "migrate"`, wantStderr: "Usage:"},
+		{name: "unknown flag", args: []string{"--verbose"}, wantErr: `unknown command "--verbose"`, wantStderr: "Usage:"},
+		{name: "extra arguments", args: []string{"serve", "now"}, wantErr: "takes no arguments", wantStderr: "Usage:"},
+		{name: "rebuild extra arguments", args: []string{"rebuild", "all"}, wantErr: "takes no arguments", wantStderr: "Usage:"},
+		{name: "version bad flag", args: []string{"version", "-yaml"}, wantErr: "-yaml", wantStderr: "Usage:"},
 		{name: "bad configuration, serve", args: nil, env: map[string]string{"KAFKA_TOPIC_PARTITIONS": "x", "MONGO_URI": "nope"},
 			wantErr: "KAFKA_TOPIC_PARTITIONS"},
 		{name: "bad configuration, rebuild", args: []string{"rebuild"}, env: map[string]string{"LOG_LEVEL": "chatty"},
@@ -79,6 +91,17 @@ func TestRunCommandLine(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tt.wantStderr) {
 				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.wantStderr)
+			}
+			// Usage errors exit 2, other failures 1.
+			wantCode := cli.ExitOK
+			switch {
+			case tt.wantStderr == "Usage:":
+				wantCode = cli.ExitUsage
+			case tt.wantErr != "":
+				wantCode = cli.ExitError
+			}
+			if code := cli.ExitCode(err); code != wantCode {
+				t.Errorf("exit code = %d, want %d", code, wantCode)
 			}
 		})
 	}

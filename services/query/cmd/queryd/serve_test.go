@@ -326,6 +326,7 @@ func TestIntegrationServe(t *testing.T) {
 		"companias_rebuild_progress_ratio 1",
 		`companias_rebuild_state{state="done"} 1`,
 		"companias_consumer_high_watermark{partition=",
+		"companias_query_build_info{goversion=",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(scrape, line) {

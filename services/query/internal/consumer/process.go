@@ -39,7 +39,6 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 			skipped++
 			c.log.Debug("skip unknown event", "partition", m.Partition, "offset", m.Offset, "err", d.err)
 		case deadLetter:
-			c.log.Warn("poison message", "partition", m.Partition, "offset", m.Offset, "reason", d.reason, "err", d.err)
 			poison = append(poison, groupconsumer.Letter{Message: m, Reason: d.reason, Err: d.err})
 		}
 	}
@@ -47,6 +46,10 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 	if c.cfg.Tracer != nil {
 		ctx, span = c.startSpan(ctx, batch, links, skipped, len(poison))
 		defer span.End()
+	}
+	// Logged with ctx from here on: the lines carry the batch span's ids.
+	for _, l := range poison {
+		c.log.WarnContext(ctx, "poison message", "partition", l.Message.Partition, "offset", l.Message.Offset, "reason", l.Reason, "err", l.Err)
 	}
 	// Written (or, with DisableDLQ, counted) by groupconsumer, which
 	// retries until it succeeds; its OnDeadLetter hook counts them.
@@ -78,7 +81,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 	c.applied.Add(int64(len(events)))
 	c.skipped.Add(skipped)
 	for _, g := range gaps {
-		c.reportGap(g)
+		c.reportGap(ctx, g)
 	}
 	if c.cfg.OnApplied != nil && len(events) > 0 {
 		times := make([]time.Time, len(events))
@@ -111,18 +114,18 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 }
 
 // reportGap logs g at Warn and calls the OnVersionGap hook.
-func (c *Consumer) reportGap(g view.VersionGap) {
+func (c *Consumer) reportGap(ctx context.Context, g view.VersionGap) {
 	c.gaps.Add(1)
 	var previous any = g.Previous
 	switch {
 	case g.InBatch:
-		c.log.Warn("version gap inside a batch: events were lost upstream or discarded from the outbox; the newer event is applied",
+		c.log.WarnContext(ctx, "version gap inside a batch: events were lost upstream or discarded from the outbox; the newer event is applied",
 			"compania_id", g.CompaniaID, "previous_version", previous, "event_version", g.Version)
 	default:
 		if g.Previous == 0 {
 			previous = "absent"
 		}
-		c.log.Warn("version gap over the stored view: events were lost upstream or discarded from the outbox; the newer event is applied",
+		c.log.WarnContext(ctx, "version gap over the stored view: events were lost upstream or discarded from the outbox; the newer event is applied",
 			"compania_id", g.CompaniaID, "stored_version", previous, "event_version", g.Version)
 	}
 	if c.cfg.OnVersionGap != nil {
@@ -155,7 +158,7 @@ func (c *Consumer) retrying(ctx context.Context, what string, f func() error) er
 		err := f()
 		if err == nil {
 			if attempt > 1 {
-				c.log.Info(what+" recovered", "attempts", attempt)
+				c.log.InfoContext(ctx, what+" recovered", "attempts", attempt)
 				c.setFailing(false)
 			}
 			return nil
@@ -166,9 +169,9 @@ func (c *Consumer) retrying(ctx context.Context, what string, f func() error) er
 		c.retries.Add(1)
 		c.setFailing(true)
 		if errors.Is(err, ErrWriteTimeout) {
-			c.log.Warn(what+" timed out; retrying", "attempt", attempt, "timeout", c.cfg.WriteTimeout, "err", err)
+			c.log.WarnContext(ctx, what+" timed out; retrying", "attempt", attempt, "timeout", c.cfg.WriteTimeout, "err", err)
 		} else {
-			c.log.Warn(what+" failed; retrying", "attempt", attempt, "err", err)
+			c.log.WarnContext(ctx, what+" failed; retrying", "attempt", attempt, "err", err)
 		}
 		if !c.backoff.Wait(ctx, attempt-1) {
 			return ctx.Err()

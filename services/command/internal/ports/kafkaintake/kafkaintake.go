@@ -46,6 +46,7 @@ import (
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Creator runs a CrearCompania command; *command.CrearCompaniaHandler is one.
@@ -118,6 +119,10 @@ type Config struct {
 	// Transport, if not nil, carries the dead-letter writes; nil: a plain
 	// transport of the consumer's own.
 	Transport *kafka.Transport
+	// LogTraceContext makes the lines logged about a command carry the
+	// trace of its traceparent header (the producer's span) through the
+	// logging call's context; main sets it when tracing is on.
+	LogTraceContext bool
 	// OnDeadLetter, if set, is called once for each message written to the
 	// dead-letter topic, with its reason (a deadletter.Reason* value), for a
 	// metric. It runs on the consumer goroutine: keep it fast.
@@ -261,10 +266,14 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message, dl groupconsume
 		Idempotency: &command.Idempotency{Scope: c.scope, Key: cmd.ID, RequestHash: requestHash(cmd.Data)},
 		Traceparent: c.traceparent(m),
 	}
+	logCtx := ctx // ctx, with the command's trace for the log lines
+	if sc, ok := tracing.SpanContext(req.Traceparent); ok && c.cfg.LogTraceContext {
+		logCtx = trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
 	for attempt := 0; ; attempt++ {
 		res, err := c.handle(ctx, req)
 		if err == nil {
-			c.log.Debug("command processed", "command_id", cmd.ID, "compania_id", res.Compania.ID,
+			c.log.DebugContext(logCtx, "command processed", "command_id", cmd.ID, "compania_id", res.Compania.ID,
 				"replayed", res.Replayed, "partition", m.Partition, "offset", m.Offset)
 			return nil
 		}
@@ -272,9 +281,9 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message, dl groupconsume
 			return ctx.Err()
 		}
 		if reason, permanent := classify(err); permanent {
-			return c.deadLetter(ctx, dl, m, cmd.ID, reason, err)
+			return c.deadLetter(logCtx, dl, m, cmd.ID, reason, err)
 		}
-		c.log.Warn("command failed; retrying", "command_id", cmd.ID, "partition", m.Partition,
+		c.log.WarnContext(logCtx, "command failed; retrying", "command_id", cmd.ID, "partition", m.Partition,
 			"offset", m.Offset, "error", err, "attempt", attempt+1)
 		if !c.sleep(ctx, attempt) {
 			return ctx.Err()
@@ -316,7 +325,7 @@ func (c *Consumer) deadLetter(ctx context.Context, dl groupconsumer.DeadLetterer
 	if err := dl.DeadLetter(ctx, groupconsumer.Letter{Message: m, Reason: reason, Err: cause}); err != nil {
 		return err
 	}
-	c.log.Warn("command dead-lettered", "reason", reason, "error", cause.Error(),
+	c.log.WarnContext(ctx, "command dead-lettered", "reason", reason, "error", cause.Error(),
 		"command_id", commandID, "partition", m.Partition, "offset", m.Offset,
 		"dead_letter_topic", c.cfg.DeadLetterTopic)
 	return nil

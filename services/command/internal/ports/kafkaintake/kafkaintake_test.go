@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	tracelogs "github.com/propalpes/companias/libs/telemetry/logs"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 	"github.com/segmentio/kafka-go"
@@ -382,3 +384,53 @@ func TestRunBoundsCommandSize(t *testing.T) {
 }
 
 const validTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// With LogTraceContext, the lines about a command carry the trace of its
+// traceparent header; without it, or without a header, they carry none.
+func TestRunLogsTheCommandsTrace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		on          bool
+		traceparent string
+		wantTrace   string
+	}{
+		{"on, with traceparent", true, validTraceparent, validTraceparent[3:35]},
+		{"on, without traceparent", true, "", ""},
+		{"off", false, validTraceparent, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l, w := newFakeLog("cmds"), &fakeDLQ{}
+			cr := newFakeCreator(errors.New("dial tcp: connection refused"), apperr.New(apperr.Invalid, "bad", "bad"))
+			recs := &logRecords{}
+			c, err := New(Config{Brokers: []string{"fake:9092"}, GroupID: "g", Topic: l.topic, LogTraceContext: tc.on,
+				MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, cr, slog.New(tracelogs.TraceHandler(recs)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.run = func(ctx context.Context, h groupconsumer.Handler) error {
+				return l.run(ctx, h, fakeDeadLetterer{c, w})
+			}
+			var headers []kafka.Header
+			if tc.traceparent != "" {
+				headers = append(headers, kafka.Header{Key: "traceparent", Value: []byte(tc.traceparent)})
+			}
+			l.produce(0, "k", validCmd, headers...)
+			start(t, c)
+			eventually(t, "commit", func() bool { return l.committedOffset(0) == 1 })
+			for _, msg := range []string{"command failed; retrying", "command dead-lettered"} {
+				lines := recs.messages(msg)
+				if len(lines) != 1 {
+					t.Fatalf("%d %q lines, want 1", len(lines), msg)
+				}
+				if got := lines[0][tracelogs.TraceIDKey]; got != tc.wantTrace {
+					t.Errorf("%q trace_id = %q, want %q", msg, got, tc.wantTrace)
+				}
+				if _, has := lines[0][tracelogs.SpanIDKey]; has != (tc.wantTrace != "") {
+					t.Errorf("%q line %v: span_id present %v, want %v", msg, lines[0], has, tc.wantTrace != "")
+				}
+			}
+		})
+	}
+}
