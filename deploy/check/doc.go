@@ -4,9 +4,13 @@
 // kustomize base deploy/k8s. Its tests cross-check every environment variable
 // those files set against the variables the services actually read, parsed
 // from services/*/internal/config and the README's configuration tables.
+// It also parses the alerting rules and the Grafana dashboard of
+// deploy/k8s/monitoring with Prometheus's own PromQL parser and rule loader,
+// and checks every metric they name against the metrics the services'
+// source defines.
 //
 // It is a module of its own, outside go.work, so that its dependencies
-// (compose-go) never change the versions the services build with:
+// (compose-go, prometheus) never change the versions the services build with:
 //
 //	cd deploy/check && GOWORK=off go test -race ./...
 //

@@ -124,6 +124,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("build outbox relay: %w", err)
 	}
+	if err := reg.Register(metrics.NewRelayLease(relay)); err != nil {
+		return fmt.Errorf("register relay lease metrics: %w", err)
+	}
 
 	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log), postgres.WithWaker(relay),
 		postgres.WithMaxRecordBytes(cfg.KafkaMaxRecordBytes))
