@@ -42,8 +42,14 @@ var scrapeMetrics = map[string]metricKind{"up": plainMetric}
 // Delete an entry once its metric is in the source.
 var plannedMetrics = map[string]metricKind{
 	"companias_consumer_owned_partitions": plainMetric,
-	"companias_command_build_info":        plainMetric,
-	"companias_query_build_info":          plainMetric,
+}
+
+// nameArgFuncs are the calls whose first argument is a metric's full name:
+// prometheus.NewDesc, and libs/telemetry/buildinfo's Info.Gauge (the
+// services' *_build_info gauges).
+var nameArgFuncs = map[string]metricKind{
+	"NewDesc": plainMetric,
+	"Gauge":   plainMetric,
 }
 
 // metricOpts are the client_golang option types whose Namespace, Subsystem
@@ -113,9 +119,11 @@ func sourceMetrics(t testing.TB, root string) map[string]metricKind {
 			ast.Inspect(f, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.CallExpr:
-					if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "NewDesc" && len(n.Args) > 0 {
-						if name, ok := goString(n.Args[0], consts, 0); ok {
-							out[name] = plainMetric
+					if sel, ok := n.Fun.(*ast.SelectorExpr); ok && len(n.Args) > 0 {
+						if kind, ok := nameArgFuncs[sel.Sel.Name]; ok {
+							if name, ok := goString(n.Args[0], consts, 0); ok {
+								out[name] = kind
+							}
 						}
 					}
 				case *ast.CompositeLit:
@@ -313,6 +321,8 @@ func TestSourceMetrics(t *testing.T) {
 		"companias_outbox_oldest_unpublished_age_seconds": plainMetric,     // NewDesc, command service
 		"companias_relay_leader":                          plainMetric,
 		"companias_consumer_lag":                          plainMetric,
+		"companias_command_build_info":                    plainMetric, // buildinfo.Info.Gauge
+		"companias_query_build_info":                      plainMetric,
 	} {
 		if k, ok := got[name]; !ok || k != kind {
 			t.Errorf("sourceMetrics()[%s] = %v, %v; want %v, true", name, k, ok, kind)
@@ -335,6 +345,7 @@ var (
 	c = prometheus.NewDesc(prometheus.BuildFQName(ns, "", "up"), "help", nil, nil)
 	d = prometheus.NewSummary(prometheus.SummaryOpts{Name: "acme_size_bytes"})
 	e = prometheus.NewDesc(someVar, "help", nil, nil) // not a constant: skipped
+	f = buildinfo.Read().Gauge("acme_build_info")
 )
 `
 	if err := os.WriteFile(filepath.Join(dir, "x.go"), []byte(src), 0o644); err != nil {
@@ -344,7 +355,7 @@ var (
 		t.Fatal(err)
 	}
 	want := map[string]metricKind{"acme_jobs_total": plainMetric, "acme_queue_wait_seconds": histogramMetric,
-		"acme_up": plainMetric, "acme_size_bytes": summaryMetric}
+		"acme_up": plainMetric, "acme_size_bytes": summaryMetric, "acme_build_info": plainMetric}
 	if got := sourceMetrics(t, filepath.Dir(filepath.Dir(dir))); !mapsEqual(got, want) {
 		t.Errorf("sourceMetrics(scratch) = %v, want %v", got, want)
 	}
