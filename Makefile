@@ -20,7 +20,7 @@ DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run run-secure build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
+.PHONY: help run run-secure reset build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,11 @@ run: build ## run the whole system on embedded Kafka (kfake) and MongoDB-wire (F
 
 run-secure: build ## like run, with Kafka secured: TLS, SASL/SCRAM-SHA-512, ACLs, one principal per service (kcat -F .data/kafka-client.properties)
 	$(BIN)/devstack -secure -command $(BIN)/companias-command -query $(BIN)/companias-query
+
+reset: ## delete all dev data of make run and make run-secure: databases propalpes, propalpes_views, propalpes_secure*, and .data (stop make run first)
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/devstack ./libs/devinfra/cmd/devstack
+	$(BIN)/devstack -reset
 
 test: vet check-deploy ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
@@ -82,5 +87,5 @@ tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
 	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) mod tidy
 
-clean: ## remove build output and local dev data
-	rm -rf $(BIN) .data
+clean: ## remove build output (bin/); the dev data stays: make reset deletes it
+	rm -rf $(BIN)
