@@ -21,7 +21,9 @@ import (
 
 func TestCheckStackIdentity(t *testing.T) {
 	t.Parallel()
-	kafka := func(present bool, id string) placeState { return placeState{present: present, id: id, what: ".data/kafka"} }
+	kafka := func(present bool, id string) placeState {
+		return placeState{present: present, id: id, what: ".data/kafka"}
+	}
 	db := func(name string, present bool, id string) placeState {
 		return placeState{present: present, id: id, what: "database " + name}
 	}
