@@ -30,7 +30,7 @@ const (
 	kafkaDirName   = "kafka"    // the plaintext broker's log, under -data
 	stackIDName    = "stack-id" // the stack id file, under -data
 	commentPrefix  = "devstack stack-id="
-	resetHint      = "run `make reset` to delete all dev data (both PostgreSQL databases and %s) and start empty"
+	resetHint      = "run `make reset` (devstack -reset with the same -database and -data) to delete all dev data, both PostgreSQL databases and %s, and start empty"
 	secureDBSuffix = "_secure"
 )
 
