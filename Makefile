@@ -77,8 +77,10 @@ chaos: ## fault injection, full form: 10,000 commands, 32 faults (CHAOS_SEED=n r
 chaos-short: ## fault injection, CI form: ~300 commands, one fault of each kind (also part of make test)
 	cd chaos && CHAOS_SEED=$(filter-out 0,$(CHAOS_SEED)) CHAOS_ARGS="$(CHAOS_FLAGS)" $(GO) test -count=1 -run TestChaosShort -v .
 
-soak: ## constant load at half the capacity measured by a 15 s burst (SOAK_FLAGS="-rate 100" fixes it) for DURATION; writes chaos/SOAK.md, fails on growth
-	cd chaos && $(GO) run ./cmd/chaosrun -soak -faults none -repo $(CURDIR) -duration $(DURATION) -rate 0 -soak-out SOAK.md $(SOAK_FLAGS)
+soak: ## constant load at half the capacity measured by a 15 s burst (SOAK_FLAGS="-rate 100" fixes it) for DURATION; writes chaos/SOAK.md and its plots in chaos/soak/, fails on growth
+	@rm -f chaos/soak/series.json; rc=0; (cd chaos && $(GO) run ./cmd/chaosrun -soak -faults none -repo $(CURDIR) -duration $(DURATION) -rate 0 -soak-out SOAK.md -soak-series soak/series.json $(SOAK_FLAGS)) || rc=$$?; \
+	if [ -f chaos/soak/series.json ]; then (cd bench && $(GO) run ./cmd/benchrun -soak-plots ../chaos/soak/series.json) || rc=1; fi; \
+	exit $$rc
 
 bench: ## run every benchmark of the project; writes bench/RESULTS.md and the plots in bench/plots/
 	$(MAKE) -C bench all
