@@ -14,13 +14,16 @@ CHAOS_SEED   ?= 0
 CHAOS_FLAGS  ?=
 DURATION     ?= 10m
 SOAK_FLAGS   ?=
+# TEST_P: packages go test runs at once (go test -p; empty: the number of CPUs).
+# Lower it when PostgreSQL has few connections; check-pg says by how much.
+TEST_P       ?=
 # deploy/check validates the deployment files; it is kept out of go.work so its
 # dependencies (compose-go) never change what the services are built with.
 DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run run-secure reset build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
+.PHONY: help run run-secure reset build test check-pg test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,8 +46,11 @@ reset: ## delete all dev data of make run and make run-secure: databases propalp
 	$(GO) build -o $(BIN)/devstack ./libs/devinfra/cmd/devstack
 	$(BIN)/devstack -reset
 
-test: vet check-deploy ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+test: vet check-deploy check-pg ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(if $(TEST_P),-p $(TEST_P)) $(PKGS)
+
+check-pg: ## check that PostgreSQL has connections enough for make test with TEST_P packages at once; says what to do if not
+	$(GO) run ./libs/devinfra/cmd/pgcheck $(if $(TEST_P),-p $(TEST_P))
 
 check-deploy: ## validate docker-compose.yml, the Dockerfiles, deploy/kafka and deploy/k8s (no Docker needed)
 	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) test -race -count=1 ./...
