@@ -751,9 +751,13 @@ func (s *stack) soakReport(rate float64, burst soakCapacity, samples []soakSampl
 	b.WriteString("\n## Growth\n\n" + verdict)
 	if so := s.o.soak; so.series != "" {
 		b.WriteString("\n## Plots\n\n")
+		// Links relative to the report (both paths made absolute first:
+		// -soak-out may be absolute, -soak-series relative).
 		dir := filepath.Dir(so.series)
-		if so.out != "" {
-			if rel, err := filepath.Rel(filepath.Dir(so.out), dir); err == nil {
+		absDir, errDir := filepath.Abs(dir)
+		absOut, errOut := filepath.Abs(filepath.Dir(so.out))
+		if errDir == nil && errOut == nil {
+			if rel, err := filepath.Rel(absOut, absDir); err == nil {
 				dir = rel
 			}
 		}
