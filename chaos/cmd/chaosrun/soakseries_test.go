@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,5 +59,27 @@ func TestWriteSoakSeries(t *testing.T) {
 	}
 	if err := writeSoakSeries(filepath.Join(blocker, "series.json"), in); err == nil {
 		t.Error("writeSoakSeries under a file succeeded; want an error")
+	}
+}
+
+// TestSoakReportLinksPlots checks the series file and the report's links
+// to the plots drawn beside it, relative to the report.
+func TestSoakReportLinksPlots(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := &stack{broker: &service{name: "kafka"}, mongo: &service{name: "mongo"}, writers: []*service{{name: "writer1"}}}
+	s.o.soak.out = filepath.Join(dir, "SOAK.md")
+	s.o.soak.series = filepath.Join(dir, "soak", "series.json")
+	s.o.soak.every = 2 * time.Second
+	samples := []soakSample{{at: 0, lag: 0}, {at: 2 * time.Second, lag: 4}}
+	report := s.soakReport(10, soakCapacity{}, samples, "VERDICT\n")
+	for _, pl := range soakPlotNames {
+		if want := "](soak/" + pl.file + ")"; !strings.Contains(report, want) {
+			t.Errorf("report lacks the link %q:\n%s", want, report)
+		}
+	}
+	ser := s.newSoakSeries(10, samples, "test")
+	if len(ser.Samples) != 2 || strings.Join(ser.Processes, ",") != "kafka,mongo,writer1" || strings.Join(ser.Services, ",") != "writer1" || ser.EverySec != 2 {
+		t.Errorf("newSoakSeries = %+v; want 2 samples, processes kafka,mongo,writer1, services writer1, every 2 s", ser)
 	}
 }
