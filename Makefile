@@ -20,13 +20,16 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 REVISION     ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILDINFO    := github.com/propalpes/companias/libs/telemetry/buildinfo
 LDFLAGS      := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
+# TEST_P: packages go test runs at once (go test -p; empty: the number of CPUs).
+# Lower it when PostgreSQL has few connections; check-pg says by how much.
+TEST_P       ?=
 # deploy/check validates the deployment files; it is kept out of go.work so its
 # dependencies (compose-go) never change what the services are built with.
 DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run run-secure build test test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
+.PHONY: help run run-secure reset build test check-pg test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,8 +47,16 @@ run: build ## run the whole system on embedded Kafka (kfake) and MongoDB-wire (F
 run-secure: build ## like run, with Kafka secured: TLS, SASL/SCRAM-SHA-512, ACLs, one principal per service (kcat -F .data/kafka-client.properties)
 	$(BIN)/devstack -secure -command $(BIN)/companias-command -query $(BIN)/companias-query
 
-test: vet check-deploy ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+reset: ## delete all dev data of make run and make run-secure: databases propalpes, propalpes_views, propalpes_secure*, and .data (stop make run first)
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/devstack ./libs/devinfra/cmd/devstack
+	$(BIN)/devstack -reset
+
+test: vet check-deploy check-pg ## run every test of every module with the race detector (needs PostgreSQL on 127.0.0.1:5432)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(if $(TEST_P),-p $(TEST_P)) $(PKGS)
+
+check-pg: ## check that PostgreSQL has connections enough for make test with TEST_P packages at once; says what to do if not
+	$(GO) run ./libs/devinfra/cmd/pgcheck $(if $(TEST_P),-p $(TEST_P))
 
 check-deploy: ## validate docker-compose.yml, the Dockerfiles, deploy/kafka and deploy/k8s (no Docker needed)
 	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) test -race -count=1 ./...
@@ -78,8 +89,10 @@ chaos: ## fault injection, full form: 10,000 commands, 32 faults (CHAOS_SEED=n r
 chaos-short: ## fault injection, CI form: ~300 commands, one fault of each kind (also part of make test)
 	cd chaos && CHAOS_SEED=$(filter-out 0,$(CHAOS_SEED)) CHAOS_ARGS="$(CHAOS_FLAGS)" $(GO) test -count=1 -run TestChaosShort -v .
 
-soak: ## constant load at half the capacity measured by a 15 s burst (SOAK_FLAGS="-rate 100" fixes it) for DURATION; writes chaos/SOAK.md, fails on growth
-	cd chaos && $(GO) run ./cmd/chaosrun -soak -faults none -repo $(CURDIR) -duration $(DURATION) -rate 0 -soak-out SOAK.md $(SOAK_FLAGS)
+soak: ## constant load at half the capacity measured by a 15 s burst (SOAK_FLAGS="-rate 100" fixes it) for DURATION; writes chaos/SOAK.md and its plots in chaos/soak/, fails on growth
+	@rm -f chaos/soak/series.json; rc=0; (cd chaos && $(GO) run ./cmd/chaosrun -soak -faults none -repo $(CURDIR) -duration $(DURATION) -rate 0 -soak-out SOAK.md -soak-series soak/series.json $(SOAK_FLAGS)) || rc=$$?; \
+	if [ -f chaos/soak/series.json ]; then (cd bench && $(GO) run ./cmd/benchrun -soak-plots ../chaos/soak/series.json) || rc=1; fi; \
+	exit $$rc
 
 bench: ## run every benchmark of the project; writes bench/RESULTS.md and the plots in bench/plots/
 	$(MAKE) -C bench all
@@ -88,5 +101,5 @@ tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
 	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) mod tidy
 
-clean: ## remove build output and local dev data
-	rm -rf $(BIN) .data
+clean: ## remove build output (bin/); the dev data stays: make reset deletes it
+	rm -rf $(BIN)

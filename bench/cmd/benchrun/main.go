@@ -68,6 +68,7 @@ type bench struct {
 	secure      bool   // add the TLS + SCRAM line of figures 1, 2, 3 and 5
 	goBench     bool   // run the Go benchmarks of the services
 	goBenchTime string // -benchtime of the Go benchmarks ("": go test's default)
+	soakSeries  string // -soak-plots: draw this soak series file instead of benchmarking
 	names       *names
 	args        []string
 }
@@ -115,6 +116,8 @@ func parse(args []string) (*bench, error) {
 		"with the services on a secured broker (TLS, SASL/SCRAM-SHA-512, ACLs), as a second line")
 	fs.BoolVar(&b.goBench, "gobench", true, "run the Go benchmarks (go test -bench) of every package that has one")
 	fs.StringVar(&b.goBenchTime, "gobench-time", "", "-benchtime of the Go benchmarks (default go test's, 1s)")
+	fs.StringVar(&b.soakSeries, "soak-plots", "", "draw the series file of `make soak` (chaos/soak/series.json) as PNGs beside it\n"+
+		"(lag, freshness, RSS, goroutines over time) at -plot-dpi, and exit without benchmarking")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -156,6 +159,13 @@ func parse(args []string) (*bench, error) {
 func runBench(ctx context.Context, args []string) error {
 	b, err := parse(args)
 	if err != nil {
+		return err
+	}
+	if b.soakSeries != "" {
+		written, err := soakPlots(b.soakSeries, b.plotDPI)
+		for _, f := range written {
+			fmt.Println("soak plot written to", f)
+		}
 		return err
 	}
 	started := time.Now()

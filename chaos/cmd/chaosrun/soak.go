@@ -24,6 +24,7 @@ type soakOptions struct {
 	measure  time.Duration // closed-loop burst measuring the capacity
 	every    time.Duration // sampling period
 	out      string        // Markdown report
+	series   string        // JSON series for the plots
 	memTol   float64       // allowed relative RSS growth
 	memAbs   float64       // and absolute, MiB
 	goTol    float64       // allowed relative goroutine growth
@@ -40,6 +41,8 @@ func soakFlags(o *options) {
 	flag.DurationVar(&so.measure, "measure", 15*time.Second, "soak: length of the closed-loop burst measuring the capacity (with -workers clients)")
 	flag.DurationVar(&so.every, "every", 10*time.Second, "soak: sampling period")
 	flag.StringVar(&so.out, "soak-out", "SOAK.md", "soak: Markdown report to write (empty: none)")
+	flag.StringVar(&so.series, "soak-series", "", "soak: JSON file of the series over time (lag, freshness, RSS, goroutines) to write (empty: none);\n"+
+		"`make soak` writes soak/series.json and draws it with bench/cmd/benchrun -soak-plots into PNGs beside it, which the report links")
 	flag.Float64Var(&so.memTol, "mem-tolerance", 0.15, "soak: allowed relative RSS growth of a service (last third vs second third, medians)")
 	flag.Float64Var(&so.memAbs, "mem-slack", 8, "soak: allowed absolute RSS growth of a service, MiB (growth must exceed both)")
 	flag.Float64Var(&so.goTol, "goroutine-tolerance", 0.15, "soak: allowed relative goroutine growth of a service")
@@ -484,6 +487,15 @@ func (s *stack) soak(ctx context.Context) (bool, error) {
 	}
 	report := s.soakReport(rate, burst, samples, verdict)
 	fmt.Print("\n" + verdict)
+	if so.series != "" {
+		host, _ := os.Hostname()
+		ser := s.newSoakSeries(rate, samples, fmt.Sprintf("%s, %d CPUs", host, runtime.NumCPU()))
+		ser.ReportPath = so.out
+		if err := writeSoakSeries(so.series, ser); err != nil {
+			return false, err
+		}
+		fmt.Printf("soak series written to %s\n", so.series)
+	}
 	if so.out != "" {
 		if err := os.MkdirAll(filepath.Dir(so.out), 0o755); err != nil {
 			return false, err
@@ -737,5 +749,21 @@ func (s *stack) soakReport(rate float64, burst soakCapacity, samples []soakSampl
 		b.WriteString("\n")
 	}
 	b.WriteString("\n## Growth\n\n" + verdict)
+	if so := s.o.soak; so.series != "" {
+		b.WriteString("\n## Plots\n\n")
+		// Links relative to the report (both paths made absolute first:
+		// -soak-out may be absolute, -soak-series relative).
+		dir := filepath.Dir(so.series)
+		absDir, errDir := filepath.Abs(dir)
+		absOut, errOut := filepath.Abs(filepath.Dir(so.out))
+		if errDir == nil && errOut == nil {
+			if rel, err := filepath.Rel(absOut, absDir); err == nil {
+				dir = rel
+			}
+		}
+		for _, pl := range soakPlotNames {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", pl.what, filepath.ToSlash(filepath.Join(dir, pl.file)))
+		}
+	}
 	return b.String()
 }

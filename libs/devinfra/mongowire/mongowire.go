@@ -135,7 +135,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	logger := opts.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4}))
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4}))
 	}
 
 	// ferretdb.New binds the listener only after it has opened the backend,

@@ -5,7 +5,8 @@
 //     kept under -data so a restart keeps the topics and the consumer offsets;
 //   - an in-process MongoDB-wire server (FerretDB v1 on PostgreSQL) on
 //     127.0.0.1:27017;
-//   - the PostgreSQL databases it needs, created on the local server if missing;
+//   - the PostgreSQL databases it needs (-database and <database>_views),
+//     created on the local server if missing;
 //   - the command service (writer) on 127.0.0.1:8080 and the query service
 //     (reader) on 127.0.0.1:8081, as child processes, with their metrics
 //     (admin listeners) on 127.0.0.1:9090 and 127.0.0.1:9091.
@@ -19,7 +20,14 @@
 // files under -data) and do not create topics; the external principal's
 // librdkafka settings are written to <data>/kafka-client.properties for
 // `kcat -F`. The secured broker keeps nothing on disk: its CA, passwords and
-// records are new at each start.
+// records are new at each start, and so are its databases (<database>_secure
+// and <database>_secure_views, dropped and created empty).
+//
+// The dev data of `make run` lives in two places, the Kafka log under -data
+// and the two databases; a stack id recorded in both at the first start
+// makes a later start refuse to run on places of different stacks, or on
+// one without the other, naming `make reset` (see devdata.go). -reset
+// (`make reset`) deletes all of it.
 //
 // Ctrl-C (SIGINT) or SIGTERM stops the services gracefully, then the
 // embedded servers. It is a development tool, never a production setup.
@@ -70,6 +78,7 @@ type options struct {
 	partitions                   int
 	logLevel                     string
 	secure                       bool
+	reset                        bool
 	dlqRetention                 time.Duration
 }
 
@@ -86,11 +95,12 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.mongoAddr, "mongo-addr", "127.0.0.1:27017", "address of the embedded MongoDB-wire server")
 	fs.StringVar(&o.adminURL, "pg-admin-url", envOr("PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL URL with the right to create databases")
-	fs.StringVar(&o.database, "database", "propalpes", "PostgreSQL database of the command service")
-	fs.StringVar(&o.dataDir, "data", ".data", "directory for the embedded broker's data")
+	fs.StringVar(&o.database, "database", "propalpes", "PostgreSQL database of the command service; the views are in <database>_views (-secure: <database>_secure and <database>_secure_views, new at each start)")
+	fs.StringVar(&o.dataDir, "data", ".data", "directory for the embedded broker's data (the Kafka log and the stack id)")
 	fs.IntVar(&o.partitions, "partitions", 6, "partitions of each topic")
 	fs.StringVar(&o.logLevel, "log-level", envOr("LOG_LEVEL", "info"), "log level of the services")
 	fs.BoolVar(&o.secure, "secure", false, "run the broker secured: TLS, SASL/SCRAM-SHA-512 and ACLs, one principal per service")
+	fs.BoolVar(&o.reset, "reset", false, "delete all dev data (the -database databases of both modes and -data) and exit; starts nothing")
 	fs.DurationVar(&o.dlqRetention, "dlq-retention", 168*time.Hour, "retention of the dead-letter topics with -secure")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -123,21 +133,35 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "devstack")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	// The services' format: JSON lines on stderr, one "service" attribute.
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", "devstack")
+	if o.reset {
+		return reset(ctx, o, os.Stdout)
+	}
 
-	// PostgreSQL: the writer's database and the one FerretDB stores views in.
-	dbURL, err := pgtest.WithDatabase(o.adminURL, o.database)
+	// PostgreSQL: the writer's database and the one FerretDB stores views
+	// in; with the Kafka log under -data, the stack's dev data.
+	dbNames := stackDatabases(o)
+	var stackID string
+	if o.secure {
+		err = prepareSecureData(ctx, o)
+	} else {
+		stackID, err = prepareDevData(ctx, o)
+	}
 	if err != nil {
 		return err
 	}
-	ferretURL, err := pgtest.WithDatabase(o.adminURL, o.database+"_views")
+	dbURL, err := pgtest.WithDatabase(o.adminURL, dbNames[0])
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{o.database, o.database + "_views"} {
-		if err := pgtest.EnsureDatabase(ctx, o.adminURL, name); err != nil {
-			return fmt.Errorf("is PostgreSQL running on the admin URL? %w", err)
-		}
+	ferretURL, err := pgtest.WithDatabase(o.adminURL, dbNames[1])
+	if err != nil {
+		return err
 	}
 
 	var (
@@ -164,6 +188,13 @@ func run(ctx context.Context, args []string) error {
 			commandService: {"KAFKA_BROKERS=" + broker.Addr()},
 			queryService:   {"KAFKA_BROKERS=" + broker.Addr()},
 		}
+		if stackID != "" {
+			if err := recordStackID(ctx, o, stackID); err != nil {
+				broker.Close()
+				return err
+			}
+			log.Info("dev data: new stack id recorded", "stack_id", stackID, "data", o.dataDir, "databases", strings.Join(dbNames, ","))
+		}
 	}
 	defer broker.Close()
 
@@ -173,7 +204,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer func() {
 		if err := mongo.Close(); err != nil {
-			log.Warn("close MongoDB-wire server", "error", err)
+			log.Warn("close MongoDB-wire server", "err", err)
 		}
 	}()
 
@@ -273,7 +304,7 @@ func keepIDIndexes(ctx context.Context, m *mongowire.Server, log *slog.Logger) {
 	defer t.Stop()
 	for {
 		if err := m.EnsureIDIndexes(ctx); err != nil && ctx.Err() == nil {
-			log.Debug("ensure _id indexes", "error", err)
+			log.Debug("ensure _id indexes", "err", err)
 		}
 		select {
 		case <-ctx.Done():

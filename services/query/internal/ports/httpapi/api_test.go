@@ -730,10 +730,12 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	rec := e.do(t, http.MethodGet, "/openapi.json")
 	doc := decodeJSON[struct {
 		OpenAPI string                                `json:"openapi"`
+		Info    struct{ Title string }                `json:"info"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	}](t, rec, http.StatusOK)
-	if doc.OpenAPI != "3.1.0" {
-		t.Errorf("openapi = %q, want 3.1.0", doc.OpenAPI)
+	// One style for both services' documents (the command API's test checks its own).
+	if doc.OpenAPI != "3.1.1" || doc.Info.Title != "PropAlpes Companias — query API" {
+		t.Errorf("openapi, info.title = %q, %q; want 3.1.1, \"PropAlpes Companias — query API\"", doc.OpenAPI, doc.Info.Title)
 	}
 	documented := map[httpapi.Route]bool{}
 	opIDs := map[string]bool{}
