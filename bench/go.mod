@@ -50,6 +50,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.64.0 // indirect
 	github.com/prometheus/procfs v0.15.1 // indirect
+	github.com/propalpes/companias/libs/contracts v0.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
@@ -94,3 +95,5 @@ replace github.com/propalpes/companias/libs/kafkakit => ../libs/kafkakit
 require github.com/propalpes/companias/libs/seedwork v0.0.0
 
 replace github.com/propalpes/companias/libs/seedwork => ../libs/seedwork
+
+replace github.com/propalpes/companias/libs/contracts => ../libs/contracts

@@ -34,6 +34,23 @@ const (
 	SASLPasswordFileVar = "KAFKA_SASL_PASSWORD_FILE"
 )
 
+// The environment variables read by LoadMembership: how a program's
+// consumer-group members keep and lose their membership. Every program that
+// joins a consumer group uses these names, defaults and bounds.
+const (
+	// SessionTimeoutVar is how long the group coordinator waits for a
+	// member's heartbeat before it declares the member dead and gives its
+	// partitions to the others (default DefaultSessionTimeout).
+	SessionTimeoutVar = "KAFKA_SESSION_TIMEOUT"
+	// HeartbeatIntervalVar is how often a member heartbeats; it is also how
+	// soon a member notices that a rebalance started (default
+	// DefaultHeartbeatInterval; at most a third of the session timeout).
+	HeartbeatIntervalVar = "KAFKA_HEARTBEAT_INTERVAL"
+	// RebalanceTimeoutVar is how long the coordinator waits for every
+	// member to rejoin during a rebalance (default DefaultRebalanceTimeout).
+	RebalanceTimeoutVar = "KAFKA_REBALANCE_TIMEOUT"
+)
+
 // Variables returns the variables Load reads, each with its default ("" when
 // it has none). A program merges them into its envconfig defaults and its
 // settings table; KAFKA_BROKERS has no default here, the program gives it one.

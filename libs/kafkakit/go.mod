@@ -3,15 +3,24 @@ module github.com/propalpes/companias/libs/kafkakit
 go 1.26.0
 
 require (
+	github.com/prometheus/client_golang v1.22.0
+	github.com/prometheus/client_model v0.6.3
 	github.com/propalpes/companias/libs/seedwork v0.0.0
 	github.com/segmentio/kafka-go v0.4.51
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/common v0.64.0 // indirect
+	github.com/prometheus/procfs v0.15.1 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/propalpes/companias/libs/seedwork => ../seedwork

@@ -351,10 +351,11 @@ func (s *stack) sample(ctx context.Context) (rss, gor map[string]float64, lag, t
 		if v, ok := m["go_goroutines"]; ok {
 			gor[sv.name] = v
 		}
-		// Every reader reports the group's committed position of every
-		// partition, so the group's lag is the largest of their sums.
-		if v, ok := m["companias_consumer_lag"]; ok && v > lag {
-			lag = v
+		// Each reader reports the lag of the event partitions it owns, so the
+		// projection group's lag is the sum over the readers. (The writers'
+		// companias_consumer_lag is their command intake's group.)
+		if v, ok := m["companias_consumer_lag"]; ok && slices.Contains(s.readers, sv) {
+			lag = max(lag, 0) + v
 		}
 	}
 	return rss, gor, lag, timeouts

@@ -22,6 +22,7 @@ func (c *Consumer) runGeneration(ctx context.Context, gen *kafka.Generation, h H
 		assign[a.ID] = a.Offset
 	}
 	c.log.Info("joined generation", "generation", gen.ID, "member", gen.MemberID, "partitions", len(assign))
+	c.own(gen.ID, assign)
 	if c.cfg.Hooks.OnAssigned != nil {
 		c.cfg.Hooks.OnAssigned(gen.ID, assign)
 	}
@@ -35,6 +36,7 @@ func (c *Consumer) runGeneration(ctx context.Context, gen *kafka.Generation, h H
 		c.consume(runCtx, gen, assign, h)
 	})
 	<-done
+	c.own(0, nil)
 	if c.cfg.Hooks.OnRevoked != nil {
 		c.cfg.Hooks.OnRevoked(gen.ID)
 	}
@@ -239,6 +241,7 @@ func (c *Consumer) commit(ctx context.Context, gen *kafka.Generation, offsets ma
 		err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Topic: offsets})
 		switch {
 		case err == nil:
+			c.advance(offsets)
 			if c.cfg.Hooks.OnCommitted != nil {
 				c.cfg.Hooks.OnCommitted(offsets)
 			}

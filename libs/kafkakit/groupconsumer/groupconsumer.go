@@ -45,6 +45,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -238,6 +240,27 @@ type Consumer struct {
 	log     *slog.Logger
 	running atomic.Bool
 	dlq     *kafka.Writer // during Run, nil with DisableDLQ
+
+	mu         sync.Mutex
+	generation int32         // current generation; 0: none
+	owned      map[int]int64 // partition → next offset of the group, in the current generation
+}
+
+// Assignment is what a member owns in its current generation, for metrics
+// that must count each partition once across the members of a group.
+type Assignment struct {
+	// Topic and GroupID are the Consumer's Config.Topic and Config.GroupID
+	// (configuration, never record content).
+	Topic, GroupID string
+	// Generation is the id of the current generation, 0 when the member is
+	// in none (joining, rebalancing or stopped).
+	Generation int32
+	// Partitions maps each partition of Topic this member owns in the
+	// current generation to the group's next offset in it: the committed
+	// offset the generation started from, advanced by this member's commits
+	// since (-1: the group has committed none). It is empty outside a
+	// generation and never nil.
+	Partitions map[int]int64
 }
 
 // New validates cfg and applies its defaults; it does not connect.
@@ -245,11 +268,46 @@ func New(cfg Config) (*Consumer, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Consumer{cfg: cfg, log: cfg.Logger}, nil
+	return &Consumer{cfg: cfg, log: cfg.Logger, owned: map[int]int64{}}, nil
 }
 
 // Config returns the configuration with its defaults applied.
 func (c *Consumer) Config() Config { return c.cfg }
+
+// Assignment returns a copy of what this member owns now. A generation's
+// partitions are reported from the moment the member starts reading them
+// until its processing of them stopped (before it rejoins the group), so
+// that across the live members of a group each partition is reported once,
+// by its owner; only while a rebalance moves it is it reported by none.
+// It never blocks on I/O and is safe for concurrent use.
+func (c *Consumer) Assignment() Assignment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Assignment{Topic: c.cfg.Topic, GroupID: c.cfg.GroupID, Generation: c.generation, Partitions: maps.Clone(c.owned)}
+}
+
+// own records the assignment of generation gen (nil partitions: none).
+// kafka-go gives a partition without a committed offset the group's start
+// offset (kafka.FirstOffset, -2); it is recorded as -1.
+func (c *Consumer) own(gen int32, partitions map[int]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation, c.owned = gen, make(map[int]int64, len(partitions))
+	for p, o := range partitions {
+		c.owned[p] = max(o, -1)
+	}
+}
+
+// advance records committed offsets of the current generation.
+func (c *Consumer) advance(offsets map[int]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p, o := range offsets {
+		if _, ok := c.owned[p]; ok {
+			c.owned[p] = o
+		}
+	}
+}
 
 // ReaderConfig is the configuration of the reader of partition p of the topic.
 func (c *Consumer) ReaderConfig(p int) kafka.ReaderConfig {
@@ -280,6 +338,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if c.cfg.Hooks.OnLeave != nil {
 		defer c.cfg.Hooks.OnLeave()
 	}
+	defer c.own(0, nil)
 
 	dialer := c.cfg.Dialer
 	if dialer == nil {

@@ -510,3 +510,38 @@ func TestNewValidatesConfig(t *testing.T) {
 		t.Errorf("reader config %+v", rc)
 	}
 }
+
+// TestAssignmentFollowsTheGeneration checks what Assignment reports: nothing
+// before Run, the owned partitions with the group's next offset (-1 for
+// none committed) during a generation, advanced by each commit, and
+// nothing once Run returned.
+func TestAssignmentFollowsTheGeneration(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, 2)
+	toPartition(t, b.Addr(), 0, "a", "b", "c")
+	c, err := groupconsumer.New(config(b.Addr(), "assignment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Assignment(); a.Topic != topic || a.GroupID != "assignment" || a.Generation != 0 || len(a.Partitions) != 0 || a.Partitions == nil {
+		t.Fatalf("before Run: %+v, want topic and group, no generation, an empty map", a)
+	}
+	var handled seen
+	stop := run(t, c, groupconsumer.PerMessage(func(_ context.Context, m kafka.Message, _ groupconsumer.DeadLetterer) error {
+		handled.add(string(m.Value))
+		return nil
+	}))
+	eventually(t, "the member to own both partitions, partition 0 committed to 3", func() bool {
+		a := c.Assignment()
+		return a.Generation > 0 && len(a.Partitions) == 2 && a.Partitions[0] == 3 && a.Partitions[1] == -1
+	})
+	a := c.Assignment()
+	a.Partitions[0] = 99 // a copy: the member's state is unchanged
+	if got := c.Assignment().Partitions[0]; got != 3 {
+		t.Errorf("Assignment returned the member's map: partition 0 = %d after the caller changed its copy", got)
+	}
+	stop()
+	if a := c.Assignment(); a.Generation != 0 || len(a.Partitions) != 0 {
+		t.Errorf("after Run: %+v, want no generation and no partitions", a)
+	}
+}

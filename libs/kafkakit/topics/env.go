@@ -39,10 +39,11 @@ func Variables() map[string]string {
 }
 
 // WithKafkaVariables adds to own, and returns it, every variable a program
-// reads through kafkakit.Load and LoadSettings, with its default, except
-// those own already sets (such as the program's own KAFKA_BROKERS default).
+// reads through kafkakit.Load, kafkakit.LoadMembership and LoadSettings,
+// with its default, except those own already sets (such as the program's
+// own KAFKA_BROKERS default).
 func WithKafkaVariables(own map[string]string) map[string]string {
-	for _, vars := range []map[string]string{kafkakit.Variables(), Variables()} {
+	for _, vars := range []map[string]string{kafkakit.Variables(), kafkakit.MembershipVariables(), Variables()} {
 		for k, v := range vars {
 			if _, ok := own[k]; !ok {
 				own[k] = v

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/cli"
 	"github.com/propalpes/companias/libs/telemetry/admin"
@@ -193,10 +194,23 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		}
 		intake, err := kafkaintake.New(kafkaintake.Config{
 			Brokers: cfg.Kafka.Brokers, Dialer: dialer, Transport: dlqTransport, GroupID: cfg.CommandsGroupID, Topic: cfg.CommandsTopic, DeadLetterTopic: cfg.CommandsDLQTopic,
-			OnDeadLetter: m.DeadLettered, LogTraceContext: tracer != nil,
+			SessionTimeout: cfg.KafkaMembership.SessionTimeout, HeartbeatInterval: cfg.KafkaMembership.HeartbeatInterval,
+			RebalanceTimeout: cfg.KafkaMembership.RebalanceTimeout,
+			OnDeadLetter:     m.DeadLettered, LogTraceContext: tracer != nil,
 		}, application.Commands.CrearCompania, log)
 		if err != nil {
 			return fmt.Errorf("build kafka intake: %w", err)
+		}
+		// The lag of the command partitions this replica owns, as the query
+		// service reports its projection's: summed over the replicas, the
+		// group's lag.
+		lag, err := grouplag.New(intake, cfg.Kafka, grouplag.Options{Logger: log.With("component", "lag")})
+		if err != nil {
+			return fmt.Errorf("build kafka intake lag collector: %w", err)
+		}
+		defer lag.Close()
+		if err := reg.Register(lag); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
 		}
 		g.Go(func() error { return intake.Run(workCtx) })
 	}

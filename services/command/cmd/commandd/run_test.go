@@ -86,3 +86,61 @@ func TestIntegrationRunServesAdminListeners(t *testing.T) {
 		t.Errorf("GET /metrics on HTTP_ADDR = %d, want 404", code)
 	}
 }
+
+// With the Kafka intake on, /metrics reports the command group's lag for
+// the partitions this replica owns (all of them: it is alone), labelled
+// with the topic and group of the configuration, like the query service.
+func TestIntegrationRunExposesIntakeLag(t *testing.T) {
+	t.Parallel()
+	broker, err := kafkabroker.Start(kafkabroker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	metricsAddr := freeAddr(t)
+	env := map[string]string{
+		"DATABASE_URL": pgtest.NewDatabase(t), "KAFKA_BROKERS": broker.Addr(), "KAFKA_TOPIC_PARTITIONS": "2",
+		"KAFKA_COMMANDS_TOPIC": "cmds-lag", "KAFKA_COMMANDS_GROUP_ID": "cmds-lag-group",
+		"HTTP_ADDR": freeAddr(t), "METRICS_ADDR": metricsAddr, "LOG_LEVEL": "error",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run = %v, want nil after cancel", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+
+	want := []string{
+		`companias_consumer_owned_partitions{group="cmds-lag-group",topic="cmds-lag"} 2`,
+		`companias_consumer_lag{group="cmds-lag-group",partition="0",topic="cmds-lag"} 0`,
+		`companias_consumer_lag{group="cmds-lag-group",partition="1",topic="cmds-lag"} 0`,
+		`companias_consumer_committed_offset{group="cmds-lag-group",partition="1",topic="cmds-lag"} -1`,
+		`companias_consumer_high_watermark{group="cmds-lag-group",partition="1",topic="cmds-lag"} 0`,
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, body := getStatus(t, "http://"+metricsAddr+"/metrics", 30*time.Second)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %q:\n%s", missing, body)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+}

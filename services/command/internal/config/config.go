@@ -47,6 +47,11 @@ type Config struct {
 	CommandsGroupID string
 	// CommandsIntake enables the Kafka command intake (KAFKA_COMMANDS_ENABLED).
 	CommandsIntake bool
+	// KafkaMembership tunes the command intake's group membership
+	// (KAFKA_SESSION_TIMEOUT, KAFKA_HEARTBEAT_INTERVAL,
+	// KAFKA_REBALANCE_TIMEOUT), read and checked by kafkakit.LoadMembership
+	// as the query service reads it.
+	KafkaMembership kafkakit.Membership
 	// TopicPartitions is the partition count used when the service creates
 	// missing topics at start-up (KAFKA_TOPIC_PARTITIONS).
 	TopicPartitions int
@@ -189,6 +194,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		CommandsTopic:        p.Topic("KAFKA_COMMANDS_TOPIC"),
 		CommandsGroupID:      p.Str("KAFKA_COMMANDS_GROUP_ID"),
 		CommandsIntake:       p.Bool("KAFKA_COMMANDS_ENABLED"),
+		KafkaMembership:      kafkakit.LoadMembership(p),
 		TopicPartitions:      p.IntRange("KAFKA_TOPIC_PARTITIONS", 1, 10000),
 		DLQRetention:         p.DurationRange("KAFKA_DLQ_RETENTION", time.Hour, 10*365*24*time.Hour),
 		KafkaMaxRecordBytes:  p.IntRange("KAFKA_MAX_RECORD_BYTES", 1024, 16<<20),

@@ -36,6 +36,9 @@ func TestLoadDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.Kafka, want) {
 		t.Errorf("Kafka = %+v, want %+v", c.Kafka, want)
 	}
+	if c.KafkaMembership != kafkakit.DefaultMembership() {
+		t.Errorf("KafkaMembership = %+v, want %+v", c.KafkaMembership, kafkakit.DefaultMembership())
+	}
 }
 
 func TestLoadOverrides(t *testing.T) {
@@ -49,9 +52,16 @@ func TestLoadOverrides(t *testing.T) {
 
 		"KAFKA_REPLICATION_FACTOR": "3",
 		"KAFKA_DLQ_RETENTION":      "720h",
+
+		"KAFKA_SESSION_TIMEOUT":    "45s",
+		"KAFKA_HEARTBEAT_INTERVAL": "3s",
+		"KAFKA_REBALANCE_TIMEOUT":  "1m",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (kafkakit.Membership{SessionTimeout: 45 * time.Second, HeartbeatInterval: 3 * time.Second, RebalanceTimeout: time.Minute}); c.KafkaMembership != want {
+		t.Errorf("KafkaMembership = %+v, want %+v", c.KafkaMembership, want)
 	}
 	if c.TopicReplicationFactor != 3 || c.DLQRetention != 720*time.Hour {
 		t.Errorf("replication factor %d, DLQ retention %s", c.TopicReplicationFactor, c.DLQRetention)
@@ -76,13 +86,18 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 
 		"KAFKA_REPLICATION_FACTOR": "33",
 		"KAFKA_DLQ_RETENTION":      "1m",
+
+		"KAFKA_SESSION_TIMEOUT":    "7s",
+		"KAFKA_HEARTBEAT_INTERVAL": "5s",
+		"KAFKA_REBALANCE_TIMEOUT":  "0s",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted an invalid configuration")
 	}
 	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
 		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL", "MIGRATE_ON_START",
-		"KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION"} {
+		"KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION",
+		"KAFKA_HEARTBEAT_INTERVAL (5s) must be at most a third of KAFKA_SESSION_TIMEOUT (7s)", "KAFKA_REBALANCE_TIMEOUT must be in"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
@@ -153,6 +168,11 @@ func TestVariablesListKafka(t *testing.T) {
 	for name := range kafkakit.Variables() {
 		if _, ok := vars[name]; !ok {
 			t.Errorf("Variables() lacks %s", name)
+		}
+	}
+	for name, def := range kafkakit.MembershipVariables() {
+		if v, ok := vars[name]; !ok || v != def {
+			t.Errorf("Variables()[%s] = %q, %v; want %q", name, v, ok, def)
 		}
 	}
 	// The topic settings have the query service's names and defaults.

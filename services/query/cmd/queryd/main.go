@@ -246,14 +246,14 @@ func buildAPI(cfg config.Config, inf *infra, reg *prometheus.Registry, log *slog
 }
 
 // registerCollectors registers on reg the Go runtime and process collectors
-// and the collectors read at scrape time: the live consumer's lag per
-// partition and running counters, and the rebuild progress.
+// and the collectors read at scrape time: the live consumer's lag for the
+// partitions it owns (grouplag, as the command service's intake) and its
+// running counters, and the rebuild progress.
 func registerCollectors(reg prometheus.Registerer, p *projection) error {
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-
-		metrics.NewLag(p.live),
+		p.lag,
 		metrics.NewCounters(p.live),
 		metrics.NewRebuild(p.rebuild),
 	} {

@@ -310,11 +310,13 @@ func TestIntegrationServe(t *testing.T) {
 		t.Errorf("GET /metrics on HTTP_ADDR = %d, want 404", code)
 	}
 	var scrape string
+	// The only replica owns the 3 partitions, so it reports the lag of each,
+	// labelled with the topic and group of its configuration.
 	eventually(t, 30*time.Second, "zero lag on the 3 partitions in /metrics", func() bool {
 		scrape = getText(t, "http://"+metricsAddr+"/metrics")
-		return strings.Contains(scrape, `companias_consumer_lag{partition="0"} 0`) &&
-			strings.Contains(scrape, `companias_consumer_lag{partition="1"} 0`) &&
-			strings.Contains(scrape, `companias_consumer_lag{partition="2"} 0`)
+		return strings.Contains(scrape, `companias_consumer_lag{group="companias-query",partition="0",topic="`+topic+`"} 0`) &&
+			strings.Contains(scrape, `companias_consumer_lag{group="companias-query",partition="1",topic="`+topic+`"} 0`) &&
+			strings.Contains(scrape, `companias_consumer_lag{group="companias-query",partition="2",topic="`+topic+`"} 0`)
 	})
 	for _, line := range []string{
 		`companias_http_requests_total{code="2xx",method="GET",route="/v1/companias/:id"} `,
@@ -325,7 +327,8 @@ func TestIntegrationServe(t *testing.T) {
 		"companias_events_skipped_unknown_total 0",
 		"companias_rebuild_progress_ratio 1",
 		`companias_rebuild_state{state="done"} 1`,
-		"companias_consumer_high_watermark{partition=",
+		`companias_consumer_high_watermark{group="companias-query",partition="0",topic="` + topic + `"} `,
+		`companias_consumer_owned_partitions{group="companias-query",topic="` + topic + `"} 3`,
 		"companias_query_build_info{goversion=",
 		"go_goroutines ",
 	} {

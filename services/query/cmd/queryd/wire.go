@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/services/query/internal/config"
 	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
@@ -25,15 +26,18 @@ func consumerConfig(cfg config.Config, log *slog.Logger) (consumer.Config, error
 		return consumer.Config{}, fmt.Errorf("build kafka dialer: %w", err)
 	}
 	return consumer.Config{
-		Brokers:      cfg.Kafka.Brokers,
-		Dialer:       dialer,
-		Topic:        cfg.KafkaEventsTopic,
-		GroupID:      cfg.KafkaGroupID,
-		DLQTopic:     cfg.KafkaEventsDLQTopic,
-		BatchSize:    cfg.ProjectionBatchSize,
-		Linger:       cfg.ProjectionLinger,
-		WriteTimeout: cfg.ProjectionWriteTimeout,
-		Logger:       log,
+		Brokers:           cfg.Kafka.Brokers,
+		Dialer:            dialer,
+		Topic:             cfg.KafkaEventsTopic,
+		GroupID:           cfg.KafkaGroupID,
+		DLQTopic:          cfg.KafkaEventsDLQTopic,
+		BatchSize:         cfg.ProjectionBatchSize,
+		Linger:            cfg.ProjectionLinger,
+		WriteTimeout:      cfg.ProjectionWriteTimeout,
+		SessionTimeout:    cfg.KafkaMembership.SessionTimeout,
+		HeartbeatInterval: cfg.KafkaMembership.HeartbeatInterval,
+		RebalanceTimeout:  cfg.KafkaMembership.RebalanceTimeout,
+		Logger:            log,
 	}, nil
 }
 
@@ -51,12 +55,14 @@ func rebuildConfig(cfg config.Config, log *slog.Logger) (rebuild.Config, error) 
 	return rebuild.Config{Consumer: cc, Transport: tr}, nil
 }
 
-// projection is the read-model side of serve: the live consumer and the
-// rebuild service. Both create and close their own Kafka clients inside
-// their Run.
+// projection is the read-model side of serve: the live consumer, the
+// rebuild service and the live consumer's lag collector. The workers create
+// and close their own Kafka clients inside their Run; run closes the
+// collector's idle connections when they stopped.
 type projection struct {
 	live    *consumer.Consumer
 	rebuild *rebuild.Rebuilder
+	lag     *grouplag.Collector
 }
 
 // newProjection builds the live consumer, reporting applied events, dead
@@ -84,13 +90,20 @@ func newProjection(cfg config.Config, inf *infra, log *slog.Logger, m *metrics.M
 	if err != nil {
 		return nil, fmt.Errorf("build rebuilder: %w", err)
 	}
-	return &projection{live: live, rebuild: rb}, nil
+	// The lag of the partitions the live consumer owns (not the replay's):
+	// summed over the replicas, the group's lag.
+	lag, err := grouplag.New(live, cfg.Kafka, grouplag.Options{Logger: log.With("component", "lag")})
+	if err != nil {
+		return nil, fmt.Errorf("build lag collector: %w", err)
+	}
+	return &projection{live: live, rebuild: rb, lag: lag}, nil
 }
 
 // run runs the live consumer and hosts rebuilds until ctx is cancelled.
 // Both return nil on a clean cancel; a worker that stops by itself while
 // ctx is live is an error.
 func (p *projection) run(ctx context.Context) error {
+	defer p.lag.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)

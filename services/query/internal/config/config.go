@@ -90,6 +90,11 @@ type Config struct {
 	KafkaEventsDLQTopic string
 	// KafkaGroupID is the consumer group of the projection (KAFKA_GROUP_ID).
 	KafkaGroupID string
+	// KafkaMembership tunes the projection's group membership
+	// (KAFKA_SESSION_TIMEOUT, KAFKA_HEARTBEAT_INTERVAL,
+	// KAFKA_REBALANCE_TIMEOUT), read and checked by kafkakit.LoadMembership
+	// as the command service reads it.
+	KafkaMembership kafkakit.Membership
 	// KafkaTopicPartitions is the partition count used when the service
 	// creates a missing topic (KAFKA_TOPIC_PARTITIONS); existing topics are
 	// left as they are.
@@ -243,6 +248,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		Kafka:                  kafkakit.Load(p),
 		KafkaEventsTopic:       p.Raw("KAFKA_EVENTS_TOPIC"),
 		KafkaGroupID:           p.Raw("KAFKA_GROUP_ID"),
+		KafkaMembership:        kafkakit.LoadMembership(p),
 		KafkaTopicPartitions:   p.Int("KAFKA_TOPIC_PARTITIONS"),
 		KafkaDLQRetention:      p.Duration("KAFKA_DLQ_RETENTION"),
 		MongoURI:               p.Secret("MONGO_URI"),
@@ -261,17 +267,18 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	ts := topics.LoadSettings(p)
 	c.KafkaCreateTopics, c.KafkaReplicationFactor = ts.Create, ts.ReplicationFactor
 	c.KafkaEventsDLQTopic = cmp.Or(p.Raw("KAFKA_EVENTS_DLQ_TOPIC"), deadletter.Topic(c.KafkaEventsTopic))
-	p.Add(c.validate()) // Auth and Kafka were checked by p.Auth and kafkakit.Load
+	p.Add(c.validate()) // Auth and Kafka were checked by p.Auth, kafkakit.Load and kafkakit.LoadMembership
 	return c, p.Err()
 }
 
 // Validate reports every invalid setting, joined into one error, or nil.
 func (c Config) Validate() error {
-	return errors.Join(c.validate(), c.Kafka.Validate(), envconfig.ValidateAuth(c.Auth, c.HTTPAddr))
+	return errors.Join(c.validate(), c.Kafka.Validate(), c.KafkaMembership.Validate(), envconfig.ValidateAuth(c.Auth, c.HTTPAddr))
 }
 
-// validate is Validate without the AUTH_* and Kafka connection settings
-// (KAFKA_BROKERS, KAFKA_TLS_*, KAFKA_SASL_*).
+// validate is Validate without the AUTH_* settings, the Kafka connection
+// settings (KAFKA_BROKERS, KAFKA_TLS_*, KAFKA_SASL_*) and the membership
+// (checked by kafkakit.LoadMembership).
 func (c Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		KafkaEventsTopic:       "topic-eventos-compania",
 		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
 		KafkaGroupID:           "companias-query",
+		KafkaMembership:        kafkakit.DefaultMembership(),
 		KafkaTopicPartitions:   6,
 		KafkaReplicationFactor: 0,
 		KafkaCreateTopics:      true,
@@ -80,6 +81,9 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_BROKERS":            " a:1 , b:2 ,",
 		"KAFKA_EVENTS_TOPIC":       "ev",
 		"KAFKA_GROUP_ID":           "g",
+		"KAFKA_SESSION_TIMEOUT":    "45s",
+		"KAFKA_HEARTBEAT_INTERVAL": "3s",
+		"KAFKA_REBALANCE_TIMEOUT":  "1m",
 		"KAFKA_TOPIC_PARTITIONS":   "3",
 		"KAFKA_REPLICATION_FACTOR": "3",
 		"KAFKA_CREATE_TOPICS":      "false",
@@ -115,6 +119,7 @@ func TestLoadOverrides(t *testing.T) {
 		KafkaEventsTopic:       "ev",
 		KafkaEventsDLQTopic:    "ev.dlq",
 		KafkaGroupID:           "g",
+		KafkaMembership:        kafkakit.Membership{SessionTimeout: 45 * time.Second, HeartbeatInterval: 3 * time.Second, RebalanceTimeout: time.Minute},
 		KafkaTopicPartitions:   3,
 		KafkaReplicationFactor: 3,
 		KafkaCreateTopics:      false,
@@ -177,6 +182,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{"store write chunk too big", map[string]string{"PROJECTION_WRITE_CHUNK": "1001"}, []string{"PROJECTION_WRITE_CHUNK must be in 1..1000, got 1001"}},
 		{"wait order", map[string]string{"READ_WAIT_DEFAULT": "11s"}, []string{"must not exceed READ_WAIT_MAX"}},
 		{"write timeout vs wait", map[string]string{"HTTP_WRITE_TIMEOUT": "10s"}, []string{"HTTP_WRITE_TIMEOUT (10s) must exceed READ_WAIT_MAX"}},
+		{"session timeout", map[string]string{"KAFKA_SESSION_TIMEOUT": "1s"}, []string{"KAFKA_SESSION_TIMEOUT must be in [6s, 30m0s]"}},
+		{"heartbeat vs session", map[string]string{"KAFKA_SESSION_TIMEOUT": "6s", "KAFKA_HEARTBEAT_INTERVAL": "3s"}, []string{"KAFKA_HEARTBEAT_INTERVAL (3s) must be at most a third of KAFKA_SESSION_TIMEOUT (6s)"}},
+		{"rebalance timeout", map[string]string{"KAFKA_REBALANCE_TIMEOUT": "soon"}, []string{"KAFKA_REBALANCE_TIMEOUT"}},
 		{
 			"all at once",
 			map[string]string{
@@ -251,6 +259,11 @@ func TestVariablesListKafka(t *testing.T) {
 			t.Errorf("Variables() lacks %s", name)
 		}
 	}
+	for name, def := range kafkakit.MembershipVariables() {
+		if v, ok := vars[name]; !ok || v != def {
+			t.Errorf("Variables()[%s] = %q, %v; want %q", name, v, ok, def)
+		}
+	}
 	// The topic settings have the command service's names and defaults.
 	for name, def := range topics.Variables() {
 		if v, ok := vars[name]; !ok || v != def {
@@ -288,7 +301,7 @@ func TestValidateZeroConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate(zero Config) = nil, want errors")
 	}
-	for _, w := range []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_GROUP_ID", "MONGO_URI", "MONGO_DATABASE", "SHUTDOWN_TIMEOUT", "PROJECTION_BATCH_SIZE"} {
+	for _, w := range []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_GROUP_ID", "MONGO_URI", "MONGO_DATABASE", "SHUTDOWN_TIMEOUT", "PROJECTION_BATCH_SIZE", "KAFKA_SESSION_TIMEOUT"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate(zero) error does not mention %s: %v", w, err)
 		}

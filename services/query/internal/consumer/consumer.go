@@ -335,6 +335,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
+// Assignment returns the partitions this member owns in its current
+// generation with the group's next offset in each (groupconsumer's
+// Assignment), for the lag metric (libs/kafkakit/grouplag). Status, unlike
+// it, lists every partition of the topic, for the HTTP status.
+func (c *Consumer) Assignment() groupconsumer.Assignment { return c.group.Assignment() }
+
 // partitionReader returns a reader of partition p of the events topic, as
 // the group membership builds them.
 func (c *Consumer) partitionReader(p int) *kafka.Reader {

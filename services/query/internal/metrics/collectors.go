@@ -1,66 +1,12 @@
 package metrics
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/rebuild"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
-
-// StatusSource reports the partitions of a consumer; *consumer.Consumer
-// implements it. Status must not block.
-type StatusSource interface {
-	Status() []view.PartitionStatus
-}
-
-// Lag is a collector of the live consumer's position, per partition of the
-// events topic, evaluated at each scrape from StatusSource.Status (the
-// group's committed offsets and the high watermarks, refreshed by the
-// consumer every StatusInterval):
-//
-//	companias_consumer_lag{partition}             high watermark − committed offset
-//	companias_consumer_committed_offset{partition} next offset the group reads (-1: none)
-//	companias_consumer_high_watermark{partition}
-type Lag struct {
-	src                 StatusSource
-	lag, committed, hwm *prometheus.Desc
-}
-
-// NewLag returns a Lag collector of src. Give it the live consumer only: a
-// second consumer of the same partitions (a rebuild's replay) would repeat
-// the partition labels.
-func NewLag(src StatusSource) *Lag {
-	part := []string{"partition"}
-	return &Lag{
-		src: src,
-		lag: prometheus.NewDesc("companias_consumer_lag",
-			"Events of the partition not yet committed by the projection's consumer group (high watermark − committed offset).", part, nil),
-		committed: prometheus.NewDesc("companias_consumer_committed_offset",
-			"Next offset the projection's consumer group reads in the partition (-1 if none committed).", part, nil),
-		hwm: prometheus.NewDesc("companias_consumer_high_watermark",
-			"High watermark of the partition: the offset of its next event.", part, nil),
-	}
-}
-
-// Describe implements prometheus.Collector.
-func (l *Lag) Describe(ch chan<- *prometheus.Desc) {
-	ch <- l.lag
-	ch <- l.committed
-	ch <- l.hwm
-}
-
-// Collect implements prometheus.Collector.
-func (l *Lag) Collect(ch chan<- prometheus.Metric) {
-	for _, p := range l.src.Status() {
-		part := strconv.Itoa(p.Partition)
-		ch <- prometheus.MustNewConstMetric(l.lag, prometheus.GaugeValue, float64(p.Lag), part)
-		ch <- prometheus.MustNewConstMetric(l.committed, prometheus.GaugeValue, float64(p.Committed), part)
-		ch <- prometheus.MustNewConstMetric(l.hwm, prometheus.GaugeValue, float64(p.HighWatermark), part)
-	}
-}
 
 // CountersSource reports a consumer's running totals; *consumer.Consumer
 // implements it.

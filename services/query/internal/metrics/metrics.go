@@ -1,8 +1,9 @@
 // Package metrics defines the Prometheus metrics of the query service
 // (names prefixed companias_): HTTP requests by route, projection freshness,
 // dead letters and version gaps (recorded through the consumer's hooks), and
-// collectors evaluated at scrape time for the consumer lag per partition, the
-// consumer's running counters and the rebuild progress.
+// collectors evaluated at scrape time for the consumer's running counters and
+// the rebuild progress. The consumer lag is libs/kafkakit/grouplag's
+// collector, shared with the command service.
 //
 // Nothing here is global: main builds a prometheus.Registry, registers what
 // New and the New… collectors return, passes the recording methods down as

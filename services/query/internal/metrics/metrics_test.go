@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -100,67 +99,6 @@ func TestDeadLettered(t *testing.T) {
 companias_dlq_messages_total{reason="`+deadletter.ReasonMalformed+`"} 2
 companias_dlq_messages_total{reason="`+deadletter.ReasonUnsupportedVersion+`"} 1
 `, "companias_dlq_messages_total")
-}
-
-// fakeStatus is a StatusSource whose answer the test changes.
-type fakeStatus struct {
-	mu sync.Mutex
-	ps []view.PartitionStatus
-}
-
-func (f *fakeStatus) set(ps ...view.PartitionStatus) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ps = ps
-}
-
-func (f *fakeStatus) Status() []view.PartitionStatus {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]view.PartitionStatus(nil), f.ps...)
-}
-
-func TestLagIsReadAtScrapeTime(t *testing.T) {
-	t.Parallel()
-	src := &fakeStatus{}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.NewLag(src))
-	if n := testutil.CollectAndCount(metrics.NewLag(src)); n != 0 {
-		t.Errorf("no partition known yet: %d series, want 0", n)
-	}
-
-	src.set(
-		view.PartitionStatus{Partition: 0, Committed: 10, HighWatermark: 15, Lag: 5, State: view.StateRunning},
-		view.PartitionStatus{Partition: 1, Committed: -1, HighWatermark: 3, Lag: 3, State: view.StateIdle},
-	)
-	const header = `
-# HELP companias_consumer_lag Events of the partition not yet committed by the projection's consumer group (high watermark − committed offset).
-# TYPE companias_consumer_lag gauge
-`
-	compare(t, reg, header+`
-companias_consumer_lag{partition="0"} 5
-companias_consumer_lag{partition="1"} 3
-`, "companias_consumer_lag")
-	compare(t, reg, `
-# HELP companias_consumer_committed_offset Next offset the projection's consumer group reads in the partition (-1 if none committed).
-# TYPE companias_consumer_committed_offset gauge
-companias_consumer_committed_offset{partition="0"} 10
-companias_consumer_committed_offset{partition="1"} -1
-# HELP companias_consumer_high_watermark High watermark of the partition: the offset of its next event.
-# TYPE companias_consumer_high_watermark gauge
-companias_consumer_high_watermark{partition="0"} 15
-companias_consumer_high_watermark{partition="1"} 3
-`, "companias_consumer_committed_offset", "companias_consumer_high_watermark")
-
-	// The consumer catches up: the next scrape shows it, nothing is cached.
-	src.set(
-		view.PartitionStatus{Partition: 0, Committed: 15, HighWatermark: 15, Lag: 0},
-		view.PartitionStatus{Partition: 1, Committed: 3, HighWatermark: 3, Lag: 0},
-	)
-	compare(t, reg, header+`
-companias_consumer_lag{partition="0"} 0
-companias_consumer_lag{partition="1"} 0
-`, "companias_consumer_lag")
 }
 
 type fakeCounters struct{ c consumer.Counters }

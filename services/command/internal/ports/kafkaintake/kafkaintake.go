@@ -229,6 +229,11 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
+// Assignment returns the partitions this member owns in its current
+// generation with the group's next offset in each (groupconsumer's
+// Assignment), for the lag metric (libs/kafkakit/grouplag).
+func (c *Consumer) Assignment() groupconsumer.Assignment { return c.group.Assignment() }
+
 // deadLettered calls the OnDeadLetter hook.
 func (c *Consumer) deadLettered(reason string) {
 	if c.cfg.OnDeadLetter != nil {
