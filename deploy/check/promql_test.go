@@ -40,9 +40,7 @@ var scrapeMetrics = map[string]metricKind{"up": plainMetric}
 // dashboard may use them before those branches merge. A planned name found
 // in the source is checked as any other; one still missing is only logged.
 // Delete an entry once its metric is in the source.
-var plannedMetrics = map[string]metricKind{
-	"companias_consumer_owned_partitions": plainMetric,
-}
+var plannedMetrics = map[string]metricKind{}
 
 // nameArgFuncs are the calls whose first argument is a metric's full name:
 // prometheus.NewDesc, and libs/telemetry/buildinfo's Info.Gauge (the
