@@ -327,6 +327,7 @@ type barGroup struct {
 	unit             string // e.g. "requests/s"
 	sysName, rawName string // bar labels
 	system, raw      agg
+	vs               string // the title says "N× the <vs>" instead of "N% of raw" when set
 }
 
 // pairBars draws the system bar at x = 0 and the raw bar at x = 1, at the
@@ -400,7 +401,10 @@ func throughputPlot(title string, m plotMeta, groups []barGroup) (*panels, error
 	for _, g := range groups {
 		p := plot.New()
 		p.Title.Text = g.title
-		if g.raw.med > 0 {
+		switch {
+		case g.raw.med > 0 && g.vs != "":
+			p.Title.Text += fmt.Sprintf(": %.2f× %s", g.system.med/g.raw.med, g.vs)
+		case g.raw.med > 0:
 			p.Title.Text += fmt.Sprintf(": %.0f%% of raw", 100*g.system.med/g.raw.med)
 		}
 		p.Title.TextStyle.Font = font.From(plot.DefaultFont, 11)

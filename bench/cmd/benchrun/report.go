@@ -151,7 +151,16 @@ func (r *results) markdown(b *bench) string {
 	p("the machine, the number of runs and the date in its title.")
 	p("")
 
-	if b.system {
+	switch {
+	case b.peerOnly:
+		p("## Summary")
+		p("")
+		p("| # | figure | system | peer | ratio / value | target | verdict |")
+		p("|---|---|---|---|---|---|---|")
+		r.peerSummaryRows(b, p)
+		p("")
+		r.peerMarkdown(b, p, img)
+	case b.system:
 		r.systemMarkdown(b, p, img)
 	}
 	if r.goBench != nil {
@@ -227,6 +236,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 			fmtAgg(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate })), "%.0f"),
 			fmtAgg(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.rawRate })), "%.0f"), pct(rr))
 	}
+	r.peerSummaryRows(b, p)
 	p("")
 	if len(sec.failed) > 0 {
 		p("**The %s line is incomplete**: %d of its phases failed (see its section); its missing rows are not measured.", secLine, len(sec.failed))
@@ -325,6 +335,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 				"against the time the POST was sent, with that run's p50 (dashed) and p99 (dotted); the legend gives the p99 over all runs, median (min–max).", i+1, len(r.fresh)))
 	}
 	r.drainMarkdown(p)
+	r.peerMarkdown(b, p, img)
 
 	p("## 3. Projection catch-up")
 	p("")
