@@ -153,8 +153,10 @@ func parse(args []string) (*bench, error) {
 		def("rate-dur", func() { b.rateDur = 3 * time.Second })
 		def("proj-events", func() { b.projEvents = 1000 })
 		def("gobench-time", func() { b.goBenchTime = "1x" })
-		def("out", func() { b.out = filepath.Join(quickDir(), "RESULTS.md") })
-		def("plots", func() { b.plotsDir = filepath.Join(quickDir(), "plots") })
+		if !b.peerOnly {
+			def("out", func() { b.out = filepath.Join(quickDir(), "RESULTS.md") })
+			def("plots", func() { b.plotsDir = filepath.Join(quickDir(), "plots") })
+		}
 	}
 	var err error
 	if b.concs, err = intList(*conc); err != nil {

@@ -132,7 +132,11 @@ func (r *results) markdown(b *bench) string {
 		p("| Kafka, %s line | a second embedded kfake in the same run: TLS (throwaway CA), SASL/SCRAM-SHA-512, ACLs, one principal per service |", secLine)
 	}
 	p("| MongoDB wire | embedded FerretDB v1.24.2 on the same PostgreSQL, with the GIN `_id` index workaround (libs/devinfra/mongowire) |")
-	p("| command | `make -C bench all` = `%s` (in bench/) |", strings.TrimSpace("go run ./cmd/benchrun "+strings.Join(b.args, " ")))
+	target := "all"
+	if b.peerOnly {
+		target = "peer"
+	}
+	p("| command | `make -C bench %s` = `%s` (in bench/) |", target, strings.TrimSpace("go run ./cmd/benchrun "+strings.Join(b.args, " ")))
 	if b.system {
 		p("| settings | %d runs per figure, closed-loop runs of %s, fixed-rate runs of %s at %d/s, %d pre-loaded events and backlog rows |",
 			b.runs, b.dur, b.rateDur, b.rate, b.projEvents)

@@ -17,7 +17,8 @@
 // KAFKA_EVENTS_TOPIC (default topic-eventos-compania), HTTP_ADDR (default
 // 127.0.0.1:8090), PEER_POLL_INTERVAL (the SQL subscriber's poll interval,
 // default Watermill's 1s), PEER_BATCH_SIZE (rows per SQL subscriber query,
-// default Watermill's 100), LOG_LEVEL (debug, info, warn, error; default warn).
+// default Watermill's 100), PEER_DB_MAX_CONNS (default max(8, 4×GOMAXPROCS)+2,
+// the writer's command pool plus its relay's), LOG_LEVEL (debug, info, warn, error; default warn).
 //
 // It is a benchmark peer, not a service of the project: it lives in a module
 // of its own (bench/peer/watermill) that the workspace does not list, so
@@ -32,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +60,7 @@ type config struct {
 	httpAddr     string
 	pollInterval time.Duration
 	batchSize    int
+	maxConns     int32
 	logLevel     slog.Level
 }
 
@@ -92,6 +95,14 @@ func loadConfig() (config, error) {
 	if c.batchSize, err = strconv.Atoi(env("PEER_BATCH_SIZE", "100")); err != nil || c.batchSize < 1 {
 		return c, fmt.Errorf("PEER_BATCH_SIZE: a positive integer, not %q", os.Getenv("PEER_BATCH_SIZE"))
 	}
+	// The writer's pools: max(8, 4×GOMAXPROCS) for commands plus 2 for its
+	// relay; here one pool serves both, the Forwarder's subscriber holding
+	// one connection while it forwards a batch.
+	n, err := strconv.Atoi(env("PEER_DB_MAX_CONNS", strconv.Itoa(max(8, 4*runtime.GOMAXPROCS(0))+2)))
+	if err != nil || n < 2 {
+		return c, fmt.Errorf("PEER_DB_MAX_CONNS: an integer ≥ 2, not %q", os.Getenv("PEER_DB_MAX_CONNS"))
+	}
+	c.maxConns = int32(n)
 	if err := c.logLevel.UnmarshalText([]byte(env("LOG_LEVEL", "warn"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
@@ -115,7 +126,12 @@ func run(ctx context.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	wlog := watermill.NewSlogLogger(log)
 
-	pool, err := pgxpool.New(ctx, cfg.dbURL)
+	pcfg, err := pgxpool.ParseConfig(cfg.dbURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pcfg.MaxConns = cfg.maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
