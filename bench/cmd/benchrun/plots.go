@@ -398,6 +398,9 @@ func throughputPlot(title string, m plotMeta, groups []barGroup) (*panels, error
 	colors := [2]color.Color{plotutil.Color(0), color.RGBA{R: 0x9a, G: 0x9a, B: 0x9a, A: 0xff}}
 	f := &panels{title: title + "\n" + m.caption(), cols: 4,
 		note: fmt.Sprintf("Bars: median of %d runs.\nWhiskers: min–max.\nColour: the system.\nGrey: its raw ceiling,\nmeasured in the same run.\nEach panel has its own scale.", m.runs)}
+	if vs := groups[0].vs; vs != "" {
+		f.note = fmt.Sprintf("Bars: median of %d runs.\nWhiskers: min–max.\nColour: the writer.\nGrey: %s, measured\nalternately in the same run.\nEach panel has its own scale.", m.runs, vs)
+	}
 	for _, g := range groups {
 		p := plot.New()
 		p.Title.Text = g.title
