@@ -565,6 +565,8 @@ func (r *results) reproduce(b *bench, p func(string, ...any)) {
 	p("make -C bench all ARGS='-system=false'        # the Go benchmarks only")
 	p("make -C bench all ARGS='-secure=false'        # without the TLS + SCRAM line of figures 1, 2, 3 and 5")
 	p("make -C bench quick                           # development: 1 short run, report and plots in $TMPDIR/benchrun-quick")
+	p("make -C bench all ARGS='-peer=false'          # without the Watermill peer baseline (figure P)")
+	p("make -C bench peer                            # figure P alone (writer vs bench/peer/watermill), in $TMPDIR/benchrun-peer")
 	p("cd bench && go test ./...                     # the unit tests of benchrun (also part of make test)")
 	p("```")
 	p("")
