@@ -16,6 +16,7 @@ const (
 	plotLatencyCommands = "latency-commands.png"
 	plotLatencyQueries  = "latency-queries.png"
 	plotFreshness       = "freshness.png"
+	plotPeer            = "peer.png"
 )
 
 // plotMeta describes the run for the plot captions.
@@ -146,6 +147,11 @@ func (r *results) writePlots(b *bench, dir, reportDir string) (map[string]string
 	if gs := r.throughputGroups(); len(gs) > 0 {
 		jobs = append(jobs, job{plotThroughput, func() (figure, error) {
 			return throughputPlot("Throughput of each stage against its raw ceiling", m, gs)
+		}})
+	}
+	if gs := r.peerGroups(); len(gs) > 0 {
+		jobs = append(jobs, job{plotPeer, func() (figure, error) {
+			return throughputPlot("The writer against the Watermill peer (gin + watermill-sql outbox + Forwarder), same run", m, gs)
 		}})
 	}
 	if len(r.create) > 0 {

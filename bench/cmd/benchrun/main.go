@@ -66,6 +66,9 @@ type bench struct {
 	quick       bool
 	system      bool   // measure the system on the embedded stack
 	secure      bool   // add the TLS + SCRAM line of figures 1, 2, 3 and 5
+	peer        bool   // measure the Watermill peer baseline next to the writer
+	peerOnly    bool   // measure the peer figure alone
+	peerConcs   []int  // concurrencies of the peer figure
 	goBench     bool   // run the Go benchmarks of the services
 	goBenchTime string // -benchtime of the Go benchmarks ("": go test's default)
 	soakSeries  string // -soak-plots: draw this soak series file instead of benchmarking
@@ -94,6 +97,10 @@ func intList(s string) ([]int, error) {
 // quick run are never mistaken for the real ones.
 func quickDir() string { return filepath.Join(os.TempDir(), "benchrun-quick") }
 
+// peerDir is where -peer-only writes its partial report and plot unless
+// -out or -plots say otherwise.
+func peerDir() string { return filepath.Join(os.TempDir(), "benchrun-peer") }
+
 func parse(args []string) (*bench, error) {
 	b := &bench{args: args, names: &names{run: strconv.FormatInt(time.Now().Unix()%1_000_000, 36)}}
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
@@ -114,6 +121,10 @@ func parse(args []string) (*bench, error) {
 	fs.BoolVar(&b.system, "system", true, "measure the system against its raw ceilings on the embedded stack")
 	fs.BoolVar(&b.secure, "secure", true, "also measure create, commit → Kafka, POST → visible and the projection catch-up\n"+
 		"with the services on a secured broker (TLS, SASL/SCRAM-SHA-512, ACLs), as a second line")
+	fs.BoolVar(&b.peer, "peer", true, "measure the peer baseline (gin + Watermill SQL outbox + Forwarder to Kafka, bench/peer/watermill)\n"+
+		"next to the writer: create rate over HTTP and end to end, and commit → Kafka latency")
+	fs.BoolVar(&b.peerOnly, "peer-only", false, "measure the peer figure alone (implies -peer, -secure=false, -gobench=false); see make peer")
+	peerConc := fs.String("peer-conc", "8,32", "concurrencies of the peer figure")
 	fs.BoolVar(&b.goBench, "gobench", true, "run the Go benchmarks (go test -bench) of every package that has one")
 	fs.StringVar(&b.goBenchTime, "gobench-time", "", "-benchtime of the Go benchmarks (default go test's, 1s)")
 	fs.StringVar(&b.soakSeries, "soak-plots", "", "draw the series file of `make soak` (chaos/soak/series.json) as PNGs beside it\n"+
@@ -124,21 +135,28 @@ func parse(args []string) (*bench, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if b.quick {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		def := func(name string, apply func()) {
-			if !set[name] {
-				apply()
-			}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	def := func(name string, apply func()) {
+		if !set[name] {
+			apply()
 		}
+	}
+	if b.peerOnly {
+		// A partial report: never over the real RESULTS.md and plots.
+		def("out", func() { b.out = filepath.Join(peerDir(), "RESULTS.md") })
+		def("plots", func() { b.plotsDir = filepath.Join(peerDir(), "plots") })
+	}
+	if b.quick {
 		def("runs", func() { b.runs = 1 })
 		def("dur", func() { b.dur = time.Second })
 		def("rate-dur", func() { b.rateDur = 3 * time.Second })
 		def("proj-events", func() { b.projEvents = 1000 })
 		def("gobench-time", func() { b.goBenchTime = "1x" })
-		def("out", func() { b.out = filepath.Join(quickDir(), "RESULTS.md") })
-		def("plots", func() { b.plotsDir = filepath.Join(quickDir(), "plots") })
+		if !b.peerOnly {
+			def("out", func() { b.out = filepath.Join(quickDir(), "RESULTS.md") })
+			def("plots", func() { b.plotsDir = filepath.Join(quickDir(), "plots") })
+		}
 	}
 	var err error
 	if b.concs, err = intList(*conc); err != nil {
@@ -146,6 +164,12 @@ func parse(args []string) (*bench, error) {
 	}
 	if b.readConcs, err = intList(*readConc); err != nil {
 		return nil, err
+	}
+	if b.peerConcs, err = intList(*peerConc); err != nil {
+		return nil, err
+	}
+	if b.peerOnly {
+		b.peer, b.system, b.secure, b.goBench = true, true, false, false
 	}
 	if b.runs < 1 || b.rate < 1 || b.projEvents < 1 || b.plotDPI < 1 {
 		return nil, errors.New("-runs, -rate, -proj-events and -plot-dpi must be positive")
@@ -235,6 +259,12 @@ func measureSystem(ctx context.Context, b *bench) (*results, error) {
 	b.logf("building the service binaries")
 	if err := s.build(ctx); err != nil {
 		return nil, err
+	}
+	if b.peer {
+		b.logf("building the Watermill peer (bench/%s, GOWORK=off)", peerModule)
+		if err := s.buildPeer(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return measure(ctx, b, s)
 }

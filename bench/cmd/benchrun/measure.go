@@ -37,6 +37,7 @@ type results struct {
 	drain      []drainRun
 	reads      []readFigure
 	proj       []projRun
+	peer       *peerResults      // the Watermill peer baseline (nil: not run)
 	goBench    *goBenchResult    // the Go benchmarks of the services (nil: not run)
 	plots      map[string]string // plot image name → path relative to the report
 }
@@ -66,6 +67,13 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	cmdURL, err := s.newDatabase(ctx, "cmd")
 	if err != nil {
 		return nil, err
+	}
+	if b.peerOnly {
+		b.logf("peer figure: the writer vs the Watermill peer, create rate and commit → Kafka")
+		if res.peer, err = measurePeer(ctx, b, s, cmdURL); err != nil {
+			return nil, err
+		}
+		return res, nil
 	}
 	rawURL, err := s.newDatabase(ctx, "raw")
 	if err != nil {
@@ -111,6 +119,12 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, err
 	}
 	w1.stop()
+	if b.peer {
+		b.logf("peer figure: the writer vs the Watermill peer, create rate and commit → Kafka")
+		if res.peer, err = measurePeer(ctx, b, s, cmdURL); err != nil {
+			return nil, err
+		}
+	}
 	var secCmdURL string
 	if s.secured != nil {
 		res.sec = &secResults{}

@@ -327,6 +327,7 @@ type barGroup struct {
 	unit             string // e.g. "requests/s"
 	sysName, rawName string // bar labels
 	system, raw      agg
+	vs               string // the title says "N× the <vs>" instead of "N% of raw" when set
 }
 
 // pairBars draws the system bar at x = 0 and the raw bar at x = 1, at the
@@ -397,10 +398,16 @@ func throughputPlot(title string, m plotMeta, groups []barGroup) (*panels, error
 	colors := [2]color.Color{plotutil.Color(0), color.RGBA{R: 0x9a, G: 0x9a, B: 0x9a, A: 0xff}}
 	f := &panels{title: title + "\n" + m.caption(), cols: 4,
 		note: fmt.Sprintf("Bars: median of %d runs.\nWhiskers: min–max.\nColour: the system.\nGrey: its raw ceiling,\nmeasured in the same run.\nEach panel has its own scale.", m.runs)}
+	if vs := groups[0].vs; vs != "" {
+		f.note = fmt.Sprintf("Bars: median of %d runs.\nWhiskers: min–max.\nColour: the writer.\nGrey: %s, measured\nalternately in the same run.\nEach panel has its own scale.", m.runs, vs)
+	}
 	for _, g := range groups {
 		p := plot.New()
 		p.Title.Text = g.title
-		if g.raw.med > 0 {
+		switch {
+		case g.raw.med > 0 && g.vs != "":
+			p.Title.Text += fmt.Sprintf(": %.2f× %s", g.system.med/g.raw.med, g.vs)
+		case g.raw.med > 0:
 			p.Title.Text += fmt.Sprintf(": %.0f%% of raw", 100*g.system.med/g.raw.med)
 		}
 		p.Title.TextStyle.Font = font.From(plot.DefaultFont, 11)

@@ -132,7 +132,11 @@ func (r *results) markdown(b *bench) string {
 		p("| Kafka, %s line | a second embedded kfake in the same run: TLS (throwaway CA), SASL/SCRAM-SHA-512, ACLs, one principal per service |", secLine)
 	}
 	p("| MongoDB wire | embedded FerretDB v1.24.2 on the same PostgreSQL, with the GIN `_id` index workaround (libs/devinfra/mongowire) |")
-	p("| command | `make -C bench all` = `%s` (in bench/) |", strings.TrimSpace("go run ./cmd/benchrun "+strings.Join(b.args, " ")))
+	target := "all"
+	if b.peerOnly {
+		target = "peer"
+	}
+	p("| command | `make -C bench %s` = `%s` (in bench/) |", target, strings.TrimSpace("go run ./cmd/benchrun "+strings.Join(b.args, " ")))
 	if b.system {
 		p("| settings | %d runs per figure, closed-loop runs of %s, fixed-rate runs of %s at %d/s, %d pre-loaded events and backlog rows |",
 			b.runs, b.dur, b.rateDur, b.rate, b.projEvents)
@@ -151,7 +155,16 @@ func (r *results) markdown(b *bench) string {
 	p("the machine, the number of runs and the date in its title.")
 	p("")
 
-	if b.system {
+	switch {
+	case b.peerOnly:
+		p("## Summary")
+		p("")
+		p("| # | figure | system | peer | ratio / value | target | verdict |")
+		p("|---|---|---|---|---|---|---|")
+		r.peerSummaryRows(b, p)
+		p("")
+		r.peerMarkdown(b, p, img)
+	case b.system:
 		r.systemMarkdown(b, p, img)
 	}
 	if r.goBench != nil {
@@ -227,6 +240,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 			fmtAgg(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate })), "%.0f"),
 			fmtAgg(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.rawRate })), "%.0f"), pct(rr))
 	}
+	r.peerSummaryRows(b, p)
 	p("")
 	if len(sec.failed) > 0 {
 		p("**The %s line is incomplete**: %d of its phases failed (see its section); its missing rows are not measured.", secLine, len(sec.failed))
@@ -325,6 +339,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 				"against the time the POST was sent, with that run's p50 (dashed) and p99 (dotted); the legend gives the p99 over all runs, median (min–max).", i+1, len(r.fresh)))
 	}
 	r.drainMarkdown(p)
+	r.peerMarkdown(b, p, img)
 
 	p("## 3. Projection catch-up")
 	p("")
@@ -550,6 +565,8 @@ func (r *results) reproduce(b *bench, p func(string, ...any)) {
 	p("make -C bench all ARGS='-system=false'        # the Go benchmarks only")
 	p("make -C bench all ARGS='-secure=false'        # without the TLS + SCRAM line of figures 1, 2, 3 and 5")
 	p("make -C bench quick                           # development: 1 short run, report and plots in $TMPDIR/benchrun-quick")
+	p("make -C bench all ARGS='-peer=false'          # without the Watermill peer baseline (figure P)")
+	p("make -C bench peer                            # figure P alone (writer vs bench/peer/watermill), in $TMPDIR/benchrun-peer")
 	p("cd bench && go test ./...                     # the unit tests of benchrun (also part of make test)")
 	p("```")
 	p("")

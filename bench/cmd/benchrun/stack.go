@@ -35,6 +35,7 @@ type stack struct {
 	workDir   string
 	cmdBin    string
 	queryBin  string
+	peerBin   string // the Watermill peer (bench/peer/watermill), when built
 	stopIndex context.CancelFunc
 	indexDone chan struct{}
 }
