@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,14 +13,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/ThreeDotsLabs/watermill"
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // schema is the writer's table set for the create path (companias and
@@ -65,7 +65,7 @@ const partitionKey = "partition_key"
 const eventType = "CompaniaCreada"
 
 type handlers struct {
-	pool   *pgxpool.Pool
+	db     *sql.DB
 	schema wsql.SchemaAdapter
 	topic  string
 	log    watermill.LoggerAdapter
@@ -140,32 +140,7 @@ func (h *handlers) crear(c *gin.Context) {
 		return
 	}
 
-	err = pgx.BeginFunc(c.Request.Context(), h.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(c, `INSERT INTO companias
-            (id, nombre, email, identificacion, estado, fecha_creacion, fecha_actualizacion, version)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			co.ID, co.Nombre, co.Email, co.Identificacion, co.Estado, now, now, co.Version); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(c, `INSERT INTO compania_eventos (id, compania_id, version, nombre, data, occurred_at)
-            VALUES ($1, $2, $3, $4, $5, $6)`, ev.EventID, co.ID, co.Version, eventType, payload, now); err != nil {
-			return err
-		}
-		// The outbox: Watermill's SQL publisher on this transaction,
-		// wrapped by the Forwarder's publisher (it envelopes the message
-		// with its destination topic into the forwarder's SQL topic).
-		sqlPub, err := wsql.NewPublisher(wsql.TxFromPgx(tx), wsql.PublisherConfig{SchemaAdapter: h.schema}, h.log)
-		if err != nil {
-			return err
-		}
-		pub := forwarder.NewPublisher(sqlPub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic})
-		msg := message.NewMessage(ev.EventID, payload)
-		msg.Metadata.Set(partitionKey, co.ID)
-		msg.Metadata.Set("ce_type", "com.propalpes.companias."+eventType+".v1")
-		msg.Metadata.Set("ce_subject", co.ID)
-		msg.Metadata.Set("content-type", "application/json")
-		return pub.Publish(h.topic, msg)
-	})
+	err = h.create(c.Request.Context(), co, ev, payload)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
@@ -178,4 +153,45 @@ func (h *handlers) crear(c *gin.Context) {
 	c.Header("Location", "/v1/companias/"+co.ID)
 	c.Header("ETag", `"`+strconv.FormatInt(co.Version, 10)+`"`)
 	c.JSON(http.StatusCreated, co)
+}
+
+// create writes the company row, its event-log row and the outbox message
+// in one database/sql transaction (watermill-sql v3 takes *sql.Tx).
+func (h *handlers) create(ctx context.Context, co compania, ev evento, payload []byte) (err error) {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO companias
+            (id, nombre, email, identificacion, estado, fecha_creacion, fecha_actualizacion, version)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		co.ID, co.Nombre, co.Email, co.Identificacion, co.Estado, co.FechaCreacion, co.FechaActualizacion, co.Version); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO compania_eventos (id, compania_id, version, nombre, data, occurred_at)
+            VALUES ($1, $2, $3, $4, $5, $6)`, ev.EventID, co.ID, co.Version, eventType, payload, ev.OccurredAt); err != nil {
+		return err
+	}
+	// The outbox: Watermill's SQL publisher on this transaction, wrapped
+	// by the Forwarder's publisher (it envelopes the message with its
+	// destination topic into the forwarder's SQL topic).
+	sqlPub, err := wsql.NewPublisher(tx, wsql.PublisherConfig{SchemaAdapter: h.schema}, h.log)
+	if err != nil {
+		return err
+	}
+	pub := forwarder.NewPublisher(sqlPub, forwarder.PublisherConfig{ForwarderTopic: forwarderTopic})
+	msg := message.NewMessage(ev.EventID, payload)
+	msg.Metadata.Set(partitionKey, co.ID)
+	msg.Metadata.Set("ce_type", "com.propalpes.companias."+eventType+".v1")
+	msg.Metadata.Set("ce_subject", co.ID)
+	msg.Metadata.Set("content-type", "application/json")
+	if err := pub.Publish(h.topic, msg); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

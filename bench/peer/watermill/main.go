@@ -1,6 +1,6 @@
 // Command watermill-peer is the peer baseline of the benchmarks: the create
 // path of PropAlpes Companies as a Go user would write it with off-the-shelf
-// parts — gin for HTTP, a pgx transaction that inserts the company and its
+// parts — gin for HTTP, a database/sql transaction (pgx's stdlib driver) that inserts the company and its
 // event-log row and publishes the event through Watermill's SQL publisher
 // (the transactional outbox of watermill-sql), and Watermill's Forwarder
 // that moves the outbox to Kafka with watermill-kafka (Sarama).
@@ -42,11 +42,12 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // forwarderTopic is the watermill-sql topic of the outbox: its rows live in
@@ -60,7 +61,7 @@ type config struct {
 	httpAddr     string
 	pollInterval time.Duration
 	batchSize    int
-	maxConns     int32
+	maxConns     int
 	logLevel     slog.Level
 }
 
@@ -96,13 +97,14 @@ func loadConfig() (config, error) {
 		return c, fmt.Errorf("PEER_BATCH_SIZE: a positive integer, not %q", os.Getenv("PEER_BATCH_SIZE"))
 	}
 	// The writer's pools: max(8, 4×GOMAXPROCS) for commands plus 2 for its
-	// relay; here one pool serves both, the Forwarder's subscriber holding
-	// one connection while it forwards a batch.
+	// relay; here one database/sql pool serves both, the Forwarder's
+	// subscriber holding one connection (its transaction) while it forwards
+	// a batch.
 	n, err := strconv.Atoi(env("PEER_DB_MAX_CONNS", strconv.Itoa(max(8, 4*runtime.GOMAXPROCS(0))+2)))
 	if err != nil || n < 2 {
 		return c, fmt.Errorf("PEER_DB_MAX_CONNS: an integer ≥ 2, not %q", os.Getenv("PEER_DB_MAX_CONNS"))
 	}
-	c.maxConns = int32(n)
+	c.maxConns = n
 	if err := c.logLevel.UnmarshalText([]byte(env("LOG_LEVEL", "warn"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
@@ -126,23 +128,27 @@ func run(ctx context.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	wlog := watermill.NewSlogLogger(log)
 
-	pcfg, err := pgxpool.ParseConfig(cfg.dbURL)
+	// watermill-sql v3 takes database/sql handles (*sql.DB, *sql.Tx), so
+	// the database is opened through pgx's database/sql driver. The pool
+	// keeps its connections (idle = open), as pgxpool did.
+	pcfg, err := pgx.ParseConfig(cfg.dbURL)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	pcfg.MaxConns = cfg.maxConns
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
+	db := stdlib.OpenDB(*pcfg)
+	defer db.Close()
+	db.SetMaxOpenConns(cfg.maxConns)
+	db.SetMaxIdleConns(cfg.maxConns)
+	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create the tables: %w", err)
 	}
 
-	// The outbox side: watermill-sql on the same pgx pool.
+	// The outbox side: watermill-sql on the same database/sql pool.
 	sqlSchema := wsql.DefaultPostgreSQLSchema{SubscribeBatchSize: cfg.batchSize}
-	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
+	sub, err := wsql.NewSubscriber(db, wsql.SubscriberConfig{
 		SchemaAdapter:    sqlSchema,
 		OffsetsAdapter:   wsql.DefaultPostgreSQLOffsetsAdapter{},
 		PollInterval:     cfg.pollInterval,
@@ -196,7 +202,7 @@ func run(ctx context.Context) error {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(gin.Recovery())
-	h := &handlers{pool: pool, schema: sqlSchema, topic: cfg.topic, log: wlog}
+	h := &handlers{db: db, schema: sqlSchema, topic: cfg.topic, log: wlog}
 	r.POST("/v1/companias", h.crear)
 	r.GET("/healthz", func(c *gin.Context) { c.Status(http.StatusOK) })
 	r.GET("/readyz", func(c *gin.Context) {
