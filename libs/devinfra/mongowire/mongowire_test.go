@@ -220,11 +220,35 @@ func ginIndexes(ctx context.Context, t *testing.T, pgURL, schema string) int {
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
-		WHERE schemaname = $1 AND indexdef LIKE '%USING gin%jsonb_path_ops%'`, schema).Scan(&n)
+		WHERE schemaname = $1 AND indexdef LIKE '%USING gin%jsonb_path_ops%WITH (fastupdate=off)%'`, schema).Scan(&n)
 	if err != nil {
 		t.Fatalf("pg_indexes: %v", err)
 	}
 	return n
+}
+
+// enableFastupdate turns fastupdate on for every GIN index of schema, as an
+// earlier version created them.
+func enableFastupdate(ctx context.Context, t *testing.T, pgURL, schema string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexdef LIKE '%USING gin%'`, schema)
+	if err != nil {
+		t.Fatalf("pg_indexes: %v", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("pg_indexes: %v", err)
+	}
+	for _, n := range names {
+		if _, err := conn.Exec(ctx, `ALTER INDEX `+pgx.Identifier{schema, n}.Sanitize()+` SET (fastupdate = on)`); err != nil {
+			t.Fatalf("alter %s: %v", n, err)
+		}
+	}
 }
 
 // explainIDLookup plans FerretDB's _id lookup shape (`_jsonb->'_id' @> $1`)
@@ -285,7 +309,18 @@ func TestEnsureIDIndexes(t *testing.T) {
 				return
 			}
 			if a, b := ginIndexes(ctx, t, opts.PostgreSQLURL, "a"), ginIndexes(ctx, t, opts.PostgreSQLURL, "b"); a != 2 || b != 1 {
-				t.Fatalf("GIN _id indexes: a=%d b=%d, want 2 and 1", a, b)
+				t.Fatalf("GIN _id indexes without a pending list: a=%d b=%d, want 2 and 1", a, b)
+			}
+			// Indexes an earlier version made with fastupdate on are switched off.
+			enableFastupdate(ctx, t, opts.PostgreSQLURL, "a")
+			if a := ginIndexes(ctx, t, opts.PostgreSQLURL, "a"); a != 0 {
+				t.Fatalf("after turning fastupdate on: %d indexes still off", a)
+			}
+			if err := s.EnsureIDIndexes(ctx); err != nil {
+				t.Fatalf("EnsureIDIndexes: %v", err)
+			}
+			if a := ginIndexes(ctx, t, opts.PostgreSQLURL, "a"); a != 2 {
+				t.Fatalf("GIN _id indexes of a with fastupdate off after EnsureIDIndexes: %d, want 2", a)
 			}
 		})
 	}
