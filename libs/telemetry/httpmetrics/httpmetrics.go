@@ -85,8 +85,10 @@ func StatusClass(status int) string {
 	if status < 100 || status > 599 {
 		return strconv.Itoa(status)
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return statusClasses[status/100-1] // a constant: no string built per request
 }
+
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // Handler serves the metrics gathered from g in the Prometheus exposition
 // formats. A collector that fails is logged to log and left out of the

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // decodeDocument reads a stored view from its raw BSON in one pass over its
@@ -15,12 +16,8 @@ import (
 // know are ignored, integers may be stored as int32, int64 or an integral
 // double, and any other type is an error.
 func decodeDocument(raw bson.Raw) (document, error) {
-	elems, err := raw.Elements()
-	if err != nil {
-		return document{}, fmt.Errorf("decode stored view: %w", err)
-	}
 	var d document
-	for _, e := range elems {
+	err := eachElement(raw, func(e bson.RawElement) (err error) {
 		v := e.Value()
 		switch key := elementKey(e); string(key) {
 		case "_id":
@@ -46,11 +43,41 @@ func decodeDocument(raw bson.Raw) (document, error) {
 		case "historial":
 			d.Historial, err = rawHistorial(v)
 		}
-		if err != nil {
-			return document{}, fmt.Errorf("decode stored view: %w", err)
-		}
+		return err
+	})
+	if err != nil {
+		return document{}, fmt.Errorf("decode stored view: %w", err)
 	}
 	return d, nil
+}
+
+// eachElement calls fn with each element of the BSON document doc, in
+// order, until fn returns an error, checking each element as
+// bson.Raw.Elements does but without building a slice of them. An empty
+// doc has no elements.
+func eachElement(doc []byte, fn func(bson.RawElement) error) error {
+	if len(doc) == 0 {
+		return nil
+	}
+	length, rem, ok := bsoncore.ReadLength(doc)
+	if !ok {
+		return bsoncore.NewInsufficientBytesError(doc, rem)
+	}
+	for length -= 4; length > 1; {
+		var elem bsoncore.Element
+		elem, rem, ok = bsoncore.ReadElement(rem)
+		length -= int32(len(elem))
+		if !ok {
+			return bsoncore.NewInsufficientBytesError(doc, rem)
+		}
+		if err := elem.Validate(); err != nil {
+			return err
+		}
+		if err := fn(bson.RawElement(elem)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // elementKey returns the key of e (a BSON element: a type byte, then the
@@ -74,18 +101,23 @@ func rawHistorial(v bson.RawValue) (map[string]historialEntry, error) {
 	default:
 		return nil, fmt.Errorf("historial is a BSON %s, not a document", v.Type)
 	}
-	elems, err := v.Document().Elements()
-	if err != nil {
-		return nil, fmt.Errorf("historial: %w", err)
-	}
-	out := make(map[string]historialEntry, len(elems))
-	for _, e := range elems {
+	out := make(map[string]historialEntry, 1)
+	var entryErr error
+	err := eachElement(v.Document(), func(e bson.RawElement) error {
 		key := e.Key()
 		h, err := rawHistorialEntry(e.Value())
 		if err != nil {
-			return nil, fmt.Errorf("historial.%s: %w", key, err)
+			entryErr = fmt.Errorf("historial.%s: %w", key, err)
+			return entryErr
 		}
 		out[key] = h
+		return nil
+	})
+	switch {
+	case entryErr != nil:
+		return nil, entryErr
+	case err != nil:
+		return nil, fmt.Errorf("historial: %w", err)
 	}
 	return out, nil
 }
@@ -99,11 +131,7 @@ func rawHistorialEntry(v bson.RawValue) (historialEntry, error) {
 	default:
 		return h, fmt.Errorf("a BSON %s, not a document", v.Type)
 	}
-	elems, err := v.Document().Elements()
-	if err != nil {
-		return h, err
-	}
-	for _, e := range elems {
+	err := eachElement(v.Document(), func(e bson.RawElement) (err error) {
 		v := e.Value()
 		switch key := elementKey(e); string(key) {
 		case "estado":
@@ -115,11 +143,9 @@ func rawHistorialEntry(v bson.RawValue) (historialEntry, error) {
 		case "motivo":
 			h.Motivo, err = rawStringPtr(key, v)
 		}
-		if err != nil {
-			return h, err
-		}
-	}
-	return h, nil
+		return err
+	})
+	return h, err
 }
 
 // rawString returns the string v of field key, "" for null.

@@ -1,6 +1,7 @@
 package mongoview
 
 import (
+	"bytes"
 	"reflect"
 	"strings"
 	"testing"
@@ -169,4 +170,17 @@ func BenchmarkDecodeView(b *testing.B) {
 			}
 		}
 	})
+}
+
+// idFilter builds the same bytes as the bson.D it replaces.
+func TestIDFilter(t *testing.T) {
+	for _, id := range []string{"", "00000000-0000-4000-8000-000000000001", "ñandú \x00?"} {
+		want, err := bson.Marshal(bson.D{{Key: "_id", Value: id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := idFilter(id); !bytes.Equal(got, want) {
+			t.Errorf("idFilter(%q) = %x, want %x", id, []byte(got), want)
+		}
+	}
 }

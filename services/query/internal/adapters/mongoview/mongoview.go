@@ -151,7 +151,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	gen      string
-	genRead  time.Time // monotonic time of the pointer read
+	genColl  *mongo.Collection // the collection of gen, built once per pointer change
+	genRead  time.Time         // monotonic time of the pointer read
 	hasCache bool
 }
 
@@ -256,26 +257,39 @@ func (s *Store) Ping(ctx context.Context) error {
 // ActiveGeneration returns the active generation, from the cache if it was
 // read less than PointerTTL ago.
 func (s *Store) ActiveGeneration(ctx context.Context) (string, error) {
+	gen, _, err := s.activeGeneration(ctx)
+	return gen, err
+}
+
+// activeGeneration is ActiveGeneration with the collection of the
+// generation, kept with the cached pointer so that a read builds no
+// *mongo.Collection.
+func (s *Store) activeGeneration(ctx context.Context) (string, *mongo.Collection, error) {
 	if s.opts.PointerTTL > 0 {
 		s.mu.Lock()
-		gen, ok := s.gen, s.hasCache && time.Since(s.genRead) < s.opts.PointerTTL
+		gen, coll, ok := s.gen, s.genColl, s.hasCache && time.Since(s.genRead) < s.opts.PointerTTL
 		s.mu.Unlock()
 		if ok {
-			return gen, nil
+			return gen, coll, nil
 		}
 	}
 	gen, err := s.readPointer(ctx)
 	if err != nil {
-		return "", classify("read generation pointer", err)
+		return "", nil, classify("read generation pointer", err)
 	}
-	s.cache(gen)
-	return gen, nil
+	return gen, s.cache(gen), nil
 }
 
-func (s *Store) cache(gen string) {
+// cache records gen as the active generation read now and returns its
+// collection (the cached one when gen did not change).
+func (s *Store) cache(gen string) *mongo.Collection {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.genColl == nil || s.gen != gen {
+		s.genColl = s.db.Collection(CollectionName(gen))
+	}
 	s.gen, s.genRead, s.hasCache = gen, time.Now(), true
-	s.mu.Unlock()
+	return s.genColl
 }
 
 func (s *Store) readPointer(ctx context.Context) (string, error) {
@@ -295,11 +309,8 @@ func (s *Store) readPointer(ctx context.Context) (string, error) {
 }
 
 func (s *Store) active(ctx context.Context) (*mongo.Collection, error) {
-	gen, err := s.ActiveGeneration(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.db.Collection(CollectionName(gen)), nil
+	_, coll, err := s.activeGeneration(ctx)
+	return coll, err
 }
 
 // classify wraps err for the callers of the store: errors that say the

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
@@ -101,7 +102,7 @@ func (s *Store) GetIn(ctx context.Context, gen, id string) (view.Compania, error
 }
 
 func getFrom(ctx context.Context, coll *mongo.Collection, id string) (view.Compania, error) {
-	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	raw, err := coll.FindOne(ctx, idFilter(id)).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return view.Compania{}, view.ErrNotFound
 	}
@@ -117,6 +118,15 @@ func getFrom(ctx context.Context, coll *mongo.Collection, id string) (view.Compa
 		return view.Compania{}, fmt.Errorf("get compania %s: %w", id, err)
 	}
 	return v, nil
+}
+
+// idFilter is the filter {_id: id}, built as raw BSON: the driver copies
+// it as it is instead of encoding a bson.D by reflection.
+func idFilter(id string) bson.Raw {
+	idx, doc := bsoncore.ReserveLength(make([]byte, 0, 4+5+4+len(id)+1+1))
+	doc = bsoncore.AppendStringElement(doc, "_id", id)
+	doc = append(doc, 0)
+	return bson.Raw(bsoncore.UpdateLength(doc, idx, int32(len(doc)-int(idx))))
 }
 
 func invalid(code, msg string) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -61,7 +62,13 @@ func (a *API) readyz(c *gin.Context) {
 // getCompania serves GET /v1/companias/{id}[?min_version=N[&wait=D]].
 func (a *API) getCompania(c *gin.Context) {
 	id := c.Param("id")
-	q, fields := parseQuery(c.Request.URL.RawQuery)
+	var (
+		q      url.Values // most reads have no query: they build no url.Values
+		fields []apperr.FieldError
+	)
+	if raw := c.Request.URL.RawQuery; raw != "" {
+		q, fields = parseQuery(raw)
+	}
 	fields = append(fields, checkID(id)...)
 	p, perrs := parseGetParams(q, a.opts.DefaultWait, a.opts.MaxWait)
 	if fields = append(fields, perrs...); len(fields) > 0 {
