@@ -140,7 +140,7 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"KAFKA_TOPIC_PARTITIONS":     "6",
 	"KAFKA_DLQ_RETENTION":        "168h",
 	"KAFKA_MAX_RECORD_BYTES":     "1000000",
-	"WRITER_GROUP_COMMIT":        "false",
+	"WRITER_GROUP_COMMIT":        "true",
 	"WRITER_GROUP_COMMIT_MAX":    "64",
 	"OUTBOX_BATCH_SIZE":          "500",
 	"OUTBOX_POLL_INTERVAL":       "1s",

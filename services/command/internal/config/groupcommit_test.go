@@ -13,17 +13,17 @@ func TestLoadWriterGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.WriterGroupCommit || c.WriterGroupCommitMax != 64 {
-		t.Errorf("defaults: WriterGroupCommit %v, max %d; want false, 64", c.WriterGroupCommit, c.WriterGroupCommitMax)
+	if !c.WriterGroupCommit || c.WriterGroupCommitMax != 64 {
+		t.Errorf("defaults: WriterGroupCommit %v, max %d; want true, 64", c.WriterGroupCommit, c.WriterGroupCommitMax)
 	}
 	for _, v := range []string{"WRITER_GROUP_COMMIT", "WRITER_GROUP_COMMIT_MAX"} {
 		if _, ok := config.Variables()[v]; !ok {
 			t.Errorf("Variables lacks %s", v)
 		}
 	}
-	c, err = config.Load(env(map[string]string{"WRITER_GROUP_COMMIT": "true", "WRITER_GROUP_COMMIT_MAX": "1000"}))
-	if err != nil || !c.WriterGroupCommit || c.WriterGroupCommitMax != 1000 {
-		t.Errorf("on, 1000: %v, %d, %v", c.WriterGroupCommit, c.WriterGroupCommitMax, err)
+	c, err = config.Load(env(map[string]string{"WRITER_GROUP_COMMIT": "false", "WRITER_GROUP_COMMIT_MAX": "1000"}))
+	if err != nil || c.WriterGroupCommit || c.WriterGroupCommitMax != 1000 {
+		t.Errorf("off, 1000: %v, %d, %v", c.WriterGroupCommit, c.WriterGroupCommitMax, err)
 	}
 	for k, bad := range map[string]string{"WRITER_GROUP_COMMIT": "yes please", "WRITER_GROUP_COMMIT_MAX": "1"} {
 		if _, err := config.Load(env(map[string]string{k: bad})); err == nil || !strings.Contains(err.Error(), k) {
