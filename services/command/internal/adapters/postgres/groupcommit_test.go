@@ -25,19 +25,16 @@ import (
 // meanwhile queue up and are written as the second batch.
 type gated struct {
 	fixture
-	dsn     string
 	mu      sync.Mutex
 	sizes   []int
 	started chan struct{}
 	release chan struct{}
-	// onSecond runs before the second batch is written.
-	onSecond func()
 }
 
 func newGated(t *testing.T) *gated {
 	t.Helper()
-	g := &gated{dsn: pgtest.NewDatabase(t), started: make(chan struct{}), release: make(chan struct{})}
-	pool := open(t, g.dsn)
+	g := &gated{started: make(chan struct{}), release: make(chan struct{})}
+	pool := open(t, pgtest.NewDatabase(t))
 	if err := postgres.Migrate(t.Context(), pool); err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +46,9 @@ func newGated(t *testing.T) *gated {
 		g.sizes = append(g.sizes, n)
 		nth := len(g.sizes)
 		g.mu.Unlock()
-		switch nth {
-		case 1:
+		if nth == 1 {
 			close(g.started)
 			<-g.release
-		case 2:
-			if g.onSecond != nil {
-				g.onSecond()
-			}
 		}
 	})
 	return g
@@ -226,25 +218,24 @@ func TestIntegrationGroupCommitIdempotencyReplay(t *testing.T) {
 	}
 }
 
-// A lost connection fails every create of the batch with the same error,
-// of kind Unavailable, and stores none of them.
+// A database error fails every create of the batch with the same error, of
+// kind Unavailable, and stores none of them. The server's answer to the
+// batch statement is the one a backend being shut down gives (57P01,
+// admin_shutdown), raised by a trigger for these companies only, so that no
+// reconnecting pool can dodge it.
 func TestIntegrationGroupCommitDatabaseErrorFailsTheBatch(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	g := newGated(t)
-	g.onSecond = func() {
-		conn, err := pgx.Connect(ctx, g.dsn)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
-			t.Error(err)
-		}
+	if _, err := g.pool.Exec(ctx, `CREATE FUNCTION shutting_down() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01';
+        END $$;
+        CREATE TRIGGER shutting_down BEFORE INSERT ON companias
+            FOR EACH ROW WHEN (NEW.nombre LIKE 'Down %') EXECUTE FUNCTION shutting_down()`); err != nil {
+		t.Fatal(err)
 	}
-	cs := []*compania.Compania{newCompania(t, "E1", "E-1"), newCompania(t, "E2", "E-2"), newCompania(t, "E3", "E-3")}
+	cs := []*compania.Compania{newCompania(t, "E1", "E-1"), newCompania(t, "Down 2", "E-2"), newCompania(t, "E3", "E-3")}
 	errs := g.batch(t, g.add(ctx, cs[0], command.Meta{}), g.add(ctx, cs[1], command.Meta{}), g.add(ctx, cs[2], command.Meta{}))
 	g.wantSizes(t, 1, 3)
 	for i, err := range errs {
