@@ -24,7 +24,9 @@ import (
 // share of the coalesced notification) with raw pgx writing the same company row and outbox row in one
 // transaction: "raw" the plain way (BEGIN, INSERT, INSERT, COMMIT: four round
 // trips) and "raw-batch" with Batch.BeginTx (two round trips: BEGIN with the
-// INSERTs, then COMMIT). All
+// INSERTs, then COMMIT). "Repository.Add+group" is Add with
+// WithGroupCommit(DefaultGroupCommitMax): concurrent creates share one
+// statement and one transaction. All
 // variants run on one database in one process; creates/s is the figure to
 // read. On a shared machine repeat the run (-count, or the test binary in a
 // loop) and compare medians.
