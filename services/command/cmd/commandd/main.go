@@ -129,8 +129,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("register relay lease metrics: %w", err)
 	}
 
-	repo := postgres.NewRepository(pool, postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log), postgres.WithWaker(relay),
-		postgres.WithMaxRecordBytes(cfg.KafkaMaxRecordBytes))
+	repoOpts := []postgres.RepositoryOption{postgres.WithTopic(cfg.EventsTopic), postgres.WithLogger(log),
+		postgres.WithWaker(relay), postgres.WithMaxRecordBytes(cfg.KafkaMaxRecordBytes)}
+	if cfg.WriterGroupCommit {
+		repoOpts = append(repoOpts, postgres.WithGroupCommit(cfg.WriterGroupCommitMax))
+	}
+	repo := postgres.NewRepository(pool, repoOpts...)
 	defer repo.Close() // sends a commit notification still owed; before pool.Close
 	afterCommit := func(ctx context.Context, events []compania.Event) {
 		for _, e := range events {

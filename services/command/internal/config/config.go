@@ -73,6 +73,13 @@ type Config struct {
 	// (KAFKA_MAX_RECORD_BYTES). Keep it below the event topic's
 	// max.message.bytes.
 	KafkaMaxRecordBytes int
+	// WriterGroupCommit makes concurrent creates share transactions and
+	// multi-row statements, each still answered on its own
+	// (WRITER_GROUP_COMMIT; see postgres.WithGroupCommit).
+	WriterGroupCommit bool
+	// WriterGroupCommitMax is the most creates of one group transaction
+	// (WRITER_GROUP_COMMIT_MAX, 2..1000).
+	WriterGroupCommitMax int
 	// OutboxBatchSize is the most outbox rows published per Kafka write (OUTBOX_BATCH_SIZE).
 	OutboxBatchSize int
 	// OutboxPollInterval is the relay's polling fallback when no NOTIFY arrives (OUTBOX_POLL_INTERVAL).
@@ -133,6 +140,8 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"KAFKA_TOPIC_PARTITIONS":     "6",
 	"KAFKA_DLQ_RETENTION":        "168h",
 	"KAFKA_MAX_RECORD_BYTES":     "1000000",
+	"WRITER_GROUP_COMMIT":        "true",
+	"WRITER_GROUP_COMMIT_MAX":    "64",
 	"OUTBOX_BATCH_SIZE":          "500",
 	"OUTBOX_POLL_INTERVAL":       "1s",
 	"OUTBOX_BATCH_TIMEOUT":       "1ms",
@@ -198,6 +207,8 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		TopicPartitions:      p.IntRange("KAFKA_TOPIC_PARTITIONS", 1, 10000),
 		DLQRetention:         p.DurationRange("KAFKA_DLQ_RETENTION", time.Hour, 10*365*24*time.Hour),
 		KafkaMaxRecordBytes:  p.IntRange("KAFKA_MAX_RECORD_BYTES", 1024, 16<<20),
+		WriterGroupCommit:    p.Bool("WRITER_GROUP_COMMIT"),
+		WriterGroupCommitMax: p.IntRange("WRITER_GROUP_COMMIT_MAX", 2, 1000),
 		OutboxBatchSize:      p.IntRange("OUTBOX_BATCH_SIZE", 1, 10000),
 		OutboxPollInterval:   p.DurationRange("OUTBOX_POLL_INTERVAL", 10*time.Millisecond, time.Hour),
 		OutboxBatchTimeout:   p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),

@@ -24,7 +24,9 @@ import (
 // share of the coalesced notification) with raw pgx writing the same company row and outbox row in one
 // transaction: "raw" the plain way (BEGIN, INSERT, INSERT, COMMIT: four round
 // trips) and "raw-batch" with Batch.BeginTx (two round trips: BEGIN with the
-// INSERTs, then COMMIT). All
+// INSERTs, then COMMIT). "Repository.Add+group" is Add with
+// WithGroupCommit(DefaultGroupCommitMax): concurrent creates share one
+// statement and one transaction. All
 // variants run on one database in one process; creates/s is the figure to
 // read. On a shared machine repeat the run (-count, or the test binary in a
 // loop) and compare medians.
@@ -32,7 +34,7 @@ import (
 //	go test -run '^$' -bench Create -benchtime 3s ./internal/adapters/postgres/
 func BenchmarkCreate(b *testing.B) {
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.WithMaxConns(16))
+	pool, err := postgres.Open(ctx, pgtest.NewDatabase(b), postgres.WithMaxConns(40))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,16 +44,21 @@ func BenchmarkCreate(b *testing.B) {
 	}
 	repo := postgres.NewRepository(pool)
 	defer repo.Close()
+	group := postgres.NewRepository(pool, postgres.WithGroupCommit(postgres.DefaultGroupCommitMax))
+	defer group.Close()
 
-	add := func(ctx context.Context) error {
-		c, err := compania.New(uuid.Must(uuid.NewV7()).String(), compania.Datos{
-			Nombre: "Bench " + uuid.NewString(), Email: "bench@example.com", Identificacion: "900123456-7",
-		}, now())
-		if err != nil {
-			return err
+	adder := func(repo *postgres.Repository) func(context.Context) error {
+		return func(ctx context.Context) error {
+			c, err := compania.New(uuid.Must(uuid.NewV7()).String(), compania.Datos{
+				Nombre: "Bench " + uuid.NewString(), Email: "bench@example.com", Identificacion: "900123456-7",
+			}, now())
+			if err != nil {
+				return err
+			}
+			return repo.Add(ctx, c, command.Meta{Traceparent: traceparent})
 		}
-		return repo.Add(ctx, c, command.Meta{Traceparent: traceparent})
 	}
+	add, addGroup := adder(repo), adder(group)
 	const (
 		insertCompania = `INSERT INTO companias (id, nombre, email, identificacion, estado, motivo_rechazo,
             fecha_creacion, fecha_actualizacion, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
@@ -107,11 +114,11 @@ func BenchmarkCreate(b *testing.B) {
 		return tx.Commit(ctx)
 	}
 
-	for _, g := range []int{1, 8} {
+	for _, g := range []int{1, 8, 32} {
 		for _, v := range []struct {
 			name string
 			op   func(context.Context) error
-		}{{"raw", raw}, {"raw-batch", rawBatch}, {"Repository.Add", add}} {
+		}{{"raw", raw}, {"raw-batch", rawBatch}, {"Repository.Add", add}, {"Repository.Add+group", addGroup}} {
 			b.Run(fmt.Sprintf("%s/goroutines=%d", v.name, g), func(b *testing.B) { runParallel(b, g, v.op) })
 		}
 	}

@@ -20,3 +20,17 @@ func MigrationCount() int {
 	}
 	return len(ms)
 }
+
+// SetGroupCommitTest lets one committer at a time run and calls onBatch with
+// the size of each batch before writing it (onBatch may block).
+func SetGroupCommitTest(r *Repository, onBatch func(n int)) {
+	r.group.committers = 1
+	r.group.onBatch = onBatch
+}
+
+// QueuedAdds is the number of creates waiting for a committer.
+func QueuedAdds(r *Repository) int {
+	r.group.mu.Lock()
+	defer r.group.mu.Unlock()
+	return len(r.group.queue)
+}

@@ -57,6 +57,7 @@ type Repository struct {
 	notifier       *notifier
 	relay          Waker
 	maxRecordBytes int
+	group          *groupCommitter // nil: each Add is a transaction of its own
 }
 
 // Waker is the outbox relay of the Repository's own process
@@ -229,13 +230,23 @@ var errVersionLost = errors.New("stored version is not the loaded one")
 // in-process handlers after the commit. Errors: compania.ErrDuplicada,
 // compania.ErrIDEnUso, command.ErrIdempotencyKeyTaken (see
 // command.Repository), ErrRecordTooLarge; nothing is stored on any error.
+// With WithGroupCommit, the creates of concurrent callers share that
+// transaction and statement, each still answered on its own.
 func (r *Repository) Add(ctx context.Context, c *compania.Compania, meta command.Meta) error {
 	s := c.Snapshot()
 	w, err := r.writes(s, c.Events(), meta)
 	if err != nil {
 		return fmt.Errorf("add compania %s: %w", s.ID, err)
 	}
-	err = runInTx(ctx, r.db, func(b *pgx.Batch) {
+	if r.group != nil && len(w.events) == 1 {
+		return r.group.add(ctx, s, w)
+	}
+	return r.addOne(ctx, s, w)
+}
+
+// addOne is Add in a transaction of its own.
+func (r *Repository) addOne(ctx context.Context, s compania.Snapshot, w writes) error {
+	err := runInTx(ctx, r.db, func(b *pgx.Batch) {
 		w.queueIdempotency(b)
 		if len(w.events) == 1 { // a new company records exactly one event
 			e := w.events[0]
