@@ -315,9 +315,18 @@ func (r *Relay) session(ctx context.Context) error {
 	// then does not wait for its WAL flush, halving the fsyncs per command.
 	// A mark lost in a crash only republishes rows, which delivery at least
 	// once allows; the command transactions keep synchronous commits.
+	// enable_sort off for this session only: the claim must walk
+	// outbox_unpublished_idx in id order and stop after BatchSize rows. A
+	// backlog that arrives in a burst is far larger than the statistics say
+	// (they were taken while nearly every row was published), and the
+	// planner then reads the whole backlog, anti-joins every row and sorts
+	// it for each batch: O(backlog) per claim, 7–19 ms for 500 of 5,000
+	// rows, against ~1 ms in index order. None of the session's statements
+	// needs a sort.
 	if _, err := r.exec(ctx, conn, `SELECT set_config('tcp_keepalives_idle', '10', false),
 		set_config('tcp_keepalives_interval', '5', false), set_config('tcp_keepalives_count', '3', false),
-		set_config('synchronous_commit', 'off', false), set_config('application_name', $1, false)`,
+		set_config('synchronous_commit', 'off', false), set_config('application_name', $1, false),
+		set_config('enable_sort', 'off', false)`,
 		RelayApplicationName); err != nil {
 		return fmt.Errorf("set session parameters: %w", err)
 	}
