@@ -10,6 +10,14 @@
 // at least once: a crash between publish and stamp publishes the rows again,
 // with the same ce_id, so consumers deduplicate.
 //
+// On a backlog the relay claims its next batch while the current one is
+// produced (see claimAhead): that claim leaves out the companies of the
+// batch in flight, whose later rows wait for a claim after it, so a
+// company's rows still go out in id order, one batch at a time. Per batch
+// it sends one claim, one WriteMessages call per BatchBytes, and one stamp
+// (UPDATE … WHERE id = ANY) per call; never a statement per row, except to
+// park one.
+//
 // Only one relay in a database publishes at a time: the holder of a lease
 // (table outbox_relay_lease: an epoch, a holder and an expiry), which it
 // takes, renews and releases on a dedicated connection that it also uses to
