@@ -187,3 +187,43 @@ func TestIntegrationRelayStampFailureResendsRows(t *testing.T) {
 		t.Errorf("%d records sent twice, want at least the %d of the unstamped call", dup, n)
 	}
 }
+
+// The stamp of a batch's last call waits for the next batch's produce; when
+// the next batch sends nothing (every row of it parked), the relay stamps
+// it anyway before it waits: nothing is sent twice.
+func TestIntegrationRelayStampsWhenNextBatchSendsNothing(t *testing.T) {
+	t.Parallel()
+	pool, _ := newPool(t)
+	pub := &fakePublisher{}
+	r, err := outbox.New(pool, pub, outbox.Options{BatchSize: 10, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good, bad []companiaevent.Message
+	for range 10 {
+		good = append(good, company(t, 1)...)
+		bad = append(bad, company(t, 1)...)
+	}
+	mustCommit(t, pool, "t", append(good, bad...)...)
+	if _, err := pool.Exec(context.Background(), `UPDATE outbox SET headers = '{"not":"an array"}'
+		WHERE id > (SELECT min(id) + 9 FROM outbox)`); err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, r)
+	waitFor(t, 10*time.Second, "the good rows stamped and the bad ones parked", func() bool {
+		var left int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left == 0
+	})
+	time.Sleep(200 * time.Millisecond) // a few polls: a row left unstamped would be sent again
+	_, sent := sentByKey(pub.Calls(), func(int) bool { return true })
+	var want []string
+	for _, m := range good {
+		want = append(want, header(m.Headers, companiaevent.HeaderID))
+	}
+	if !slices.Equal(sent, want) {
+		t.Errorf("sent %v, want the good rows once each: %v", sent, want)
+	}
+}
