@@ -11,7 +11,8 @@
 // with the same ce_id, so consumers deduplicate.
 //
 // On a backlog the relay claims its next batch while the current one is
-// produced (see claimAhead): that claim leaves out the companies of the
+// produced (see claimAhead), and stamps a batch while the next one is
+// produced (see publish): the claim ahead leaves out the companies of the
 // batch in flight, whose later rows wait for a claim after it, so a
 // company's rows still go out in id order, one batch at a time. Per batch
 // it sends one claim, one WriteMessages call per BatchBytes, and one stamp
