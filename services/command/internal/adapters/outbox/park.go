@@ -71,10 +71,7 @@ type pending struct {
 // If claimAhead, the relay claims its next batch while it produces the last
 // call of this one, in r.next: the rows of other companies than this
 // batch's, so that none of them can depend on how this batch ends (see
-// claimAhead). If that claim found rows, the last call's stamp is left in
-// r.unstamped, to be sent while the first call of the next batch is
-// produced (or by relayBatch when there is none): the relay's connection
-// then stamps and claims while Kafka acknowledges, instead of after.
+// claimAheadWhile).
 func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row, claimAhead bool) error {
 	gctx, cancel := graceful(ctx, r.opts.ShutdownGrace)
 	defer cancel()
@@ -127,20 +124,11 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row, claimAh
 		if len(call) == 0 {
 			return nil
 		}
-		ahead := claimAhead && i == len(ready)
-		var also func() error
-		if ahead || r.unstamped != nil {
-			also = func() error {
-				if err := r.flushStamp(ctx, conn); err != nil {
-					return err
-				}
-				if ahead {
-					r.claimAhead(ctx, conn, rows)
-				}
-				return nil
-			}
+		var ahead func()
+		if claimAhead && i == len(ready) {
+			ahead = func() { r.claimAhead(ctx, conn, rows) }
 		}
-		if err := r.publishCall(ctx, gctx, conn, call, parked, also, ahead); err != nil {
+		if err := r.publishCall(ctx, gctx, conn, call, parked, ahead); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -152,25 +140,16 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row, claimAh
 
 // publishCall publishes call in one WriteMessages call and stamps what was
 // acknowledged; on a permanent refusal it isolates the culprits (see
-// publish) and adds the keys of the rows it parks to parked. If also is
-// not nil, it runs on conn while the call is produced, and its error ends
-// the batch. If deferStamp and a batch was claimed ahead, an acknowledged
-// call is left in r.unstamped instead of being stamped.
-func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pending, parked map[string]bool, also func() error, deferStamp bool) error {
+// publish) and adds the keys of the rows it parks to parked. If ahead is
+// not nil, it runs while the call is produced.
+func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pending, parked map[string]bool, ahead func()) error {
 	var err error
-	if also != nil {
-		var alsoErr error
-		if err, alsoErr = r.writeWhile(gctx, conn, call, also); alsoErr != nil {
-			return alsoErr // the call, even if acknowledged, stays unstamped
-		}
+	if ahead != nil {
+		err = r.writeWhile(gctx, conn, call, ahead)
 	} else {
 		err = r.write(gctx, r.pub, call)
 	}
 	if err == nil {
-		if deferStamp && len(r.next) > 0 && ctx.Err() == nil {
-			r.unstamped = call
-			return nil
-		}
 		return r.stamp(ctx, gctx, conn, call)
 	}
 	if ctx.Err() != nil {
@@ -255,33 +234,20 @@ func (r *Relay) claimAhead(ctx context.Context, conn *pgx.Conn, rows []row) {
 }
 
 // writeWhile is write through the lease check, with also running on the
-// relay goroutine (on conn) while the messages are produced on another;
-// it returns the errors of both. The lease is checked and renewed first, as
-// leasedPublisher does, so that the produce does not need conn.
-func (r *Relay) writeWhile(ctx context.Context, conn *pgx.Conn, call []pending, also func() error) (writeErr, alsoErr error) {
+// relay goroutine (on conn) while the messages are produced on another.
+// The lease is checked and renewed first, as leasedPublisher does, so that
+// the produce does not need conn.
+func (r *Relay) writeWhile(ctx context.Context, conn *pgx.Conn, call []pending, also func()) error {
 	if r.conn == nil {
-		return errLeaseLost, nil
+		return errLeaseLost
 	}
 	if err := r.renewIfDue(ctx, conn); err != nil {
-		return err, nil
+		return err
 	}
 	done := make(chan error, 1)
 	go func() { done <- r.write(ctx, r.rawPub, call) }()
-	alsoErr = also()
-	return <-done, alsoErr
-}
-
-// flushStamp stamps the call left in r.unstamped, if any (see publish),
-// within ShutdownGrace if ctx is cancelled.
-func (r *Relay) flushStamp(ctx context.Context, conn *pgx.Conn) error {
-	call := r.unstamped
-	if call == nil {
-		return nil
-	}
-	r.unstamped = nil
-	gctx, cancel := graceful(ctx, r.opts.ShutdownGrace)
-	defer cancel()
-	return r.stamp(ctx, gctx, conn, call)
+	also()
+	return <-done
 }
 
 // write publishes the messages of call with pub in one WriteMessages call,

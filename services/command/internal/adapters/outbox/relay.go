@@ -11,8 +11,7 @@
 // with the same ce_id, so consumers deduplicate.
 //
 // On a backlog the relay claims its next batch while the current one is
-// produced (see claimAhead), and stamps a batch while the next one is
-// produced (see publish): the claim ahead leaves out the companies of the
+// produced (see claimAhead): that claim leaves out the companies of the
 // batch in flight, whose later rows wait for a claim after it, so a
 // company's rows still go out in id order, one batch at a time. Per batch
 // it sends one claim, one WriteMessages call per BatchBytes, and one stamp
@@ -178,10 +177,6 @@ type Relay struct {
 	// (see publish), for the relay goroutine's next relayBatch; nil: none.
 	// It belongs to one session: a new leader claims afresh.
 	next []row
-	// unstamped is the last call of the previous batch, acknowledged by
-	// Kafka and not yet stamped (see publish); nil: none. A session that
-	// ends without stamping it leaves its rows to be published again.
-	unstamped []pending
 
 	wakeMu   sync.Mutex
 	woken    bool               // Wake was called since the last claim started
@@ -367,12 +362,12 @@ func (r *Relay) session(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", r.opts.Channel, err)
 	}
 	r.conn = conn
-	r.next, r.unstamped = nil, nil
+	r.next = nil
 	r.leading.Store(true)
 	defer func() {
 		r.leading.Store(false)
 		r.conn = nil
-		r.next, r.unstamped = nil, nil
+		r.next = nil
 	}()
 	r.log.Info("outbox relay is leading", "epoch", r.epoch.Load(), "holder", r.me, "lease_ttl", r.opts.LeaseTTL)
 	return r.relay(ctx, conn)
@@ -538,23 +533,7 @@ const markSQL = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND p
 // more rows may be waiting: the claim was full, or it was a claim ahead,
 // which left out the companies then in flight. Once publishing started, it
 // finishes (within ShutdownGrace) even if ctx is cancelled.
-//
-// It stamps the call publish left unstamped unless the batch claimed ahead
-// will (see publish).
 func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (bool, error) {
-	more, err := r.relayRows(ctx, conn)
-	if err != nil || ctx.Err() != nil {
-		r.next = nil
-	}
-	if len(r.next) == 0 {
-		if serr := r.flushStamp(ctx, conn); serr != nil && err == nil {
-			return false, serr
-		}
-	}
-	return more, err
-}
-
-func (r *Relay) relayRows(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	rows, ahead := r.next, r.next != nil
 	r.next = nil
 	if !ahead {
@@ -567,7 +546,11 @@ func (r *Relay) relayRows(ctx context.Context, conn *pgx.Conn) (bool, error) {
 		return ahead, nil
 	}
 	if err := r.publish(ctx, conn, rows, ahead || len(rows) == r.opts.BatchSize); err != nil {
+		r.next = nil
 		return false, err
+	}
+	if ctx.Err() != nil {
+		r.next = nil
 	}
 	return ahead || len(rows) == r.opts.BatchSize, nil
 }
