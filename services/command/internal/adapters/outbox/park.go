@@ -67,7 +67,12 @@ type pending struct {
 //
 // A row is also parked before any publish when its headers do not decode
 // (bad_headers) or its record exceeds MaxRecordBytes (too_large).
-func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row) error {
+//
+// If claimAhead, the relay claims its next batch while it produces the last
+// call of this one, in r.next: the rows of other companies than this
+// batch's, so that none of them can depend on how this batch ends (see
+// claimAheadWhile).
+func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row, claimAhead bool) error {
 	gctx, cancel := graceful(ctx, r.opts.ShutdownGrace)
 	defer cancel()
 	parked := map[string]bool{} // keys with a row parked by this call
@@ -119,7 +124,11 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row) error {
 		if len(call) == 0 {
 			return nil
 		}
-		if err := r.publishCall(ctx, gctx, conn, call, parked); err != nil {
+		var ahead func()
+		if claimAhead && i == len(ready) {
+			ahead = func() { r.claimAhead(ctx, conn, rows) }
+		}
+		if err := r.publishCall(ctx, gctx, conn, call, parked, ahead); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -131,9 +140,15 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row) error {
 
 // publishCall publishes call in one WriteMessages call and stamps what was
 // acknowledged; on a permanent refusal it isolates the culprits (see
-// publish) and adds the keys of the rows it parks to parked.
-func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pending, parked map[string]bool) error {
-	err := r.write(gctx, call)
+// publish) and adds the keys of the rows it parks to parked. If ahead is
+// not nil, it runs while the call is produced.
+func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pending, parked map[string]bool, ahead func()) error {
+	var err error
+	if ahead != nil {
+		err = r.writeWhile(gctx, conn, call, ahead)
+	} else {
+		err = r.write(gctx, r.pub, call)
+	}
 	if err == nil {
 		return r.stamp(ctx, gctx, conn, call)
 	}
@@ -165,7 +180,7 @@ func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pe
 		if parked[string(p.key)] {
 			continue // waits behind its company's parked row
 		}
-		err := r.write(gctx, []pending{p})
+		err := r.write(gctx, r.pub, []pending{p})
 		if err == nil {
 			if err := r.stamp(ctx, gctx, conn, []pending{p}); err != nil {
 				return err
@@ -187,9 +202,57 @@ func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pe
 	return nil
 }
 
-// write publishes the messages of call in one WriteMessages call, in a
-// producer span if the relay traces.
-func (r *Relay) write(ctx context.Context, call []pending) error {
+// claimAhead claims, into r.next, the batch after rows, leaving out the
+// companies of rows, which are being produced. A failed claim leaves r.next
+// nil: the relay claims again after this batch, and reports the error then
+// if it persists.
+//
+// Why this keeps a company's order: the rows of a company in flight stay
+// for a claim that starts after this batch was stamped (or parked, or given
+// up), so they are claimed behind its rows of this batch, as without
+// claiming ahead. A company with no row in this batch has nothing in
+// flight, and the rows claimed ahead are its earliest unpublished and
+// unparked ones, as a claim after this batch would find them: only this
+// relay publishes, stamps and parks while it leads, and it parks only rows
+// of the batch it publishes. r.next is dropped when the batch fails, when
+// Run is cancelled and when the session ends.
+func (r *Relay) claimAhead(ctx context.Context, conn *pgx.Conn, rows []row) {
+	seen := make(map[string]bool, len(rows))
+	busy := make([][]byte, 0, len(rows))
+	for _, rw := range rows {
+		if !seen[string(rw.key)] {
+			seen[string(rw.key)] = true
+			busy = append(busy, rw.key)
+		}
+	}
+	next, err := r.claim(ctx, conn, busy)
+	if err != nil {
+		r.log.Debug("outbox relay could not claim ahead; will claim after the batch", "err", err)
+		next = nil
+	}
+	r.next = next
+}
+
+// writeWhile is write through the lease check, with also running on the
+// relay goroutine (on conn) while the messages are produced on another.
+// The lease is checked and renewed first, as leasedPublisher does, so that
+// the produce does not need conn.
+func (r *Relay) writeWhile(ctx context.Context, conn *pgx.Conn, call []pending, also func()) error {
+	if r.conn == nil {
+		return errLeaseLost
+	}
+	if err := r.renewIfDue(ctx, conn); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.write(ctx, r.rawPub, call) }()
+	also()
+	return <-done
+}
+
+// write publishes the messages of call with pub in one WriteMessages call,
+// in a producer span if the relay traces.
+func (r *Relay) write(ctx context.Context, pub Publisher, call []pending) error {
 	msgs := make([]kafka.Message, len(call))
 	ids := make([]int64, len(call))
 	for i, p := range call {
@@ -200,7 +263,7 @@ func (r *Relay) write(ctx context.Context, call []pending) error {
 		ctx, span = startPublishSpan(ctx, r.opts.Tracer, msgs, ids)
 		defer span.End()
 	}
-	err := r.pub.WriteMessages(ctx, msgs...)
+	err := pub.WriteMessages(ctx, msgs...)
 	if err != nil && span != nil {
 		endWithError(span, err)
 	}

@@ -10,6 +10,14 @@
 // at least once: a crash between publish and stamp publishes the rows again,
 // with the same ce_id, so consumers deduplicate.
 //
+// On a backlog the relay claims its next batch while the current one is
+// produced (see claimAhead): that claim leaves out the companies of the
+// batch in flight, whose later rows wait for a claim after it, so a
+// company's rows still go out in id order, one batch at a time. Per batch
+// it sends one claim, one WriteMessages call per BatchBytes, and one stamp
+// (UPDATE … WHERE id = ANY) per call; never a statement per row, except to
+// park one.
+//
 // Only one relay in a database publishes at a time: the holder of a lease
 // (table outbox_relay_lease: an epoch, a holder and an expiry), which it
 // takes, renews and releases on a dedicated connection that it also uses to
@@ -152,6 +160,7 @@ type Options struct {
 type Relay struct {
 	pool    *pgxpool.Pool
 	pub     Publisher // checks the lease, then publishes
+	rawPub  Publisher // publishes; for writeWhile, which checks the lease itself
 	opts    Options
 	log     *slog.Logger
 	leading atomic.Bool
@@ -163,6 +172,11 @@ type Relay struct {
 	epoch   atomic.Int64 // of the lease held; 0: none
 	leaseAt time.Time    // when the last acquire or renewal was sent
 	conn    *pgx.Conn    // the session's connection, while leading
+
+	// next is the batch claimed while the previous one was being produced
+	// (see publish), for the relay goroutine's next relayBatch; nil: none.
+	// It belongs to one session: a new leader claims afresh.
+	next []row
 
 	wakeMu   sync.Mutex
 	woken    bool               // Wake was called since the last claim started
@@ -226,6 +240,7 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 	}
 	r := &Relay{pool: pool, opts: opts, log: log.With("component", "outbox-relay"), fence: opts.Fence, me: holderID()}
 	r.pub = &leasedPublisher{r: r, next: pub}
+	r.rawPub = pub
 	return r, nil
 }
 
@@ -315,9 +330,18 @@ func (r *Relay) session(ctx context.Context) error {
 	// then does not wait for its WAL flush, halving the fsyncs per command.
 	// A mark lost in a crash only republishes rows, which delivery at least
 	// once allows; the command transactions keep synchronous commits.
+	// enable_sort off for this session only: the claim must walk
+	// outbox_unpublished_idx in id order and stop after BatchSize rows. A
+	// backlog that arrives in a burst is far larger than the statistics say
+	// (they were taken while nearly every row was published), and the
+	// planner then reads the whole backlog, anti-joins every row and sorts
+	// it for each batch: O(backlog) per claim, 7–19 ms for 500 of 5,000
+	// rows, against ~1 ms in index order. None of the session's statements
+	// needs a sort.
 	if _, err := r.exec(ctx, conn, `SELECT set_config('tcp_keepalives_idle', '10', false),
 		set_config('tcp_keepalives_interval', '5', false), set_config('tcp_keepalives_count', '3', false),
-		set_config('synchronous_commit', 'off', false), set_config('application_name', $1, false)`,
+		set_config('synchronous_commit', 'off', false), set_config('application_name', $1, false),
+		set_config('enable_sort', 'off', false)`,
 		RelayApplicationName); err != nil {
 		return fmt.Errorf("set session parameters: %w", err)
 	}
@@ -338,10 +362,12 @@ func (r *Relay) session(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", r.opts.Channel, err)
 	}
 	r.conn = conn
+	r.next = nil
 	r.leading.Store(true)
 	defer func() {
 		r.leading.Store(false)
 		r.conn = nil
+		r.next = nil
 	}()
 	r.log.Info("outbox relay is leading", "epoch", r.epoch.Load(), "holder", r.me, "lease_ttl", r.opts.LeaseTTL)
 	return r.relay(ctx, conn)
@@ -362,7 +388,7 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 		}
 		r.clearWake()
 		discardNotifications(conn)
-		n, err := r.relayBatch(ctx, conn)
+		more, err := r.relayBatch(ctx, conn)
 		woken = false
 		if r.epoch.Load() == 0 {
 			return errLeaseLost // found lost before a publish
@@ -388,7 +414,7 @@ func (r *Relay) relay(ctx context.Context, conn *pgx.Conn) error {
 			return nil
 		}
 		failures = 0
-		if n == r.opts.BatchSize {
+		if more {
 			continue
 		}
 		if woken, err = r.wait(ctx, conn, r.opts.PollInterval, true); err != nil {
@@ -488,35 +514,56 @@ type row struct {
 
 // claimSQL reads the unpublished rows in id order, except those of a
 // company (key) with an earlier parked row: they wait behind it, so that a
-// company's events stay in order. The NOT EXISTS probes outbox_parked_idx.
+// company's events stay in order, and those of the companies in $2, whose
+// rows are being produced (see publish). The NOT EXISTS probes
+// outbox_parked_idx.
 const claimSQL = `SELECT o.id, o.event_id::text, o.topic, o.key, o.value, o.headers, o.created_at
 FROM outbox o
 WHERE o.published_at IS NULL AND o.parked_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key AND p.id < o.id
                   AND p.parked_at IS NOT NULL AND p.published_at IS NULL)
+  AND o.key <> ALL($2::bytea[])
 ORDER BY o.id LIMIT $1`
 
 const markSQL = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
 
-// relayBatch claims up to BatchSize unpublished rows, parks those that can
-// never be published, publishes the others and stamps them (see publish).
-// It returns the number of rows claimed. Once publishing started, it
+// relayBatch takes the batch claimed ahead, if any, else claims up to
+// BatchSize unpublished rows; it parks those that can never be published,
+// publishes the others and stamps them (see publish). It reports whether
+// more rows may be waiting: the claim was full, or it was a claim ahead,
+// which left out the companies then in flight. Once publishing started, it
 // finishes (within ShutdownGrace) even if ctx is cancelled.
-func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
-	rows, err := r.claim(ctx, conn)
-	if err != nil || len(rows) == 0 {
-		return 0, err
+func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	rows, ahead := r.next, r.next != nil
+	r.next = nil
+	if !ahead {
+		var err error
+		if rows, err = r.claim(ctx, conn, nil); err != nil {
+			return false, err
+		}
 	}
-	if err := r.publish(ctx, conn, rows); err != nil {
-		return 0, err
+	if len(rows) == 0 {
+		return ahead, nil
 	}
-	return len(rows), nil
+	if err := r.publish(ctx, conn, rows, ahead || len(rows) == r.opts.BatchSize); err != nil {
+		r.next = nil
+		return false, err
+	}
+	if ctx.Err() != nil {
+		r.next = nil
+	}
+	return ahead || len(rows) == r.opts.BatchSize, nil
 }
 
-func (r *Relay) claim(ctx context.Context, conn *pgx.Conn) ([]row, error) {
+// claim reads up to BatchSize claimable rows in id order, leaving out the
+// rows of the companies (keys) in busy.
+func (r *Relay) claim(ctx context.Context, conn *pgx.Conn, busy [][]byte) ([]row, error) {
 	qctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
 	defer cancel()
-	rs, err := conn.Query(qctx, claimSQL, r.opts.BatchSize)
+	if busy == nil {
+		busy = [][]byte{}
+	}
+	rs, err := conn.Query(qctx, claimSQL, r.opts.BatchSize, busy)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox rows: %w", err)
 	}
