@@ -516,13 +516,18 @@ type row struct {
 // company (key) with an earlier parked row: they wait behind it, so that a
 // company's events stay in order, and those of the companies in $2, whose
 // rows are being produced (see publish). The NOT EXISTS probes
-// outbox_parked_idx.
+// outbox_parked_idx. The companies in $2 are excluded with NOT IN over the
+// unnested array, which PostgreSQL runs as a hashed subplan: one probe per
+// row, where `<> ALL($2)` compared each row with every key of the batch in
+// flight (500 × 500 comparisons per claim on a backlog of distinct
+// companies; the drain benchmark went from 18k to 31k rows/s). Neither
+// form admits a NULL key, which the outbox does not store.
 const claimSQL = `SELECT o.id, o.event_id::text, o.topic, o.key, o.value, o.headers, o.created_at
 FROM outbox o
 WHERE o.published_at IS NULL AND o.parked_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key AND p.id < o.id
                   AND p.parked_at IS NOT NULL AND p.published_at IS NULL)
-  AND o.key <> ALL($2::bytea[])
+  AND o.key NOT IN (SELECT unnest($2::bytea[]))
 ORDER BY o.id LIMIT $1`
 
 const markSQL = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
