@@ -85,14 +85,20 @@ func (g *gated) wantSizes(t *testing.T, want ...int) {
 	}
 }
 
+// waitFor polls cond every millisecond until it holds, failing the test
+// after 10 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
 			t.Fatal("timed out waiting")
+		case <-tick.C:
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
