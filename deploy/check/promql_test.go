@@ -213,8 +213,7 @@ type promqlChecker struct {
 }
 
 // newPromQLChecker returns a checker that knows the metrics the services'
-// source defines, the series Prometheus adds (up) and the planned metrics
-// of issue 12 still missing from the source (logged).
+// source defines and the series Prometheus adds (up).
 func newPromQLChecker(t testing.TB) *promqlChecker {
 	t.Helper()
 	known := sourceMetrics(t, repoRoot(t))
