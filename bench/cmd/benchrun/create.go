@@ -72,8 +72,9 @@ func postCompania(ctx context.Context, c *http.Client, base string, g *names) (s
 	return cr.ID, nil
 }
 
-// outboxSample is one outbox row the writer stored, reused as the payload
-// of the raw inserts so that both write the same bytes.
+// outboxSample is one outbox row the writer stored (rebuilt from the record
+// its relay published, which deleted the row), reused as the payload of the
+// raw inserts so that both write the same bytes.
 type outboxSample struct {
 	key, value []byte
 	headers    []byte
@@ -81,15 +82,42 @@ type outboxSample struct {
 	name       string
 }
 
-func loadSample(ctx context.Context, pool *pgxpool.Pool) (outboxSample, error) {
-	var s outboxSample
-	err := pool.QueryRow(ctx, `SELECT o.key, o.value, o.headers::text, o.topic, e.nombre
-        FROM outbox o JOIN compania_eventos e ON e.id = o.event_id ORDER BY o.id LIMIT 1`).
-		Scan(&s.key, &s.value, &s.headers, &s.topic, &s.name)
-	if err != nil {
-		return s, fmt.Errorf("read a sample outbox row: %w", err)
+// loadSample waits (up to a minute) for the first record the writer
+// published on topic, read from k, and returns it as the outbox row it was,
+// with the name of its event from the event log.
+func loadSample(ctx context.Context, pool *pgxpool.Pool, k kafkaSide, topic string) (outboxSample, error) {
+	s := outboxSample{topic: topic}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		msgs, err := topicMessages(rctx, k, topic, topic, 1)
+		cancel()
+		if err == nil && len(msgs) == 1 {
+			m := msgs[0]
+			s.key, s.value = m.Key, m.Value
+			hs, err := outboxHeaders(m.Headers)
+			if err != nil {
+				return s, err
+			}
+			s.headers = []byte(hs)
+			var ceID string
+			for _, h := range m.Headers {
+				if h.Key == "ce_id" {
+					ceID = string(h.Value)
+				}
+			}
+			if err := pool.QueryRow(ctx, `SELECT nombre FROM compania_eventos WHERE id = $1`, ceID).Scan(&s.name); err != nil {
+				return s, fmt.Errorf("read the sample's event: %w", err)
+			}
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			return s, fmt.Errorf("no record published on %s within a minute (%v)", topic, err)
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return s, err
+		}
 	}
-	return s, nil
 }
 
 // Statements of the raw ceiling: the rows the writer's Repository.Add

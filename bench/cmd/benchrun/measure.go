@@ -110,7 +110,7 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		w1.stop()
 		return nil, err
 	}
-	sample, err := loadSample(ctx, cmdPool)
+	sample, err := loadSample(ctx, cmdPool, s.plain(), topicCreate)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	for i := range b.runs {
-		d, err := benchDrain(ctx, b, cmdPool, dw, topicCreate, topicDrain, topicRawDr, b.projEvents)
+		d, err := benchDrain(ctx, b, cmdPool, s.plain(), dw, topicCreate, topicDrain, topicRawDr, b.projEvents)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +243,7 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := preload(ctx, cmdPool, pw, topicProj, b.projEvents)
+	n, err := preload(ctx, s.plain(), topicCreate, pw, topicProj, b.projEvents)
 	_ = pw.Close()
 	if err != nil {
 		return nil, err

@@ -2,24 +2,22 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// preload copies the first n outbox rows the writer stored (real
-// CompaniaCreada events, one per company) onto topic, keys, values and
-// headers unchanged, and returns how many it wrote.
-func preload(ctx context.Context, pool *pgxpool.Pool, kw *kafka.Writer, topic string, n int) (int, error) {
-	msgs, err := outboxMessages(ctx, pool, topic, `SELECT key, value, headers::text FROM outbox ORDER BY id LIMIT $1`, n)
+// preload copies n records the writer published on src (real
+// CompaniaCreada events, one per company, read from k) onto topic, keys,
+// values and headers unchanged, and returns how many it wrote.
+func preload(ctx context.Context, k kafkaSide, src string, kw *kafka.Writer, topic string, n int) (int, error) {
+	msgs, err := topicMessages(ctx, k, src, topic, n)
 	if err != nil {
 		return 0, err
 	}
@@ -42,49 +40,50 @@ func writeChunks(ctx context.Context, kw *kafka.Writer, msgs []kafka.Message, si
 	return nil
 }
 
-// outboxMessages runs query, which selects key, value and headers::text
-// of outbox rows, and returns them as Kafka messages for topic, headers
-// decoded the way the relay decodes them.
-func outboxMessages(ctx context.Context, pool *pgxpool.Pool, topic, query string, args ...any) ([]kafka.Message, error) {
-	rows, err := pool.Query(ctx, query, args...)
+// topicMessages reads up to n records of topic on k, partition after
+// partition from the first offset, and returns them as Kafka messages for
+// to (keys, values and headers unchanged): the records the writer's relay
+// published, byte for byte. The relay deletes the outbox rows it
+// published, so the topic is where they are.
+func topicMessages(ctx context.Context, k kafkaSide, topic, to string, n int) ([]kafka.Message, error) {
+	dialer, err := k.dialer()
 	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	var msgs []kafka.Message
-	for rows.Next() {
-		var (
-			key, value []byte
-			hdrs       string
-		)
-		if err := rows.Scan(&key, &value, &hdrs); err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
+	for p := 0; p < partitions && len(msgs) < n; p++ {
+		conn, err := dialer.DialLeader(ctx, "tcp", k.addr, topic, p)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s/%d: %w", topic, p, err)
 		}
-		var hs []struct {
-			Key   string  `json:"key"`
-			Value *string `json:"value"`
-			B64   *string `json:"b64"`
+		first, last, err := conn.ReadOffsets()
+		conn.Close()
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p, err)
 		}
-		if err := json.Unmarshal([]byte(hdrs), &hs); err != nil {
-			return nil, fmt.Errorf("decode outbox headers: %w", err)
+		if last <= first {
+			continue
 		}
-		m := kafka.Message{Topic: topic, Key: key, Value: value, Time: time.Now()}
-		for _, h := range hs {
-			var v []byte
-			switch {
-			case h.Value != nil:
-				v = []byte(*h.Value)
-			case h.B64 != nil:
-				if v, err = base64.StdEncoding.DecodeString(*h.B64); err != nil {
-					return nil, fmt.Errorf("decode outbox header: %w", err)
-				}
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: []string{k.addr}, Dialer: dialer, Topic: topic, Partition: p,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
+		})
+		if err := r.SetOffset(first); err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		for len(msgs) < n {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				_ = r.Close()
+				return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
 			}
-			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: v})
+			msgs = append(msgs, kafka.Message{Topic: to, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: time.Now()})
+			if m.Offset >= last-1 {
+				break
+			}
 		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+		_ = r.Close()
 	}
 	return msgs, nil
 }

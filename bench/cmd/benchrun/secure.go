@@ -228,7 +228,7 @@ func secureFreshness(ctx context.Context, b *bench, s *stack, res *secResults, d
 }
 
 // secureCatchUp measures figure 3 with readers on the secured broker: the
-// same first outbox rows, pre-loaded over TLS + SCRAM on a topic of their
+// same records of the writer's event topic, pre-loaded over TLS + SCRAM on a topic of their
 // own, each run a new reader in a new group.
 func secureCatchUp(ctx context.Context, b *bench, s *stack, res *secResults, cmdPool *pgxpool.Pool, mc *mongo.Client) error {
 	env, err := s.secured.env(kafkabroker.ReaderPrincipal)
@@ -239,7 +239,7 @@ func secureCatchUp(ctx context.Context, b *bench, s *stack, res *secResults, cmd
 	if err != nil {
 		return err
 	}
-	n, err := preload(ctx, cmdPool, pw, topicSecProj, b.projEvents)
+	n, err := preload(ctx, s.plain(), topicCreate, pw, topicSecProj, b.projEvents)
 	_ = pw.Close()
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ func (s *stack) quiesce(ctx context.Context, res *result) error {
 	var last string
 	for time.Now().Before(deadline) {
 		var backlog, kcmd int64
-		err := s.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+		err := s.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox),
 			(SELECT count(*) FROM companias WHERE identificacion LIKE 'KCMD-%')`).Scan(&backlog, &kcmd)
 		if err != nil {
 			return err

@@ -70,7 +70,7 @@ func (s *stack) freezeRelay(ctx context.Context, res *result, restarts *sync.Wai
 	// them (or about to).
 	waiting := 0
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(5 * time.Millisecond) {
-		if err := s.db.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&waiting); err != nil || waiting > 0 {
+		if err := s.db.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&waiting); err != nil || waiting > 0 {
 			break
 		}
 	}

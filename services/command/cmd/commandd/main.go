@@ -167,10 +167,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 
-	pruner, err := outbox.NewPruner(pool, outbox.PrunerOptions{Retention: cfg.OutboxRetention, Logger: log})
-	if err != nil {
-		return fmt.Errorf("build outbox pruner: %w", err)
-	}
 	adm, err := admin.Open(cfg.Admin.MetricsAddr, metrics.Handler(reg, log), cfg.Admin.PprofAddr, cfg.Admin.PprofRemote, cfg.ShutdownTimeout, log)
 	if err != nil {
 		return err
@@ -183,7 +179,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	g.Go(func() error { return relay.Run(workCtx) })
-	g.Go(func() error { return pruner.Run(workCtx) })
 	g.Go(func() error { return backlog.Run(workCtx) })
 	adm.Go(workCtx, g, log)
 	g.Go(func() error { return pruneIdempotency(workCtx, repo, cfg.IdempotencyRetention, log) })

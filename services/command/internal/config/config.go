@@ -89,8 +89,6 @@ type Config struct {
 	// OutboxLinger is how long the relay waits after a commit woke it before
 	// it claims, so that the commits of that time share one batch (OUTBOX_LINGER; 0: none).
 	OutboxLinger time.Duration
-	// OutboxRetention is how long published rows are kept before pruning (OUTBOX_RETENTION).
-	OutboxRetention time.Duration
 	// OutboxLeaseTTL is the time to live of the relay's leadership lease:
 	// a leader killed, frozen or cut off from PostgreSQL is replaced within
 	// about that (OUTBOX_LEASE_TTL).
@@ -146,7 +144,6 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"OUTBOX_POLL_INTERVAL":       "1s",
 	"OUTBOX_BATCH_TIMEOUT":       "1ms",
 	"OUTBOX_LINGER":              "5ms",
-	"OUTBOX_RETENTION":           "24h",
 	"OUTBOX_LEASE_TTL":           "5s",
 	"IDEMPOTENCY_RETENTION":      "24h",
 	"SHUTDOWN_TIMEOUT":           "10s",
@@ -213,7 +210,6 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		OutboxPollInterval:   p.DurationRange("OUTBOX_POLL_INTERVAL", 10*time.Millisecond, time.Hour),
 		OutboxBatchTimeout:   p.DurationRange("OUTBOX_BATCH_TIMEOUT", time.Millisecond, 10*time.Second),
 		OutboxLinger:         p.DurationRange("OUTBOX_LINGER", 0, time.Second),
-		OutboxRetention:      p.DurationRange("OUTBOX_RETENTION", time.Minute, 365*24*time.Hour),
 		OutboxLeaseTTL:       p.DurationRange("OUTBOX_LEASE_TTL", time.Second, 5*time.Minute),
 		IdempotencyRetention: p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
 		ShutdownTimeout:      p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),

@@ -22,13 +22,13 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// backlogSQL reads the unpublished rows (parked ones excluded) through the
-// partial index outbox_unpublished_idx, and counts the parked rows through
-// outbox_parked_idx; now() is the database's clock, the one that stamped
-// created_at, so the age is free of clock skew.
+// backlogSQL reads the unpublished rows (parked ones excluded; the relay
+// deletes what it published, so the outbox holds only those two kinds), and
+// counts the parked rows through outbox_parked_idx; now() is the database's
+// clock, the one that stamped created_at, so the age is free of clock skew.
 const backlogSQL = `SELECT count(*), min(created_at), now(),
-	(SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL)
-FROM outbox WHERE published_at IS NULL AND parked_at IS NULL`
+	(SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL)
+FROM outbox WHERE parked_at IS NULL`
 
 // Backlog is a collector of the outbox backlog:
 //

@@ -108,7 +108,7 @@ func TestIntegrationRelayClaimAheadKeepsCompanyOrder(t *testing.T) {
 	}
 	want, outboxOrder := commitInterleaved(t, pool, 60, 7)
 	runRelay(t, r)
-	waitFor(t, 20*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
+	waitFor(t, 20*time.Second, "all rows deleted", func() bool { return unpublished(t, pool) == 0 })
 
 	got, sent := sentByKey(pub.Calls(), func(int) bool { return true })
 	checkSentInCompanyOrder(t, got, want, true)
@@ -136,7 +136,7 @@ func TestIntegrationRelayClaimAheadDroppedWhenBatchFails(t *testing.T) {
 	}
 	want, _ := commitInterleaved(t, pool, 60, 7)
 	runRelay(t, r)
-	waitFor(t, 20*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
+	waitFor(t, 20*time.Second, "all rows deleted", func() bool { return unpublished(t, pool) == 0 })
 
 	got, _ := sentByKey(pub.Calls(), func(call int) bool { return call%3 != 1 })
 	checkSentInCompanyOrder(t, got, want, true)
@@ -155,7 +155,7 @@ func TestIntegrationRelayStampFailureResendsRows(t *testing.T) {
 	}
 	var cut atomic.Int32
 	var failedIDs atomic.Value
-	outbox.SetBeforeMark(r, func(ctx context.Context, ids []int64) {
+	outbox.SetBeforeDelete(r, func(ctx context.Context, ids []int64) {
 		if cut.Add(1) != 2 {
 			return
 		}
@@ -168,7 +168,7 @@ func TestIntegrationRelayStampFailureResendsRows(t *testing.T) {
 	})
 	want, _ := commitInterleaved(t, pool, 60, 7)
 	runRelay(t, r)
-	waitFor(t, 20*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
+	waitFor(t, 20*time.Second, "all rows deleted", func() bool { return unpublished(t, pool) == 0 })
 
 	got, sent := sentByKey(pub.Calls(), func(int) bool { return true })
 	checkSentInCompanyOrder(t, got, want, false)

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// SetBeforeMark installs a hook that runs after a batch was published and
+// SetBeforeDelete installs a hook that runs after a batch was published and
 // before it is stamped published (crash-between-publish-and-mark tests).
-func SetBeforeMark(r *Relay, f func(ctx context.Context, ids []int64)) { r.beforeMark = f }
+func SetBeforeDelete(r *Relay, f func(ctx context.Context, ids []int64)) { r.beforeDelete = f }
 
 // WrapDial wraps the Dial of w's Transport (the fenced dialer) with wrap,
 // before w first connects: a test gate sits outside the fence.

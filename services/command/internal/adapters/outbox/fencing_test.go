@@ -307,7 +307,7 @@ func (rig *fenceRig) takeOver(t *testing.T, x []companiaevent.Message, frozen ti
 	marker := company(t, 1)
 	mustCommit(t, rig.pool, rig.topic, marker...)
 	waitFor(t, 20*time.Second, "the marker", func() bool { return rig.c.hasAll(marker) })
-	waitFor(t, 10*time.Second, "every row stamped", func() bool { return unpublished(t, rig.pool) == 0 })
+	waitFor(t, 10*time.Second, "every row deleted", func() bool { return unpublished(t, rig.pool) == 0 })
 
 	if n := rig.g.lateOK.Load(); n != 0 {
 		t.Errorf("%d writes of the frozen leader A reached the broker after it lost its lease, want 0", n)

@@ -42,7 +42,7 @@ func ParkReasons() []string {
 	return []string{ParkTooLarge, ParkBadHeaders, ParkInvalidRecord, ParkUnauthorized, ParkInvalidTopic, ParkOtherPermanent}
 }
 
-const parkSQL = `UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1 AND published_at IS NULL`
+const parkSQL = `UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1`
 
 // pending is a row ready to publish.
 type pending struct {
@@ -53,7 +53,7 @@ type pending struct {
 
 // publish parks the rows that can never be published, and publishes the
 // others in id order, in WriteMessages calls of at most BatchBytes
-// (estimated), stamping each call's rows once acknowledged.
+// (estimated), deleting each call's rows once acknowledged.
 //
 // Within one such call each partition's records form one kafka-go batch,
 // which the broker appends or refuses whole; so when a call fails in part,
@@ -138,7 +138,7 @@ func (r *Relay) publish(ctx context.Context, conn *pgx.Conn, rows []row, claimAh
 	return nil
 }
 
-// publishCall publishes call in one WriteMessages call and stamps what was
+// publishCall publishes call in one WriteMessages call and deletes what was
 // acknowledged; on a permanent refusal it isolates the culprits (see
 // publish) and adds the keys of the rows it parks to parked. If ahead is
 // not nil, it runs while the call is produced.
@@ -150,7 +150,7 @@ func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pe
 		err = r.write(gctx, r.pub, call)
 	}
 	if err == nil {
-		return r.stamp(ctx, gctx, conn, call)
+		return r.done(ctx, gctx, conn, call)
 	}
 	if ctx.Err() != nil {
 		return nil // shutting down: the rows stay unpublished
@@ -169,7 +169,7 @@ func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pe
 		}
 	}
 	if len(ok) > 0 {
-		if err := r.stamp(ctx, gctx, conn, ok); err != nil {
+		if err := r.done(ctx, gctx, conn, ok); err != nil {
 			return err
 		}
 	}
@@ -182,7 +182,7 @@ func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pe
 		}
 		err := r.write(gctx, r.pub, []pending{p})
 		if err == nil {
-			if err := r.stamp(ctx, gctx, conn, []pending{p}); err != nil {
+			if err := r.done(ctx, gctx, conn, []pending{p}); err != nil {
 				return err
 			}
 			continue
@@ -208,12 +208,12 @@ func (r *Relay) publishCall(ctx, gctx context.Context, conn *pgx.Conn, call []pe
 // if it persists.
 //
 // Why this keeps a company's order: the rows of a company in flight stay
-// for a claim that starts after this batch was stamped (or parked, or given
+// for a claim that starts after this batch was deleted (or parked, or given
 // up), so they are claimed behind its rows of this batch, as without
 // claiming ahead. A company with no row in this batch has nothing in
 // flight, and the rows claimed ahead are its earliest unpublished and
 // unparked ones, as a claim after this batch would find them: only this
-// relay publishes, stamps and parks while it leads, and it parks only rows
+// relay publishes, deletes and parks while it leads, and it parks only rows
 // of the batch it publishes. r.next is dropped when the batch fails, when
 // Run is cancelled and when the session ends.
 func (r *Relay) claimAhead(ctx context.Context, conn *pgx.Conn, rows []row) {
@@ -270,19 +270,20 @@ func (r *Relay) write(ctx context.Context, pub Publisher, call []pending) error 
 	return err
 }
 
-// stamp marks the rows of call published and runs the publish hooks.
-func (r *Relay) stamp(ctx, gctx context.Context, conn *pgx.Conn, call []pending) error {
+// done deletes the rows of call, which Kafka acknowledged, and runs the
+// publish hooks.
+func (r *Relay) done(ctx, gctx context.Context, conn *pgx.Conn, call []pending) error {
 	ids := make([]int64, len(call))
 	oldest := call[0].createdAt
 	for i, p := range call {
 		ids[i] = p.id
 		oldest = minTime(oldest, p.createdAt)
 	}
-	if r.beforeMark != nil {
-		r.beforeMark(ctx, ids)
+	if r.beforeDelete != nil {
+		r.beforeDelete(ctx, ids)
 	}
-	if _, err := r.exec(gctx, conn, markSQL, ids); err != nil {
-		return fmt.Errorf("mark %d outbox rows published: %w", len(ids), err)
+	if _, err := r.exec(gctx, conn, deleteSQL, ids); err != nil {
+		return fmt.Errorf("delete %d published outbox rows: %w", len(ids), err)
 	}
 	if r.opts.OnRowPublished != nil {
 		for _, p := range call {

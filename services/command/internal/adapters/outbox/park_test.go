@@ -37,16 +37,14 @@ func rowID(t testing.TB, pool *pgxpool.Pool, m companiaevent.Message) int64 {
 	return id
 }
 
-// rowState returns "unpublished", "parked:<reason>", "published" or
-// "discarded" for the outbox row of m.
+// rowState returns "unpublished", "parked:<reason>", or "gone" (published
+// or discarded: the row was deleted) for the outbox row of m.
 func rowState(t testing.TB, pool *pgxpool.Pool, m companiaevent.Message) string {
 	t.Helper()
 	var state string
-	err := pool.QueryRow(context.Background(), `SELECT CASE
-		WHEN discarded_at IS NOT NULL THEN 'discarded'
-		WHEN published_at IS NOT NULL THEN 'published'
+	err := pool.QueryRow(context.Background(), `SELECT coalesce((SELECT CASE
 		WHEN parked_at IS NOT NULL THEN 'parked:' || coalesce(park_reason, '')
-		ELSE 'unpublished' END FROM outbox WHERE event_id = $1`, header(m.Headers, companiaevent.HeaderID)).Scan(&state)
+		ELSE 'unpublished' END FROM outbox WHERE event_id = $1), 'gone')`, header(m.Headers, companiaevent.HeaderID)).Scan(&state)
 	if err != nil {
 		t.Fatalf("state of %s: %v", header(m.Headers, companiaevent.HeaderID), err)
 	}
@@ -168,7 +166,7 @@ func TestIntegrationRelayDiscardReleasesHeldRows(t *testing.T) {
 		t.Fatalf("Discard = %v, %v; want [%d]", done, err, id)
 	}
 	waitFor(t, 20*time.Second, "the held rows", func() bool { return c.hasAll(a[1:]) })
-	if s := rowState(t, pool, poison); s != "discarded" {
+	if s := rowState(t, pool, poison); s != "gone" {
 		t.Errorf("discarded row state %s", s)
 	}
 	if c.ids()[header(a[0].Headers, companiaevent.HeaderID)] != 0 {
@@ -285,10 +283,10 @@ func TestIntegrationRelayClassifiesRefusals(t *testing.T) {
 			}
 			mustCommit(t, pool, "t", a[0], b[0], a[1])
 			runRelay(t, r)
-			waitFor(t, 10*time.Second, "b published", func() bool { return rowState(t, pool, b[0]) == "published" })
+			waitFor(t, 10*time.Second, "b published", func() bool { return rowState(t, pool, b[0]) == "gone" })
 			if tc.reason == "" {
 				waitFor(t, 10*time.Second, "a published after the transient refusals", func() bool {
-					return rowState(t, pool, a[0]) == "published" && rowState(t, pool, a[1]) == "published"
+					return rowState(t, pool, a[0]) == "gone" && rowState(t, pool, a[1]) == "gone"
 				})
 				if got := parked.all(); len(got) != 0 {
 					t.Errorf("a transient error parked %v", got)
@@ -337,7 +335,7 @@ func TestIntegrationRelayCutsCallsToBatchBytes(t *testing.T) {
 	all[7] = withHeader(all[7], "x-big", 5000)
 	mustCommit(t, pool, "t", all...)
 	runRelay(t, r)
-	waitFor(t, 10*time.Second, "all rows stamped", func() bool { return unpublished(t, pool) == 0 })
+	waitFor(t, 10*time.Second, "all rows deleted", func() bool { return unpublished(t, pool) == 0 })
 	var sent []string
 	calls := pub.Calls()
 	if len(calls) < 3 {

@@ -50,7 +50,7 @@ func TestHelperProcessRelay(t *testing.T) {
 		os.Exit(2)
 	}
 	if mode == "crash" {
-		outbox.SetBeforeMark(r, func(context.Context, []int64) {
+		outbox.SetBeforeDelete(r, func(context.Context, []int64) {
 			fmt.Println("published")
 			select {} // until SIGKILL
 		})
@@ -153,7 +153,7 @@ func TestIntegrationRelayKilledBetweenPublishAndMark(t *testing.T) {
 	waitFor(t, 20*time.Second, "the first event again and the second", func() bool {
 		return c.ids()[id] == 2 && c.hasAll(second)
 	})
-	waitFor(t, 10*time.Second, "every row stamped", func() bool { return unpublished(t, pool) == 0 })
+	waitFor(t, 10*time.Second, "every row deleted", func() bool { return unpublished(t, pool) == 0 })
 	var copies int
 	for _, m := range c.all() {
 		if kheader(m.Headers, companiaevent.HeaderID) == id {

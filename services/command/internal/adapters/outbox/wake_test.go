@@ -108,7 +108,7 @@ func TestIntegrationRelayWokenByOwnProcessCommits(t *testing.T) {
 	const n = 200
 	addCompanies(t, repo, "Propia", n, 8)
 	waitFor(t, 30*time.Second, "every event on the topic", func() bool { return len(c.ids()) == n })
-	waitFor(t, 10*time.Second, "every row stamped", func() bool { return unpublished(t, pool) == 0 })
+	waitFor(t, 10*time.Second, "every row deleted", func() bool { return unpublished(t, pool) == 0 })
 	checkCompanyOrder(t, c.all(), false)
 
 	// Close sends any notification still owed; the marker, sent after it,

@@ -93,7 +93,7 @@ type WriterConfig struct {
 // a byte on the wire after its fence ended, which is before the next leader
 // can take the lease; not even a batch kafka-go still had queued from a
 // WriteMessages that returned early. The next leader starts with the rows
-// the old one did not stamp.
+// the old one did not delete.
 //
 // So the log of one partition is the outbox order with possible repeats
 // (duplicates, same ce_id), never a later event of a company before an

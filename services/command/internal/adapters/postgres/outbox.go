@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
@@ -26,30 +25,6 @@ import (
 // so the relay must still poll now and then, and must drain all it finds
 // when woken.
 const OutboxChannel = "companias_outbox"
-
-// OutboxRow is one row of the outbox table, as the relay reads it:
-//
-//	SELECT id, event_id, topic, key, value, headers, created_at FROM outbox
-//	 WHERE published_at IS NULL ORDER BY id ... FOR UPDATE SKIP LOCKED
-//
-// Scan headers into a []byte and decode them with DecodeHeaders. Rows of one
-// company are inserted in event (version) order, because its writers are
-// serialised by the row lock of the company, so ordering by id keeps a
-// company's events in order.
-type OutboxRow struct {
-	ID        int64
-	EventID   string // the ce_id, a UUIDv7
-	Topic     string
-	Key       []byte // the company id
-	Value     []byte // companiaevent.Data as JSON
-	Headers   []companiaevent.Header
-	CreatedAt time.Time
-}
-
-// Message returns the Kafka record of the row.
-func (r OutboxRow) Message() companiaevent.Message {
-	return companiaevent.Message{Key: r.Key, Value: r.Value, Headers: r.Headers}
-}
 
 // outboxHeader is the JSON form of one header. Value holds the header value
 // as text when it is valid UTF-8 without NUL (jsonb cannot store U+0000);

@@ -83,12 +83,3 @@ func TestDecodeHeadersErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestOutboxRowMessage(t *testing.T) {
-	t.Parallel()
-	r := postgres.OutboxRow{Key: []byte("k"), Value: []byte("v"), Headers: []companiaevent.Header{{Key: "h", Value: []byte("x")}}}
-	want := companiaevent.Message{Key: r.Key, Value: r.Value, Headers: r.Headers}
-	if got := r.Message(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Message = %+v, want %+v", got, want)
-	}
-}

@@ -40,7 +40,7 @@ func NewParkedOutbox(pool *pgxpool.Pool) *ParkedOutbox {
 }
 
 // parkedWhere selects the parked rows (through outbox_parked_idx).
-const parkedWhere = `parked_at IS NOT NULL AND published_at IS NULL`
+const parkedWhere = `parked_at IS NOT NULL`
 
 // Count returns the number of parked rows and the ids of the first limit of
 // them in id order (for the readiness details). It uses outbox_parked_idx
@@ -76,8 +76,8 @@ func (p *ParkedOutbox) List(ctx context.Context) ([]ParkedRow, error) {
 }
 
 // ErrNotParked is matched (errors.Is) by the error of Retry and Discard when
-// some of the ids given are not parked rows (unknown, published, or not
-// parked); the others were handled.
+// some of the ids given are not parked rows (unknown, already published
+// or discarded, or not parked); the others were handled.
 var ErrNotParked = errors.New("not a parked outbox row")
 
 // Retry unparks the rows ids, so that the relay tries to publish them again
@@ -104,15 +104,13 @@ func (p *ParkedOutbox) RetryAll(ctx context.Context) ([]int64, error) {
 	return done, nil
 }
 
-// Discard gives up on the parked rows ids: they are marked published and
-// discarded (published_at and discarded_at set) without being sent, so the
-// rows of their companies held behind them flow again, and the pruner
-// deletes them after the retention; their events stay in compania_eventos.
-// It notifies OutboxChannel in the same transaction. It returns the ids it
-// discarded; if some ids were not parked, the error matches ErrNotParked.
+// Discard gives up on the parked rows ids: they are deleted without being
+// sent, so the rows of their companies held behind them flow again; their
+// events stay in compania_eventos, the event log. It notifies OutboxChannel
+// in the same transaction. It returns the ids it discarded; if some ids
+// were not parked, the error matches ErrNotParked.
 func (p *ParkedOutbox) Discard(ctx context.Context, ids []int64) ([]int64, error) {
-	done, err := p.update(ctx, `UPDATE outbox SET published_at = now(), discarded_at = now()
-		WHERE id = ANY($1) AND `+parkedWhere+` RETURNING id`, ids)
+	done, err := p.update(ctx, `DELETE FROM outbox WHERE id = ANY($1) AND `+parkedWhere+` RETURNING id`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("discard parked outbox rows: %w", err)
 	}

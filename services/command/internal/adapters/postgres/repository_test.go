@@ -86,16 +86,15 @@ func (f fixture) load(t *testing.T, id string) compania.Snapshot {
 }
 
 type logged struct {
-	id, name  string
-	version   int64
-	data      []byte
-	occurred  time.Time
-	outboxID  int64
-	topic     string
-	key       []byte
-	value     []byte
-	headers   []companiaevent.Header
-	published bool
+	id, name string
+	version  int64
+	data     []byte
+	occurred time.Time
+	outboxID int64
+	topic    string
+	key      []byte
+	value    []byte
+	headers  []companiaevent.Header
 }
 
 // eventLog returns the event log of a company joined with its outbox rows, in version order.
@@ -103,7 +102,7 @@ func (f fixture) eventLog(t *testing.T, id string) []logged {
 	t.Helper()
 	rows, err := f.pool.Query(t.Context(), `
         SELECT e.id::text, e.nombre, e.version, e.data::text, e.occurred_at,
-               o.id, o.topic, o.key, o.value, o.headers, o.published_at IS NOT NULL
+               o.id, o.topic, o.key, o.value, o.headers
           FROM compania_eventos e JOIN outbox o ON o.event_id = e.id
          WHERE e.compania_id = $1 ORDER BY e.version`, id)
 	if err != nil {
@@ -115,7 +114,7 @@ func (f fixture) eventLog(t *testing.T, id string) []logged {
 		var data string
 		var headers []byte
 		if err := rows.Scan(&l.id, &l.name, &l.version, &data, &l.occurred, &l.outboxID, &l.topic,
-			&l.key, &l.value, &headers, &l.published); err != nil {
+			&l.key, &l.value, &headers); err != nil {
 			t.Fatal(err)
 		}
 		l.data = []byte(data)
@@ -165,8 +164,8 @@ func (f fixture) checkLog(t *testing.T, id, topic string, want []compania.Event,
 		if err := json.Unmarshal(l.data, &fromLog); err != nil || !reflect.DeepEqual(fromLog, ev.Data) {
 			t.Errorf("event %d: log data %s (%v), want the outbox value %s", i, l.data, err, l.value)
 		}
-		if l.topic != topic || string(l.key) != id || l.published {
-			t.Errorf("event %d: outbox topic %q key %q published %v; want %q, %q, unpublished", i, l.topic, l.key, l.published, topic, id)
+		if l.topic != topic || string(l.key) != id {
+			t.Errorf("event %d: outbox topic %q key %q; want %q, %q", i, l.topic, l.key, topic, id)
 		}
 		if i > 0 && l.outboxID <= got[i-1].outboxID {
 			t.Errorf("event %d: outbox id %d not after %d", i, l.outboxID, got[i-1].outboxID)
