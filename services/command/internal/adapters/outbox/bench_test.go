@@ -21,7 +21,7 @@ import (
 
 // BenchmarkIntegrationCommitToPublish measures, one command at a time, the
 // time from Repository.Add returning (committed, NOTIFY sent) to the event
-// being acknowledged by Kafka (RequireAll) and its row stamped: wake-up,
+// being acknowledged by Kafka (RequireAll) and its row deleted: wake-up,
 // claim, WriteMessages, UPDATE. Reports p50/p99 in ms. Run:
 //
 //	go test -run '^$' -bench CommitToPublish -benchtime 300x ./internal/adapters/outbox/
@@ -90,7 +90,7 @@ const drainBatchTimeout = time.Millisecond
 // drains a backlog of 5000 rows (one company per row) committed in one
 // transaction, to Kafka, with the service's default settings, as figure 2b
 // of bench/RESULTS.md does: from the commit (which notifies the relay) to
-// the last row stamped. One relay and one Writer serve every iteration, as
+// the last row deleted. One relay and one Writer serve every iteration, as
 // in the service. Reports rows/s; compare with
 // BenchmarkIntegrationDrainRawKafkaGo. Run with -benchtime 3x.
 func BenchmarkIntegrationDrainBacklog(b *testing.B) {
@@ -103,10 +103,10 @@ func BenchmarkIntegrationDrainBacklog(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = w.Close() })
 	const rows = 5000
-	var stamped atomic.Int64
+	var deleted atomic.Int64
 	drained := make(chan struct{}, 1)
 	r, err := outbox.New(pool, w, outbox.Options{OnPublished: func(n int, _ time.Time) {
-		if stamped.Add(int64(n))%rows == 0 {
+		if deleted.Add(int64(n))%rows == 0 {
 			drained <- struct{}{}
 		}
 	}})
@@ -131,7 +131,7 @@ func BenchmarkIntegrationDrainBacklog(b *testing.B) {
 		select {
 		case <-drained:
 		case <-time.After(60 * time.Second):
-			b.Fatalf("the backlog was not drained in 60s (%d rows stamped)", stamped.Load())
+			b.Fatalf("the backlog was not drained in 60s (%d rows deleted)", deleted.Load())
 		}
 		total += time.Since(t0)
 	}

@@ -76,7 +76,7 @@ func checkSentInCompanyOrder(t *testing.T, got, want map[string][]string, exact 
 		}
 		// At least once: the first sightings are in outbox order, and a
 		// repeat of row k comes before row k+2 is first sent (the relay
-		// resends a whole unstamped call, never a row behind a later one).
+		// resends a whole undeleted call, never a row behind a later one).
 		next := 0
 		for _, id := range sent {
 			k := slices.Index(ids, id)
@@ -142,7 +142,7 @@ func TestIntegrationRelayClaimAheadDroppedWhenBatchFails(t *testing.T) {
 	checkSentInCompanyOrder(t, got, want, true)
 }
 
-// When the stamp of a published batch fails (here: the relay's session is
+// When the delete of a published batch fails (here: the relay's session is
 // cut), its rows stay unpublished, the batch claimed ahead is dropped, and
 // the next session sends the rows again (at least once), in company order.
 func TestIntegrationRelayStampFailureResendsRows(t *testing.T) {
@@ -173,7 +173,7 @@ func TestIntegrationRelayStampFailureResendsRows(t *testing.T) {
 	got, sent := sentByKey(pub.Calls(), func(int) bool { return true })
 	checkSentInCompanyOrder(t, got, want, false)
 	if failedIDs.Load() == nil {
-		t.Fatal("no stamp was cut")
+		t.Fatal("no delete was cut")
 	}
 	var dup int
 	seen := map[string]bool{}
@@ -184,6 +184,6 @@ func TestIntegrationRelayStampFailureResendsRows(t *testing.T) {
 		seen[id] = true
 	}
 	if n := len(failedIDs.Load().([]int64)); dup < n {
-		t.Errorf("%d records sent twice, want at least the %d of the unstamped call", dup, n)
+		t.Errorf("%d records sent twice, want at least the %d of the undeleted call", dup, n)
 	}
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // SetBeforeDelete installs a hook that runs after a batch was published and
-// before it is stamped published (crash-between-publish-and-mark tests).
+// before its rows are deleted (crash-between-publish-and-delete tests).
 func SetBeforeDelete(r *Relay, f func(ctx context.Context, ids []int64)) { r.beforeDelete = f }
 
 // WrapDial wraps the Dial of w's Transport (the fenced dialer) with wrap,

