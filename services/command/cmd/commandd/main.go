@@ -145,7 +145,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	application := app.New(repo, newID, now, afterCommit)
 
 	router, err := httpapi.NewRouter(httpapi.Config{
-		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: postgres.NewParkedOutbox(pool).Count, Logger: log,
+		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: outbox.NewParkedOutbox(pool).Count, Logger: log,
 		ObserveRequest: m.ObserveRequest, Auth: auth,
 		Tracer: tracer,
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/propalpes/companias/libs/seedwork/cli"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/config"
 )
@@ -67,7 +68,7 @@ func runOutbox(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	parked := postgres.NewParkedOutbox(pool)
+	parked := outbox.NewParkedOutbox(pool)
 
 	switch args[0] {
 	case "list":

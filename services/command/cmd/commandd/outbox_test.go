@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
@@ -76,7 +77,7 @@ func TestIntegrationOutboxCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = listener.Close(ctx) })
-	if _, err := listener.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
+	if _, err := listener.Exec(ctx, "LISTEN "+outbox.Channel); err != nil {
 		t.Fatal(err)
 	}
 	if out, _, err := cli("retry", fmt.Sprint(p1)); err != nil || !strings.Contains(out, "retried 1") {
@@ -90,7 +91,7 @@ func TestIntegrationOutboxCommands(t *testing.T) {
 	if s := state(p1); s != "unpublished" {
 		t.Errorf("retried row is %s", s)
 	}
-	if _, _, err := cli("retry", fmt.Sprint(held)); !errors.Is(err, postgres.ErrNotParked) {
+	if _, _, err := cli("retry", fmt.Sprint(held)); !errors.Is(err, outbox.ErrNotParked) {
 		t.Errorf("retry of a row that is not parked = %v, want ErrNotParked", err)
 	}
 

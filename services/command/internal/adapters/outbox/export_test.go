@@ -19,5 +19,5 @@ func OpenFence(f *Fence, t time.Time) { f.open(t) }
 // CloseFence closes f, as the relay does when it stops leading.
 func CloseFence(f *Fence) { f.close() }
 
-// DecodeHeaders is decodeHeaders, the relay's reading of outbox.headers.
-var DecodeHeaders = decodeHeaders
+// DecodeRecordHeaders is decodeHeaders, the relay's reading of outbox.headers.
+var DecodeRecordHeaders = decodeHeaders

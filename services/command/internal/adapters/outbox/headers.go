@@ -6,25 +6,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
 // decodeHeaders turns the outbox.headers column into Kafka record headers,
-// in stored order, as postgres.DecodeHeaders reads them.
+// in stored order, as DecodeHeaders reads them.
 //
 // It parses the common form itself, an array of objects whose members are
 // "key" and one of "value" and "b64", each a JSON string without escapes,
 // as PostgreSQL prints jsonb (`[{"key": "k", "value": "v"}]`), because
 // encoding/json took a third of the relay's time per batch on a backlog
 // (about 20 µs per row). Anything else (escapes, other members, repeated
-// members, malformed input) goes to postgres.DecodeHeaders, which decides
+// members, malformed input) goes to DecodeHeaders, which decides
 // and reports the error. Header values alias raw.
 func decodeHeaders(raw []byte) ([]kafka.Header, error) {
 	if hs, ok := decodeHeadersFast(raw); ok {
 		return hs, nil
 	}
-	hs, err := postgres.DecodeHeaders(raw)
+	hs, err := DecodeHeaders(raw)
 	if err != nil {
 		return nil, err
 	}

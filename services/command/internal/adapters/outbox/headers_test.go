@@ -7,12 +7,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
-	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
 // headerSamples are outbox.headers values: as json.Marshal writes them, as
 // PostgreSQL prints jsonb, and the forms the relay's own parser leaves to
-// postgres.DecodeHeaders (escapes, other members, errors).
+// outbox.DecodeHeaders (escapes, other members, errors).
 var headerSamples = []string{
 	`[]`,
 	` [ ] `,
@@ -44,9 +43,9 @@ var headerSamples = []string{
 	"[{\"key\":\"k\",\"value\":\"\xff\"}]",
 }
 
-// want decodes raw the reference way, postgres.DecodeHeaders.
+// want decodes raw the reference way, outbox.DecodeHeaders.
 func wantHeaders(raw []byte) ([]kafka.Header, error) {
-	hs, err := postgres.DecodeHeaders(raw)
+	hs, err := outbox.DecodeHeaders(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -60,9 +59,9 @@ func wantHeaders(raw []byte) ([]kafka.Header, error) {
 func checkHeaders(t *testing.T, raw []byte) {
 	t.Helper()
 	want, wantErr := wantHeaders(raw)
-	got, err := outbox.DecodeHeaders(bytes.Clone(raw))
+	got, err := outbox.DecodeRecordHeaders(bytes.Clone(raw))
 	if (err != nil) != (wantErr != nil) {
-		t.Fatalf("decodeHeaders(%q) error = %v, postgres.DecodeHeaders error = %v", raw, err, wantErr)
+		t.Fatalf("decodeHeaders(%q) error = %v, outbox.DecodeHeaders error = %v", raw, err, wantErr)
 	}
 	if len(got) != len(want) {
 		t.Fatalf("decodeHeaders(%q) = %q, want %q", raw, got, want)
@@ -74,7 +73,7 @@ func checkHeaders(t *testing.T, raw []byte) {
 	}
 }
 
-func TestDecodeHeadersAgreesWithPostgres(t *testing.T) {
+func TestDecodeRecordHeadersAgreesWithDecodeHeaders(t *testing.T) {
 	t.Parallel()
 	for _, raw := range headerSamples {
 		checkHeaders(t, []byte(raw))
@@ -94,7 +93,7 @@ func BenchmarkDecodeHeaders(b *testing.B) {
 		`{"key": "traceparent", "value": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}]`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := outbox.DecodeHeaders(raw); err != nil {
+		if _, err := outbox.DecodeRecordHeaders(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

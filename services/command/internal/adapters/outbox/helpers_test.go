@@ -138,7 +138,7 @@ func commit(ctx context.Context, pool *pgxpool.Pool, topic string, msgs ...compa
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	for _, m := range msgs {
-		h, err := postgres.EncodeHeaders(m.Headers)
+		h, err := outbox.EncodeHeaders(m.Headers)
 		if err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func commit(ctx context.Context, pool *pgxpool.Pool, topic string, msgs ...compa
 			return err
 		}
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, postgres.OutboxChannel); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, outbox.Channel); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

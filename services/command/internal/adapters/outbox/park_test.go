@@ -16,7 +16,6 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
-	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
 // withHeader returns m with a header key of n bytes added (the 1 MB
@@ -122,7 +121,7 @@ func TestIntegrationRelayParksTooLargeRowAndHoldsBackItsCompany(t *testing.T) {
 	}
 
 	// The cause is gone (here: the header is repaired); retry.
-	h, err := postgres.EncodeHeaders(a[0].Headers)
+	h, err := outbox.EncodeHeaders(a[0].Headers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +129,7 @@ func TestIntegrationRelayParksTooLargeRowAndHoldsBackItsCompany(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE outbox SET headers = $2 WHERE id = $1`, id, h); err != nil {
 		t.Fatal(err)
 	}
-	if done, err := postgres.NewParkedOutbox(pool).Retry(ctx, []int64{id}); err != nil || !slices.Equal(done, []int64{id}) {
+	if done, err := outbox.NewParkedOutbox(pool).Retry(ctx, []int64{id}); err != nil || !slices.Equal(done, []int64{id}) {
 		t.Fatalf("Retry = %v, %v; want [%d]", done, err, id)
 	}
 	waitFor(t, 20*time.Second, "the parked company's events after the retry", func() bool { return c.hasAll(a) })
@@ -157,9 +156,9 @@ func TestIntegrationRelayDiscardReleasesHeldRows(t *testing.T) {
 	waitFor(t, 20*time.Second, "the row parked", func() bool { return rowState(t, pool, poison) == "parked:too_large" })
 
 	ctx := context.Background()
-	parked := postgres.NewParkedOutbox(pool)
+	parked := outbox.NewParkedOutbox(pool)
 	id := rowID(t, pool, poison)
-	if done, err := parked.Retry(ctx, []int64{rowID(t, pool, a[1])}); !errors.Is(err, postgres.ErrNotParked) || len(done) != 0 {
+	if done, err := parked.Retry(ctx, []int64{rowID(t, pool, a[1])}); !errors.Is(err, outbox.ErrNotParked) || len(done) != 0 {
 		t.Errorf("Retry of a held (not parked) row = %v, %v; want ErrNotParked", done, err)
 	}
 	if done, err := parked.Discard(ctx, []int64{id}); err != nil || !slices.Equal(done, []int64{id}) {
@@ -175,7 +174,7 @@ func TestIntegrationRelayDiscardReleasesHeldRows(t *testing.T) {
 	if n, ids, err := parked.Count(ctx, 10); err != nil || n != 0 || len(ids) != 0 {
 		t.Errorf("Count after discard = %d %v %v, want 0", n, ids, err)
 	}
-	if _, err := parked.Discard(ctx, []int64{id}); !errors.Is(err, postgres.ErrNotParked) {
+	if _, err := parked.Discard(ctx, []int64{id}); !errors.Is(err, outbox.ErrNotParked) {
 		t.Errorf("discarding twice = %v, want ErrNotParked", err)
 	}
 }

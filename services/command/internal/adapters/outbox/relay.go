@@ -1,9 +1,14 @@
-// Package outbox relays the transactional outbox of the command service to
-// Kafka, and prunes what it relayed.
+// Package outbox is the transactional outbox of the command service, in one
+// place: the row's header encoding (EncodeHeaders, DecodeHeaders) and wake-up
+// channel (Channel) that the writer's Repository (internal/adapters/postgres)
+// uses to insert rows in each command's transaction; the Relay that claims,
+// publishes and deletes them; parking (park.go) and the operator's side of
+// it (ParkedOutbox); the relay's lease (lease.go) and its Kafka fence
+// (fence.go, writer.go). The table itself is created by the migrations of
+// internal/adapters/postgres.
 //
 // The command transaction writes its integration events as rows of the
-// outbox table (internal/adapters/postgres) and notifies the outbox channel
-// at commit. The Relay claims unpublished rows in id order, publishes them
+// outbox table and notifies Channel at commit. The Relay claims unpublished rows in id order, publishes them
 // with kafka-go WriteMessages calls of at most Options.BatchBytes, and
 // deletes the rows Kafka acknowledged (the event log, compania_eventos, keeps
 // every event; the outbox holds only what is still to publish). A row Kafka
@@ -64,7 +69,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/propalpes/companias/libs/seedwork/retry"
-	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 )
 
 // DefaultBatchSize is the default number of rows per relay batch.
@@ -80,7 +84,7 @@ type Publisher interface {
 // Options tune a Relay. Zero fields take the documented defaults.
 type Options struct {
 	// Channel is the LISTEN/NOTIFY channel the command transactions notify
-	// at commit. Default postgres.OutboxChannel.
+	// at commit. Default Channel.
 	Channel string
 	// BatchSize is the maximum number of rows claimed and published per
 	// WriteMessages call. Default DefaultBatchSize.
@@ -197,7 +201,7 @@ func New(pool *pgxpool.Pool, pub Publisher, opts Options) (*Relay, error) {
 		return nil, errors.New("outbox relay: pool and publisher are required")
 	}
 	if opts.Channel == "" {
-		opts.Channel = postgres.OutboxChannel
+		opts.Channel = Channel
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize

@@ -129,7 +129,7 @@ func TestIntegrationRelayPublishesCommittedRowsInOrder(t *testing.T) {
 		if err := rows.Scan(&id, &st.key, &st.value, &raw); err != nil {
 			t.Fatal(err)
 		}
-		if st.headers, err = postgres.DecodeHeaders(raw); err != nil {
+		if st.headers, err = outbox.DecodeHeaders(raw); err != nil {
 			t.Fatal(err)
 		}
 		byID[id] = st
@@ -287,7 +287,7 @@ func TestIntegrationRelayParksUnreadableRow(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE outbox SET headers = '[]' WHERE id = (SELECT min(id) FROM outbox)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := postgres.NewParkedOutbox(pool).RetryAll(ctx); err != nil {
+	if _, err := outbox.NewParkedOutbox(pool).RetryAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "all rows deleted", func() bool { return unpublished(t, pool) == 0 })

@@ -77,7 +77,7 @@ func listen(t *testing.T, dsn string) *pgx.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	if _, err := conn.Exec(context.Background(), "LISTEN "+postgres.OutboxChannel); err != nil {
+	if _, err := conn.Exec(context.Background(), "LISTEN "+outbox.Channel); err != nil {
 		t.Fatal(err)
 	}
 	return conn
@@ -114,7 +114,7 @@ func TestIntegrationRelayWokenByOwnProcessCommits(t *testing.T) {
 	// Close sends any notification still owed; the marker, sent after it,
 	// must be the first notification the listener receives.
 	repo.Close()
-	if _, err := pool.Exec(context.Background(), "SELECT pg_notify($1, 'marker')", postgres.OutboxChannel); err != nil {
+	if _, err := pool.Exec(context.Background(), "SELECT pg_notify($1, 'marker')", outbox.Channel); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

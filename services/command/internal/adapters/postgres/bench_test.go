@@ -14,6 +14,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -73,7 +74,7 @@ func BenchmarkCreate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	headers, err := postgres.EncodeHeaders(msg.Headers)
+	headers, err := outbox.EncodeHeaders(msg.Headers)
 	if err != nil {
 		b.Fatal(err)
 	}

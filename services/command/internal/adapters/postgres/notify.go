@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 )
 
 // DefaultNotifyInterval is the default least time between two outbox
@@ -20,9 +22,9 @@ const notifyTimeout = 5 * time.Second
 // committed; set_config(…, true) lasts until its end, so it does not wait for
 // its WAL flush: the notification is only a hint, worthless after a crash.
 const sqlNotify = "SELECT pg_catalog.set_config('synchronous_commit', 'off', true), " +
-	"pg_catalog.pg_notify('" + OutboxChannel + "', '')"
+	"pg_catalog.pg_notify('" + outbox.Channel + "', '')"
 
-// notifier sends the outbox notification (pg_notify on OutboxChannel) on
+// notifier sends the outbox notification (pg_notify on outbox.Channel) on
 // behalf of committed writes, coalescing them: each write owes one
 // notification sent after its commit, and one notification pays every write
 // that committed before it was sent.
@@ -106,7 +108,7 @@ func (n *notifier) send() {
 	defer cancel()
 	if _, err := n.db.Exec(ctx, sqlNotify); err != nil {
 		n.log.WarnContext(ctx, "outbox notification not sent; the relay will find the rows when it polls",
-			slog.String("channel", OutboxChannel), slog.Any("error", err))
+			slog.String("channel", outbox.Channel), slog.Any("error", err))
 	}
 }
 

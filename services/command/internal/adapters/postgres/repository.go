@@ -16,6 +16,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
@@ -26,7 +27,7 @@ import (
 // recorded event (same event id, the ce_id: a new UUIDv7; the event log's data
 // is the outbox record value) and the idempotency record when the Meta
 // carries one. After the commit, never after a rollback, a pg_notify on
-// OutboxChannel follows, or the wake-up of the local relay (see Close and
+// outbox.Channel follows, or the wake-up of the local relay (see Close and
 // WithWaker). It is safe for concurrent use.
 //
 // When PostgreSQL cannot serve — no connection can be made, it has no
@@ -167,7 +168,7 @@ func NewRepository(pool *pgxpool.Pool, opts ...RepositoryOption) *Repository {
 // polls). It is idempotent.
 //
 // After each commit that stored outbox rows, the Repository sends a
-// pg_notify on OutboxChannel from a short-lived background goroutine, in a
+// pg_notify on outbox.Channel from a short-lived background goroutine, in a
 // transaction of its own, at most one per notify interval; one notification
 // covers every write that committed before it. The notification is not part
 // of the write's transaction on purpose (see notifier). With WithWaker, no
@@ -445,7 +446,7 @@ func (r *Repository) writes(saved compania.Snapshot, events []compania.Event, me
 				Message: fmt.Sprintf("%s: %s of %d bytes, limit %d bytes", ErrRecordTooLarge.Message,
 					e.EventName(), size, r.maxRecordBytes)}
 		}
-		h, err := EncodeHeaders(msg.Headers)
+		h, err := outbox.EncodeHeaders(msg.Headers)
 		if err != nil {
 			return writes{}, err
 		}

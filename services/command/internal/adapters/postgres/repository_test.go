@@ -21,6 +21,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -118,7 +119,7 @@ func (f fixture) eventLog(t *testing.T, id string) []logged {
 			t.Fatal(err)
 		}
 		l.data = []byte(data)
-		if l.headers, err = postgres.DecodeHeaders(headers); err != nil {
+		if l.headers, err = outbox.DecodeHeaders(headers); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, l)
@@ -888,7 +889,7 @@ func listenOutbox(t *testing.T, f fixture) (wait, marker func(string)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	if _, err := conn.Exec(ctx, "LISTEN "+postgres.OutboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+outbox.Channel); err != nil {
 		t.Fatal(err)
 	}
 	wait = func(want string) {
@@ -899,13 +900,13 @@ func listenOutbox(t *testing.T, f fixture) (wait, marker func(string)) {
 		if err != nil {
 			t.Fatalf("WaitForNotification: %v", err)
 		}
-		if n.Channel != postgres.OutboxChannel || n.Payload != want {
-			t.Fatalf("notification %q %q, want %q %q", n.Channel, n.Payload, postgres.OutboxChannel, want)
+		if n.Channel != outbox.Channel || n.Payload != want {
+			t.Fatalf("notification %q %q, want %q %q", n.Channel, n.Payload, outbox.Channel, want)
 		}
 	}
 	marker = func(name string) {
 		t.Helper()
-		if _, err := f.pool.Exec(ctx, "SELECT pg_notify($1, $2)", postgres.OutboxChannel, name); err != nil {
+		if _, err := f.pool.Exec(ctx, "SELECT pg_notify($1, $2)", outbox.Channel, name); err != nil {
 			t.Fatal(err)
 		}
 		wait(name)

@@ -71,7 +71,7 @@ type Config struct {
 	// and the ids of the first limit of them. GET /readyz shows them in its
 	// details; parked rows never make the service unready (the relay and
 	// every other company's events work; an operator must act on them).
-	// postgres.ParkedOutbox.Count implements it. Optional.
+	// outbox.ParkedOutbox.Count implements it. Optional.
 	Parked func(ctx context.Context, limit int) (count int64, ids []int64, err error)
 	// Tracer, if set, runs each request in a server span named
 	// "METHOD /route/template", child of the request's valid traceparent

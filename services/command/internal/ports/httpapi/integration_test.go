@@ -15,6 +15,7 @@ import (
 
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/libs/jwtauth"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
@@ -179,7 +180,7 @@ func TestIntegrationReadyzShowsParkedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, func(c *httpapi.Config) {
-		c.Parked = postgres.NewParkedOutbox(pool).Count
+		c.Parked = outbox.NewParkedOutbox(pool).Count
 	})
 	type body struct {
 		Status  string            `json:"status"`

@@ -1,11 +1,11 @@
-package postgres_test
+package outbox_test
 
 import (
 	"reflect"
 	"testing"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
-	"github.com/propalpes/companias/services/command/internal/adapters/postgres"
+	"github.com/propalpes/companias/services/command/internal/adapters/outbox"
 )
 
 func TestHeadersRoundTrip(t *testing.T) {
@@ -27,14 +27,14 @@ func TestHeadersRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			raw, err := postgres.EncodeHeaders(tt.headers)
+			raw, err := outbox.EncodeHeaders(tt.headers)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(raw) != tt.json {
 				t.Errorf("EncodeHeaders = %s, want %s", raw, tt.json)
 			}
-			got, err := postgres.DecodeHeaders(raw)
+			got, err := outbox.DecodeHeaders(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestHeadersRoundTrip(t *testing.T) {
 func TestEncodeHeadersRejectsBadKeys(t *testing.T) {
 	t.Parallel()
 	for _, key := range []string{"", "a\x00b", "\xff"} {
-		if _, err := postgres.EncodeHeaders([]companiaevent.Header{{Key: key, Value: []byte("v")}}); err == nil {
+		if _, err := outbox.EncodeHeaders([]companiaevent.Header{{Key: key, Value: []byte("v")}}); err == nil {
 			t.Errorf("EncodeHeaders with key %q succeeded", key)
 		}
 	}
@@ -78,7 +78,7 @@ func TestDecodeHeadersErrors(t *testing.T) {
 		`[{"key":"k","value":"v","extra":1}]`,
 		`[{"key":"k","value":1}]`,
 	} {
-		if got, err := postgres.DecodeHeaders([]byte(raw)); err == nil {
+		if got, err := outbox.DecodeHeaders([]byte(raw)); err == nil {
 			t.Errorf("DecodeHeaders(%s) = %q, want an error", raw, got)
 		}
 	}

@@ -1,4 +1,4 @@
-package postgres
+package outbox
 
 import (
 	"context"
@@ -18,7 +18,7 @@ type ParkedRow struct {
 	EventID  string
 	Key      string // the company id
 	Topic    string
-	Reason   string // park_reason, one of the outbox.Park* reasons
+	Reason   string // park_reason, one of the Park* reasons
 	ParkedAt time.Time
 	// Size is the bytes of its key, value and stored headers.
 	Size int64
@@ -34,7 +34,7 @@ type ParkedOutbox struct {
 // NewParkedOutbox returns the parked rows of the outbox in pool's database.
 func NewParkedOutbox(pool *pgxpool.Pool) *ParkedOutbox {
 	if pool == nil {
-		panic("postgres: NewParkedOutbox needs a pool")
+		panic("outbox: NewParkedOutbox needs a pool")
 	}
 	return &ParkedOutbox{pool: pool}
 }
@@ -82,7 +82,7 @@ var ErrNotParked = errors.New("not a parked outbox row")
 
 // Retry unparks the rows ids, so that the relay tries to publish them again
 // (and the rows of their companies held behind them), and notifies
-// OutboxChannel in the same transaction. It returns the ids it unparked;
+// Channel in the same transaction. It returns the ids it unparked;
 // if some ids were not parked, the error matches ErrNotParked and names
 // them. A row Kafka still refuses is parked again.
 func (p *ParkedOutbox) Retry(ctx context.Context, ids []int64) ([]int64, error) {
@@ -106,7 +106,7 @@ func (p *ParkedOutbox) RetryAll(ctx context.Context) ([]int64, error) {
 
 // Discard gives up on the parked rows ids: they are deleted without being
 // sent, so the rows of their companies held behind them flow again; their
-// events stay in compania_eventos, the event log. It notifies OutboxChannel
+// events stay in compania_eventos, the event log. It notifies Channel
 // in the same transaction. It returns the ids it discarded; if some ids
 // were not parked, the error matches ErrNotParked.
 func (p *ParkedOutbox) Discard(ctx context.Context, ids []int64) ([]int64, error) {
@@ -117,7 +117,7 @@ func (p *ParkedOutbox) Discard(ctx context.Context, ids []int64) ([]int64, error
 	return done, notParked(ids, done)
 }
 
-// update runs sql (returning ids) and a notification of OutboxChannel in one
+// update runs sql (returning ids) and a notification of Channel in one
 // transaction.
 func (p *ParkedOutbox) update(ctx context.Context, sql string, args ...any) ([]int64, error) {
 	var done []int64
@@ -130,8 +130,8 @@ func (p *ParkedOutbox) update(ctx context.Context, sql string, args ...any) ([]i
 			return err
 		}
 		if len(done) > 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, OutboxChannel); err != nil {
-				return fmt.Errorf("notify %s: %w", OutboxChannel, err)
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, Channel); err != nil {
+				return fmt.Errorf("notify %s: %w", Channel, err)
 			}
 		}
 		return nil

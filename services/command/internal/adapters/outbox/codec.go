@@ -1,4 +1,4 @@
-package postgres
+package outbox
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 )
 
-// OutboxChannel is the LISTEN/NOTIFY channel of the outbox. After a write
+// Channel is the LISTEN/NOTIFY channel of the outbox. After a write
 // that added outbox rows has committed, and never after a rollback,
-// Repository sends a pg_notify on OutboxChannel with an empty payload, in a
+// the writer's Repository (internal/adapters/postgres) sends a pg_notify on Channel with an empty payload, in a
 // transaction of its own, so a relay that LISTENs on it is woken once the
 // rows are visible. Writes that commit close together share one
 // notification (at most one per Repository per notify interval, 1ms by
@@ -24,7 +24,7 @@ import (
 // dies right after its commit or while the relay's LISTEN connection is down,
 // so the relay must still poll now and then, and must drain all it finds
 // when woken.
-const OutboxChannel = "companias_outbox"
+const Channel = "companias_outbox"
 
 // outboxHeader is the JSON form of one header. Value holds the header value
 // as text when it is valid UTF-8 without NUL (jsonb cannot store U+0000);
