@@ -299,9 +299,10 @@ const (
 )
 
 // ValidID reports whether s is a company id: a UUID in its 36-character
-// 8-4-4-4-12 hexadecimal form, in either case. It is the one UUID check of
-// the writer: the HTTP port answers 404 for a path id that fails it, and the
-// repository does the same without querying.
+// 8-4-4-4-12 hexadecimal form, in either case. ParseID accepts exactly the
+// strings that are ValidID once trimmed and lower-cased. It is the writer's
+// one UUID rule: a port or adapter that must tell a company id from anything
+// else (a path id, a lookup key) calls it rather than keeping a copy.
 func ValidID(s string) bool {
 	if len(s) != 36 {
 		return false
