@@ -138,7 +138,10 @@ func (s *stack) check(ctx context.Context, res *result) bool {
 	report("views == PostgreSQL rows", len(mismatches) == 0, "%d rows, %d views differ%s", len(rows), len(mismatches), first(mismatches, 10))
 
 	// estadisticas equals PostgreSQL's counts.
-	want := map[string]int64{"PENDIENTE": 0, "APROBADA": 0, "RECHAZADA": 0}
+	want := map[string]int64{}
+	for _, e := range companiaevent.Estados() {
+		want[e] = 0
+	}
 	for _, r := range rows {
 		want[r.Estado]++
 	}

@@ -69,7 +69,10 @@ const (
 	CompaniaRechazada   Name = "CompaniaRechazada"
 )
 
-// Names lists every event name this version of the contract knows.
+// Names lists every event name this version of the contract knows. It is
+// the one list of event types: the writer's domain events are tested to map
+// onto it one to one, and the reader's projection is tested to handle each
+// (README, "Adding a command").
 func Names() []Name {
 	return []Name{CompaniaCreada, CompaniaActualizada, CompaniaAprobada, CompaniaRechazada}
 }
@@ -88,12 +91,34 @@ func (n Name) Known() bool {
 // "co.propalpes.companias.CompaniaCreada.v1".
 func (n Name) Type() string { return fmt.Sprintf("%s%s.v%d", TypePrefix, n, MajorVersion) }
 
-// Estado values of a company.
+// Estado values of a company, as Compania.Estado carries them. A company
+// starts PENDIENTE and moves once to APROBADA or RECHAZADA.
 const (
 	EstadoPendiente = "PENDIENTE"
 	EstadoAprobada  = "APROBADA"
 	EstadoRechazada = "RECHAZADA"
 )
+
+// Estados lists every estado this version of the contract knows, in
+// lifecycle order. It is the one list of estados: the reader's filters,
+// statistics and projection range over it, the schema's and the API
+// documents' enums are tested against it, and the writer's domain estados
+// are tested to map onto it. Adding an estado starts here (README, "Adding
+// an estado"); the tests that range over Estados then name every other
+// place.
+func Estados() []string {
+	return []string{EstadoPendiente, EstadoAprobada, EstadoRechazada}
+}
+
+// KnownEstado reports whether s is an estado of Estados.
+func KnownEstado(s string) bool {
+	for _, e := range Estados() {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
 
 // Compania is the full snapshot of a company right after an event.
 // Times are RFC 3339 in UTC. Version starts at 1 and grows by one per event,

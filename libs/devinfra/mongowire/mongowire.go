@@ -2,11 +2,22 @@
 // MongoDB wire protocol, backed by PostgreSQL or SQLite. It exists for tests
 // and for the local `make run` stack; production uses a real MongoDB.
 //
-// FerretDB v1 is a functional stand-in only: see
-// /work/shared/reference/infra.md §3 for what it lacks (transactions, $text,
-// change streams, most $group accumulators), where it differs (unordered
-// bulk writes stop at the first error) and why the PostgreSQL backend needs
-// EnsureIDIndex to avoid full scans.
+// FerretDB v1 (checked with v1.24) is a functional stand-in only:
+//
+//   - It lacks transactions, change streams, $text search and text, partial
+//     and TTL indexes, collations, the $lookup and $facet stages, and every
+//     $group accumulator but $sum and $count; they fail with NotImplemented
+//     or a parse error. $project and $addFields with a field path such as
+//     "$customer" silently return the literal string.
+//   - An unordered bulk write stops at its first error (MongoDB goes on):
+//     after a BulkWriteException at index i, the operations after i were not
+//     applied.
+//   - Every single-document lookup scans the whole collection: on the
+//     PostgreSQL backend the _id filter is `_jsonb->'_id' @> $1`, which the
+//     btree index FerretDB creates cannot serve. EnsureIDIndex adds an index
+//     that can.
+//   - It logs every stale version-guarded upsert (a duplicate key) at
+//     ERROR, hence the quiet default of Options.Logger.
 //
 // # Update commands and the connection pool
 //
@@ -71,7 +82,7 @@ var ErrCollectionNotFound = errors.New("mongowire: collection not found")
 
 // newMu serialises ferretdb.New, which writes the package-level
 // version.Get().Package without synchronisation: concurrent calls (parallel
-// tests) are a data race (infra.md §3).
+// tests) are a data race, which the race detector reports.
 var newMu sync.Mutex
 
 // Options configures Start.
@@ -225,9 +236,10 @@ func (s *Server) Close() error {
 // index on the PostgreSQL backend. FerretDB filters _id with
 // `_jsonb->'_id' @> $1`, which its own btree index cannot serve, so every
 // findOne or versioned upsert scans the whole table; this adds a GIN
-// jsonb_path_ops index on _jsonb->'_id' that can (infra.md §3, measured
-// about 8x faster writes and 16x faster findOne at 20k documents; it relies
-// on plan_cache_mode=force_custom_plan, which Start sets).
+// jsonb_path_ops index on _jsonb->'_id' that can (measured when it was
+// added: about 8x faster versioned upserts and 16x faster findOne at 20k
+// documents; it relies on plan_cache_mode=force_custom_plan, which Start
+// sets, and neither change helps without the other).
 //
 // The collection must already exist (create it with the driver's
 // CreateCollection or an insert); otherwise the error wraps

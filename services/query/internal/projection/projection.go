@@ -60,24 +60,32 @@ func FromEvent(e companiaevent.Event) view.Compania {
 	return v
 }
 
+// estadoEntered is the estado each event of the contract makes its company
+// enter, or "" for an event that leaves the estado as it was. Every name of
+// companiaevent.Names is a key and every estado of companiaevent.Estados a
+// value (the tests check both), so a new event type or estado fails the tests
+// until its line is here.
+var estadoEntered = map[companiaevent.Name]string{
+	companiaevent.CompaniaCreada:      companiaevent.EstadoPendiente,
+	companiaevent.CompaniaActualizada: "",
+	companiaevent.CompaniaAprobada:    companiaevent.EstadoAprobada,
+	companiaevent.CompaniaRechazada:   companiaevent.EstadoRechazada,
+}
+
 // Entry returns the historial entry of e and true if e changed the estado of
 // its company: PENDIENTE for CompaniaCreada, APROBADA for CompaniaAprobada
 // and RECHAZADA (with the motivo) for CompaniaRechazada. The entry's Fecha is
 // the event's fecha_actualizacion and its Version the event's version.
 // CompaniaActualizada and unknown names give false.
 func Entry(e companiaevent.Event) (view.CambioEstado, bool) {
-	c := e.Data.Compania
-	h := view.CambioEstado{Fecha: c.FechaActualizacion.UTC(), Version: c.Version}
-	switch e.Name {
-	case companiaevent.CompaniaCreada:
-		h.Estado = companiaevent.EstadoPendiente
-	case companiaevent.CompaniaAprobada:
-		h.Estado = companiaevent.EstadoAprobada
-	case companiaevent.CompaniaRechazada:
-		h.Estado = companiaevent.EstadoRechazada
-		h.Motivo = cloneString(c.MotivoRechazo)
-	default:
+	estado := estadoEntered[e.Name]
+	if estado == "" {
 		return view.CambioEstado{}, false
+	}
+	c := e.Data.Compania
+	h := view.CambioEstado{Estado: estado, Fecha: c.FechaActualizacion.UTC(), Version: c.Version}
+	if estado == companiaevent.EstadoRechazada {
+		h.Motivo = cloneString(c.MotivoRechazo)
 	}
 	return h, true
 }

@@ -225,6 +225,46 @@ func TestEntry(t *testing.T) {
 	}
 }
 
+// TestEntryCoversTheContract checks the projection against the contract's
+// lists: Entry decides, for every event name of companiaevent.Names, which
+// estado it enters (or none), each such estado is one of
+// companiaevent.Estados, and every estado is entered by some event. A new
+// event type or estado fails here until projection.go handles it.
+func TestEntryCoversTheContract(t *testing.T) {
+	t.Parallel()
+	entered := map[string]bool{}
+	for _, n := range companiaevent.Names() {
+		estado, ok := projection.EstadoEntered[n]
+		if !ok {
+			t.Errorf("event %s: add it to estadoEntered in projection.go (the estado it enters, or \"\")", n)
+			continue
+		}
+		if estado != "" && !companiaevent.KnownEstado(estado) {
+			t.Errorf("event %s enters %q, which is not in companiaevent.Estados()", n, estado)
+		}
+		entered[estado] = true
+		e := companiaevent.Event{Name: n, Data: companiaevent.Data{Compania: companiaevent.Compania{
+			Version: 7, FechaActualizacion: t0, MotivoRechazo: strp("motivo")}}}
+		h, ok := projection.Entry(e)
+		if ok != (estado != "") || h.Estado != estado {
+			t.Errorf("Entry(%s) = %+v, %v; want estado %q", n, h, ok, estado)
+		}
+		if wantMotivo := estado == companiaevent.EstadoRechazada; (h.Motivo != nil) != wantMotivo {
+			t.Errorf("Entry(%s).Motivo = %v, want one only for %s", n, h.Motivo, companiaevent.EstadoRechazada)
+		}
+	}
+	for n := range projection.EstadoEntered {
+		if !n.Known() {
+			t.Errorf("estadoEntered has %s, which is not in companiaevent.Names()", n)
+		}
+	}
+	for _, estado := range companiaevent.Estados() {
+		if !entered[estado] {
+			t.Errorf("no event enters estado %s: the historial could never show it", estado)
+		}
+	}
+}
+
 func TestCollapseKeepsFirstAppearanceOrder(t *testing.T) {
 	t.Parallel()
 	a, r := lifecycle("a", false), lifecycle("r", true)

@@ -87,7 +87,7 @@ type CambioEstado struct {
 // Estadisticas counts companies per estado.
 type Estadisticas struct {
 	Total     int64
-	PorEstado map[string]int64 // keys PENDIENTE, APROBADA, RECHAZADA; always all three
+	PorEstado map[string]int64 // keyed by every estado of companiaevent.Estados, always all of them
 }
 
 // Sort orders of List.
@@ -98,7 +98,7 @@ const (
 
 // Filter selects and orders companies. Empty strings do not filter.
 type Filter struct {
-	Estado         string
+	Estado         string // one of companiaevent.Estados
 	NombrePrefix   string // case-insensitive prefix of nombre
 	Identificacion string // exact
 	Email          string // exact, case-insensitive

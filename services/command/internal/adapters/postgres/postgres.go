@@ -1,14 +1,3 @@
-// Package postgres is the PostgreSQL adapter of the command service: the
-// connection pool (Open), the embedded schema migrations (Migrate, Checker),
-// and the unit-of-work Repository of Compania aggregates, which writes the
-// outbox rows of package outbox (its table, header encoding and channel) in
-// each command's transaction.
-//
-// It uses pgx/v5 directly. Every write is one transaction that stores the
-// company, appends its events to compania_eventos and adds one outbox row per
-// event; once it has committed (never after a rollback), the repository wakes
-// the relay: the one of its own process directly while it leads (WithWaker),
-// else with a pg_notify on outbox.Channel.
 package postgres
 
 import (

@@ -22,34 +22,15 @@ import (
 )
 
 // Repository is the PostgreSQL unit of work of Compania aggregates; it
-// implements command.Repository. Each Add or Update is one transaction that
-// writes the company row, one compania_eventos row and one outbox row per
-// recorded event (same event id, the ce_id: a new UUIDv7; the event log's data
-// is the outbox record value) and the idempotency record when the Meta
-// carries one. After the commit, never after a rollback, a pg_notify on
-// outbox.Channel follows, or the wake-up of the local relay (see Close and
-// WithWaker). It is safe for concurrent use.
-//
-// When PostgreSQL cannot serve — no connection can be made, it has no
-// connection slot left, it is starting or shutting down — Add, Update and
-// LookupIdempotency return an error of kind apperr.Unavailable (a 503 for
-// the HTTP port, a retry for the Kafka intake).
-//
-// The idempotency record stores the company as saved by the call, as the
-// JSON of companiaevent.Compania; the Result field of meta.Idempotency is
-// not read (for Add the use case sets it to the same snapshot; an Update
-// caller cannot know it beforehand).
-//
-// Times are stored with PostgreSQL's microsecond precision while the events
-// and the idempotency record carry the aggregate's times as given: give the
-// aggregate a clock truncated to microseconds so that both agree.
-//
-// Concurrency: Update locks the company row (SELECT … FOR UPDATE) for the
-// whole transaction, so concurrent updates of one company run one after the
-// other, each on the state the previous one committed; they do not fail with
-// compania.ErrConcurrente. The UPDATE still checks the version it loaded
-// (WHERE version = old), and ErrConcurrente is what a lost check would
-// return; with the lock held it cannot be lost.
+// implements command.Repository. Each Add or Update is one transaction: the
+// company, its events in compania_eventos, one outbox row per event and the
+// idempotency record, if any; the relay is woken after a commit, never
+// after a rollback. Concurrent updates of one company run one after the
+// other. When PostgreSQL cannot serve (no connection, no slot left,
+// starting or shutting down), Add, Update and LookupIdempotency fail with
+// kind apperr.Unavailable. Give the aggregate a clock truncated to
+// microseconds. It is safe for concurrent use; the package doc, under
+// "Repository", says what each call writes and why.
 type Repository struct {
 	db             *pgxpool.Pool
 	topic          string

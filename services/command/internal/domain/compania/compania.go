@@ -7,6 +7,7 @@
 package compania
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,23 +26,42 @@ const (
 	Rechazada
 )
 
-// String returns the wire name (PENDIENTE, APROBADA, RECHAZADA).
-func (e Estado) String() string {
-	switch e {
-	case Pendiente:
-		return "PENDIENTE"
-	case Aprobada:
-		return "APROBADA"
-	case Rechazada:
-		return "RECHAZADA"
-	default:
-		return fmt.Sprintf("Estado(%d)", int(e))
-	}
+// estadoNames holds the wire name of each Estado, indexed by it: the one
+// place that says which Estado values exist. A constant added above without
+// a name here is not Valid, and the tests of this package and of the
+// integration adapter (which checks these names against the contract's
+// companiaevent.Estados) fail.
+var estadoNames = [...]string{
+	Pendiente: "PENDIENTE",
+	Aprobada:  "APROBADA",
+	Rechazada: "RECHAZADA",
 }
 
-// ParseEstado parses a wire name of an Estado.
+// Estados returns every valid Estado, in lifecycle order.
+func Estados() []Estado {
+	out := make([]Estado, 0, len(estadoNames)-1)
+	for e := Pendiente; e.Valid(); e++ {
+		out = append(out, e)
+	}
+	return out
+}
+
+// Valid reports whether e is one of the declared states (not the zero value,
+// not out of range).
+func (e Estado) Valid() bool { return e > 0 && int(e) < len(estadoNames) && estadoNames[e] != "" }
+
+// String returns the wire name (PENDIENTE, APROBADA, RECHAZADA), or
+// "Estado(n)" for an invalid e.
+func (e Estado) String() string {
+	if !e.Valid() {
+		return fmt.Sprintf("Estado(%d)", int(e))
+	}
+	return estadoNames[e]
+}
+
+// ParseEstado parses a wire name of an Estado (exact, upper case).
 func ParseEstado(s string) (Estado, error) {
-	for _, e := range []Estado{Pendiente, Aprobada, Rechazada} {
+	for _, e := range Estados() {
 		if e.String() == s {
 			return e, nil
 		}
@@ -85,7 +105,7 @@ type Compania struct {
 // characters (see rules.go). A validation error lists every bad field.
 func New(id string, d Datos, now time.Time) (*Compania, error) {
 	var fields []apperr.FieldError
-	id, err := normalizeID(id)
+	id, err := ParseID(id)
 	if err != nil {
 		fields = append(fields, apperr.FieldError{Field: "id", Message: err.Error()})
 	}
@@ -117,7 +137,7 @@ func New(id string, d Datos, now time.Time) (*Compania, error) {
 // It is meant for repositories and rejects a snapshot that no valid company
 // could have produced.
 func FromSnapshot(s Snapshot) (*Compania, error) {
-	if _, err := normalizeID(s.ID); err != nil || s.Version < 1 || s.Estado < Pendiente || s.Estado > Rechazada {
+	if _, err := ParseID(s.ID); err != nil || s.Version < 1 || !s.Estado.Valid() {
 		return nil, fmt.Errorf("corrupt compania snapshot %q (version %d, estado %v)", s.ID, s.Version, s.Estado)
 	}
 	return &Compania{s: s}, nil
@@ -278,23 +298,38 @@ const (
 	MaxMotivo         = 1000
 )
 
-func normalizeID(id string) (string, error) {
-	id = strings.ToLower(strings.TrimSpace(id))
-	if len(id) != 36 {
-		return "", fmt.Errorf("must be a UUID")
+// ValidID reports whether s is a company id: a UUID in its 36-character
+// 8-4-4-4-12 hexadecimal form, in either case. ParseID accepts exactly the
+// strings that are ValidID once trimmed and lower-cased. It is the writer's
+// one UUID rule: a port or adapter that must tell a company id from anything
+// else (a path id, a lookup key) calls it rather than keeping a copy.
+func ValidID(s string) bool {
+	if len(s) != 36 {
+		return false
 	}
-	for i := 0; i < len(id); i++ {
-		ch := id[i]
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
 		switch i {
 		case 8, 13, 18, 23:
 			if ch != '-' {
-				return "", fmt.Errorf("must be a UUID")
+				return false
 			}
 		default:
-			if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f') {
-				return "", fmt.Errorf("must be a UUID")
+			if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f' || ch >= 'A' && ch <= 'F') {
+				return false
 			}
 		}
 	}
-	return id, nil
+	return true
+}
+
+// ParseID returns the canonical form of a client-supplied company id:
+// trimmed of surrounding white space and lower-cased. It fails, with the
+// message of a field error, unless the result is a ValidID.
+func ParseID(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !ValidID(s) {
+		return "", errors.New("must be a UUID")
+	}
+	return s, nil
 }

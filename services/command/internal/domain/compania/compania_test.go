@@ -2,6 +2,7 @@ package compania_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -265,13 +266,115 @@ func TestFromSnapshot(t *testing.T) {
 
 func TestEstado(t *testing.T) {
 	t.Parallel()
-	for _, e := range []compania.Estado{compania.Pendiente, compania.Aprobada, compania.Rechazada} {
+	estados := compania.Estados()
+	if len(estados) == 0 || estados[0] != compania.Pendiente {
+		t.Fatalf("Estados() = %v, want the lifecycle order starting at Pendiente", estados)
+	}
+	for _, e := range estados {
+		if !e.Valid() {
+			t.Errorf("%v.Valid() = false", e)
+		}
 		got, err := compania.ParseEstado(e.String())
 		if err != nil || got != e {
 			t.Errorf("ParseEstado(%q) = %v, %v", e.String(), got, err)
 		}
 	}
+	for _, bad := range []compania.Estado{0, -1, estados[len(estados)-1] + 1} {
+		if bad.Valid() {
+			t.Errorf("Estado(%d).Valid() = true", int(bad))
+		}
+		if got, want := bad.String(), fmt.Sprintf("Estado(%d)", int(bad)); got != want {
+			t.Errorf("Estado(%d).String() = %q, want %q", int(bad), got, want)
+		}
+		if _, err := compania.FromSnapshot(compania.Snapshot{ID: id, Version: 1, Estado: bad}); err == nil {
+			t.Errorf("FromSnapshot accepted estado %d", int(bad))
+		}
+	}
 	if _, err := compania.ParseEstado("Pendiente"); err == nil {
 		t.Error("ParseEstado accepted a non-wire name")
+	}
+}
+
+func TestID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in    string
+		valid bool   // ValidID(in)
+		parse string // ParseID(in); "" for an error
+	}{
+		{id, true, id},
+		{strings.ToUpper(id), true, id},
+		{" " + id + "\t", false, id},
+		{"", false, ""},
+		{"x", false, ""},
+		{id[:35], false, ""},
+		{id + "0", false, ""},
+		{"0b7e2a5c-6c1e-4c2f-9f0e-2f4b8f7a1d1g", false, ""},
+		{"0b7e2a5c-6c1e-4c2f-9f0e+2f4b8f7a1d11", false, ""},
+		{"0b7e2a5c16c1e-4c2f-9f0e-2f4b8f7a1d11", false, ""},
+		{"{b7e2a5c-6c1e-4c2f-9f0e-2f4b8f7a1d1}", false, ""},
+		{"0b7e2a5c6c1e4c2f9f0e2f4b8f7a1d11", false, ""},
+	} {
+		if got := compania.ValidID(tc.in); got != tc.valid {
+			t.Errorf("ValidID(%q) = %v, want %v", tc.in, got, tc.valid)
+		}
+		got, err := compania.ParseID(tc.in)
+		if tc.parse == "" {
+			if err == nil {
+				t.Errorf("ParseID(%q) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.parse {
+			t.Errorf("ParseID(%q) = %q, %v; want %q", tc.in, got, err, tc.parse)
+		}
+		if !compania.ValidID(got) {
+			t.Errorf("ParseID(%q) = %q, which is not a ValidID", tc.in, got)
+		}
+	}
+}
+
+// TestEventNamesAreRecorded checks EventNames against what the aggregate
+// records over every behaviour: each recorded event is listed, and each
+// listed event is recorded by some behaviour. A new event type fails here
+// until it is in EventNames and this test drives the behaviour that records
+// it.
+func TestEventNamesAreRecorded(t *testing.T) {
+	t.Parallel()
+	recorded := map[string]bool{}
+	record := func(c *compania.Compania) {
+		for _, e := range c.Events() {
+			recorded[e.EventName()] = true
+		}
+	}
+	nombre := "Otra SAS"
+	a := mustNew(t)
+	if err := a.Actualizar(compania.Cambios{Nombre: &nombre}, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Aprobar(t0.Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	record(a)
+	r := mustNew(t)
+	if err := r.Rechazar("incompleta", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	record(r)
+
+	listed := map[string]bool{}
+	for _, n := range compania.EventNames() {
+		if listed[n] {
+			t.Errorf("EventNames lists %s twice", n)
+		}
+		listed[n] = true
+		if !recorded[n] {
+			t.Errorf("EventNames lists %s, which no behaviour driven here recorded", n)
+		}
+	}
+	for n := range recorded {
+		if !listed[n] {
+			t.Errorf("the aggregate recorded %s, which EventNames does not list", n)
+		}
 	}
 }

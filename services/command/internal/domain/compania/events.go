@@ -12,6 +12,20 @@ type Event interface {
 	State() Snapshot
 }
 
+// EventNames lists the EventName of every domain event type of this
+// package. The tests check that the aggregate records no other, and the
+// integration adapter's tests that these are the contract's event names
+// (companiaevent.Names) one to one: a new event type added here without its
+// integration event, or the other way round, fails there.
+func EventNames() []string {
+	return []string{
+		CompaniaCreada{}.EventName(),
+		CompaniaActualizada{}.EventName(),
+		CompaniaAprobada{}.EventName(),
+		CompaniaRechazada{}.EventName(),
+	}
+}
+
 // CompaniaCreada: a company was registered (version 1, PENDIENTE).
 type CompaniaCreada struct{ Compania Snapshot }
 

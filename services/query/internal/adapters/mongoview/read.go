@@ -274,9 +274,10 @@ func (s *Store) Estadisticas(ctx context.Context) (view.Estadisticas, error) {
 	if err := cur.All(ctx, &rows); err != nil {
 		return view.Estadisticas{}, classify("count companias", err)
 	}
-	out := view.Estadisticas{PorEstado: map[string]int64{
-		companiaevent.EstadoPendiente: 0, companiaevent.EstadoAprobada: 0, companiaevent.EstadoRechazada: 0,
-	}}
+	out := view.Estadisticas{PorEstado: map[string]int64{}}
+	for _, e := range companiaevent.Estados() {
+		out.PorEstado[e] = 0
+	}
 	for _, r := range rows {
 		out.Total += r.N
 		if r.Estado != nil {

@@ -48,7 +48,7 @@ const (
 	paramWait           = "wait"
 )
 
-var estados = []string{companiaevent.EstadoPendiente, companiaevent.EstadoAprobada, companiaevent.EstadoRechazada}
+var estados = companiaevent.Estados()
 
 // parseListParams turns the query of GET /v1/companias into a filter. It
 // reports every bad parameter, unknown and repeated ones included, sorted

@@ -1,0 +1,4 @@
+package projection
+
+// EstadoEntered exposes the event → estado table to the tests.
+var EstadoEntered = estadoEntered
