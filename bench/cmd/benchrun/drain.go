@@ -16,7 +16,7 @@ import (
 // drainRun is one backlog drain of the relay throughput figure.
 type drainRun struct {
 	rows      int
-	relay     time.Duration // backlog committed → last row stamped published (PostgreSQL clock)
+	relay     time.Duration // backlog committed → no row of it left (the relay deletes what it published) (PostgreSQL clock)
 	raw       time.Duration // kafka-go: first WriteMessages call → last one acknowledged
 	relayRate float64       // rows/s
 	rawRate   float64       // messages/s

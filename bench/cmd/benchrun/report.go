@@ -259,7 +259,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 	p("writer's Repository.Add runs — INSERT into `companias`, `compania_eventos` and `outbox` (the outbox")
 	p("value and headers copied from a row the writer stored) — in one round trip (the three INSERTs in one")
 	p("pipeline, one implicit transaction), into a separate database migrated by the writer itself. The")
-	p("writer also runs its outbox relay (reading each event back, publishing it to Kafka, stamping it); the")
+	p("writer also runs its outbox relay (reading each event back, publishing it to Kafka, deleting it); the")
 	p("raw loop does not.")
 	p("")
 	p("| concurrency | writer req/s | writer p50 ms | writer p99 ms | raw tx/s | raw p50 ms | raw p99 ms | writer / raw | HTTP floor req/s | floor p50 ms |")
@@ -472,7 +472,7 @@ func (r *results) findings(p func(string, ...any)) {
 		p("  POST also pays, on the same two cores: the HTTP request and response (client and server), JSON decoding")
 		p("  and encoding, the domain and the event mapping, and the outbox relay, which for each batch of commits")
 		p("  (it lingers 5 ms after a wake-up so that concurrent commits share one) reads the outbox rows back,")
-		p("  produces them to Kafka (the kfake broker runs in the benchmark process) and stamps them published.")
+		p("  produces them to Kafka (the kfake broker runs in the benchmark process) and deletes their rows.")
 		p("  PostgreSQL alone spends %.1f–%.1f× the CPU of the bare INSERTs per request (column *writer: postgres* vs", pa.lo, pa.hi)
 		p("  *raw: postgres*). Commits are cheap on this machine, so no disk wait hides that CPU work. On a server")
 		p("  where the database and the broker have their own cores, the writer's share of its ceiling should rise")
@@ -484,14 +484,14 @@ func (r *results) findings(p func(string, ...any)) {
 		fr := p99s(mapLatency(r.fresh, func(l latencyRun) run { return l.fresh }))
 		p("* **Commit → Kafka** p99 %.1f ms (target < 50 ms, %s) against %.1f ms for a bare kafka-go produce → consume:",
 			k.med, strings.Trim(verdict(k.med < 50), "*"), p99s(r.rawKafka).med)
-		p("  the difference is the relay's wake-up, its 5 ms linger, claim, produce and stamp. **POST → visible on the")
+		p("  the difference is the relay's wake-up, its 5 ms linger, claim, produce and delete. **POST → visible on the")
 		p("  reader** p99 %.1f ms (target < 100 ms, %s), through Kafka, the reader's batch linger and the FerretDB upsert.",
 			fr.med, strings.Trim(verdict(fr.med < 100), "*"))
 	}
 	if len(r.drain) > 0 {
 		dr := aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate / d.rawRate }))
 		p("* **Relay drain** %.0f rows/s, %s of kafka-go publishing the same messages in the same batches: per", aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate })).med, pct(dr))
-		p("  batch of %d the relay also claims the rows (SELECT) and stamps them (UPDATE) on its own connection, one", relayBatchSize)
+		p("  batch of %d the relay also claims the rows (SELECT) and deletes them (DELETE) on its own connection, one", relayBatchSize)
 		p("  batch after the other.")
 		top := 0.0
 		for _, f := range r.create {
