@@ -41,17 +41,24 @@ func (noNetwork) Load(url string) (any, error) {
 	return nil, fmt.Errorf("%s is not a vendored or contract document", url)
 }
 
-// metaSchema compiles the vendored meta-schema in file.
-func metaSchema(t *testing.T, file string) *jsonschema.Schema {
+// readJSON reads the JSON document name of fsys as jsonschema wants it.
+func readJSON(t *testing.T, fsys fs.FS, name string) any {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
-		t.Fatalf("%s: %v", file, err)
+		t.Fatalf("%s is not JSON: %v", name, err)
 	}
+	return doc
+}
+
+// metaSchema compiles the vendored meta-schema in file.
+func metaSchema(t *testing.T, file string) *jsonschema.Schema {
+	t.Helper()
+	doc := readJSON(t, os.DirFS("."), file)
 	c := jsonschema.NewCompiler()
 	c.UseLoader(noNetwork{})
 	url := "file:///" + filepath.ToSlash(file)
@@ -150,14 +157,7 @@ func eventSchemas(t *testing.T) map[string]*jsonschema.Schema {
 	}
 	ids := map[string]string{}
 	for _, f := range files {
-		b, err := fs.ReadFile(contracts.Documents(), f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+		doc := readJSON(t, contracts.Documents(), f)
 		id, _ := at(doc, "$id").(string)
 		if want := companiaevent.SchemaBaseURI + path.Base(f); id != want {
 			t.Errorf("%s: $id = %q, want %q", f, id, want)
@@ -410,15 +410,7 @@ func TestOpenAPIDocumentsAreValidOpenAPI31(t *testing.T) {
 	meta := metaSchema(t, openAPIMetaSchema)
 	versions := map[string][]string{}
 	for _, f := range openAPIDocuments(t) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-		if err != nil {
-			t.Errorf("%s is not JSON: %v", f, err)
-			continue
-		}
+		doc := readJSON(t, os.DirFS(filepath.Dir(f)), filepath.Base(f))
 		if err := meta.Validate(doc); err != nil {
 			t.Errorf("%s does not satisfy the OpenAPI 3.1 schema:\n%v", f, err)
 		}
