@@ -1,4 +1,4 @@
-package contracts_test
+package check_test
 
 import (
 	"bytes"
@@ -385,7 +385,7 @@ func TestAsyncAPIDocumentsEveryEvent(t *testing.T) {
 // contract documents, so that the meta-schemas are vendored once.
 func openAPIDocuments(t *testing.T) []string {
 	t.Helper()
-	root := filepath.Join("..", "..")
+	root := filepath.Join("..", "..", "..")
 	if _, err := os.Stat(filepath.Join(root, "go.work")); err != nil {
 		t.Skip("not in the workspace: the services' OpenAPI documents are not here")
 	}
