@@ -22,31 +22,27 @@ const (
 	schemaMediaType   = "application/schema+json" // JSON Schema's media type
 )
 
-// routeContract registers the contract routes on r.
-func (h *handlers) routeContract(r gin.IRoutes) {
-	r.GET("/"+contracts.AsyncAPIPath, h.asyncAPI)
-	r.GET("/"+contracts.SchemaDir+"/:file", h.contractSchema)
-}
-
-func (h *handlers) asyncAPI(c *gin.Context) {
-	b, err := fs.ReadFile(contracts.Documents(), contracts.AsyncAPIPath)
-	if err != nil { // the file is embedded: a build error
-		h.fail(c, err)
-		return
-	}
-	c.Data(http.StatusOK, asyncAPIMediaType, b)
-}
-
-// contractSchema serves one schema file; anything else under the
-// directory, ".." included, is a 404.
-func (h *handlers) contractSchema(c *gin.Context) {
-	b, err := fs.ReadFile(contracts.Documents(), contracts.SchemaDir+"/"+c.Param("file"))
-	switch {
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid):
-		h.fail(c, &apperr.Error{Kind: apperr.NotFound, Code: "not_found", Message: "no schema at " + c.Request.URL.EscapedPath()})
-	case err != nil:
-		h.fail(c, err)
-	default:
-		c.Data(http.StatusOK, schemaMediaType, b)
-	}
+// routeContract registers the contract routes on r; fail answers an error
+// with its problem (a NotFound for a name that is not a schema of the
+// contract, ".." included). It depends on nothing else of the router.
+func routeContract(r gin.IRoutes, fail func(*gin.Context, error)) {
+	r.GET("/"+contracts.AsyncAPIPath, func(c *gin.Context) {
+		b, err := fs.ReadFile(contracts.Documents(), contracts.AsyncAPIPath)
+		if err != nil { // the file is embedded: a build error
+			fail(c, err)
+			return
+		}
+		c.Data(http.StatusOK, asyncAPIMediaType, b)
+	})
+	r.GET("/"+contracts.SchemaDir+"/:file", func(c *gin.Context) {
+		b, err := fs.ReadFile(contracts.Documents(), contracts.SchemaDir+"/"+c.Param("file"))
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid):
+			fail(c, &apperr.Error{Kind: apperr.NotFound, Code: "not_found", Message: "no schema at " + c.Request.URL.EscapedPath()})
+		case err != nil:
+			fail(c, err)
+		default:
+			c.Data(http.StatusOK, schemaMediaType, b)
+		}
+	})
 }
