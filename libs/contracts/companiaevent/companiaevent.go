@@ -5,8 +5,9 @@
 // Events travel in CloudEvents 1.0 Kafka binary mode: the record value is the
 // JSON document Data, and the CloudEvents attributes are record headers
 // (ce_specversion, ce_id, ce_source, ce_type, ce_time, ce_subject,
-// content-type, and the W3C traceparent). The record key is the company id,
-// so every event of one company lands on one partition, in order. Delivery is
+// ce_dataschema, content-type, and the W3C traceparent). The record key is
+// the company id, so every event of one company lands on one partition, in
+// order. Delivery is
 // at least once: consumers deduplicate on ce_id, or — better — apply an event
 // only when its Data.Compania.Version is newer than what they hold, since every
 // event carries the full company snapshot after it.
@@ -56,6 +57,11 @@ const (
 	HeaderSubject     = "ce_subject"
 	HeaderContentType = "content-type"
 	HeaderTraceparent = "traceparent"
+	// HeaderDataSchema (CloudEvents dataschema) is the $id of the JSON
+	// Schema the value satisfies, SchemaID(name). Encode always writes it;
+	// Decode does not require it, since events published before it was
+	// added lack it (the topic keeps records forever).
+	HeaderDataSchema = "ce_dataschema"
 )
 
 // Name is the name of an event, the ubiquitous-language verb in past tense.
@@ -189,6 +195,7 @@ func Encode(e Event) (Message, error) {
 		{HeaderType, []byte(e.Name.Type())},
 		{HeaderTime, []byte(e.Time.UTC().Format(time.RFC3339Nano))},
 		{HeaderSubject, []byte(e.Subject())},
+		{HeaderDataSchema, []byte(SchemaID(e.Name))},
 		{HeaderContentType, []byte(ContentType)},
 	}
 	if e.Traceparent != "" {

@@ -49,6 +49,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		"ce_specversion": "1.0", "ce_id": e.ID, "ce_source": companiaevent.Source,
 		"ce_type": "co.propalpes.companias.CompaniaCreada.v1", "ce_subject": e.Data.Compania.ID,
 		"content-type": "application/json", "traceparent": e.Traceparent, "ce_time": "2026-03-01T10:00:00.000000123Z",
+		"ce_dataschema": "https://propalpes.co/schemas/companias/CompaniaCreada.v1.json",
 	}
 	for k, v := range want {
 		if got := header(m, k); got != v {

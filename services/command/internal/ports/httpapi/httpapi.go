@@ -147,6 +147,7 @@ func NewRouter(cfg Config) (*gin.Engine, error) {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/openapi.json", h.openapi)
+	routeContract(r, h.fail)
 	return r, nil
 }
 
