@@ -514,7 +514,7 @@ func TestIntegrationRelayKcatSeesCloudEventsHeaders(t *testing.T) {
 		}
 		want := evs[i]
 		for _, k := range []string{companiaevent.HeaderID, companiaevent.HeaderType, companiaevent.HeaderSource,
-			companiaevent.HeaderSpecVersion, companiaevent.HeaderTime, companiaevent.HeaderSubject, companiaevent.HeaderContentType} {
+			companiaevent.HeaderSpecVersion, companiaevent.HeaderTime, companiaevent.HeaderSubject, companiaevent.HeaderContentType, companiaevent.HeaderDataSchema} {
 			if h[k] == "" || h[k] != header(want.Headers, k) {
 				t.Errorf("record %d: header %s = %q, want %q", i, k, h[k], header(want.Headers, k))
 			}
