@@ -1,0 +1,91 @@
+package envconfig
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// HTTPServer is how a service's HTTP API listens: its address and the
+// timeouts of its http.Server. Both services read it with the same names,
+// so an operator tunes them the same way.
+type HTTPServer struct {
+	// Addr is the listen address, host:port (HTTP_ADDR).
+	Addr string
+	// ReadHeaderTimeout bounds reading a request's headers
+	// (HTTP_READ_HEADER_TIMEOUT): the guard against slow-header clients.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included (HTTP_READ_TIMEOUT).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of its response (HTTP_WRITE_TIMEOUT); a handler that waits (the
+	// reader's read-your-writes wait) must finish within it.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request (HTTP_IDLE_TIMEOUT).
+	IdleTimeout time.Duration
+}
+
+// The variables HTTPServer reads; give each a default (see HTTPServerDefaults).
+const (
+	HTTPReadHeaderTimeoutVar = "HTTP_READ_HEADER_TIMEOUT"
+	HTTPReadTimeoutVar       = "HTTP_READ_TIMEOUT"
+	HTTPWriteTimeoutVar      = "HTTP_WRITE_TIMEOUT"
+	HTTPIdleTimeoutVar       = "HTTP_IDLE_TIMEOUT"
+)
+
+// MaxHeaderBytes is the http.Server limit on request headers that
+// HTTPServer.Server sets: a bearer token and the usual headers fit many
+// times over.
+const MaxHeaderBytes = 64 << 10
+
+// maxHTTPTimeout is the largest value an HTTP_*_TIMEOUT may take.
+const maxHTTPTimeout = time.Hour
+
+// HTTPServerDefaults returns the defaults map entries of the variables
+// HTTPServer reads, for a service listening on addr with these timeouts;
+// merge them into the map given to New.
+func HTTPServerDefaults(addr string, readHeader, read, write, idle time.Duration) map[string]string {
+	return map[string]string{
+		HTTPAddrVar:              addr,
+		HTTPReadHeaderTimeoutVar: readHeader.String(),
+		HTTPReadTimeoutVar:       read.String(),
+		HTTPWriteTimeoutVar:      write.String(),
+		HTTPIdleTimeoutVar:       idle.String(),
+	}
+}
+
+// HTTPServer reads HTTP_ADDR as Addr does and the four HTTP_*_TIMEOUT
+// variables as durations in [1ms, 1h]. A read timeout shorter than the
+// read-header timeout is a problem: the headers could never be read in full.
+func (p *Parser) HTTPServer() HTTPServer {
+	s := HTTPServer{
+		Addr:              p.Addr(HTTPAddrVar),
+		ReadHeaderTimeout: p.DurationRange(HTTPReadHeaderTimeoutVar, time.Millisecond, maxHTTPTimeout),
+		ReadTimeout:       p.DurationRange(HTTPReadTimeoutVar, time.Millisecond, maxHTTPTimeout),
+		WriteTimeout:      p.DurationRange(HTTPWriteTimeoutVar, time.Millisecond, maxHTTPTimeout),
+		IdleTimeout:       p.DurationRange(HTTPIdleTimeoutVar, time.Millisecond, maxHTTPTimeout),
+	}
+	if s.ReadTimeout < s.ReadHeaderTimeout {
+		p.Fail(HTTPReadTimeoutVar, fmt.Sprintf("(%s) must not be shorter than %s (%s)", s.ReadTimeout, HTTPReadHeaderTimeoutVar, s.ReadHeaderTimeout))
+	}
+	return s
+}
+
+// Server returns the http.Server of s serving h: its timeouts,
+// MaxHeaderBytes, and the server's own errors (TLS handshakes, panics it
+// recovered, accept failures) logged on log at Warn. Its Addr is s.Addr;
+// a caller that listens itself passes the listener to Serve.
+func (s HTTPServer) Server(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              s.Addr,
+		Handler:           h,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
