@@ -134,9 +134,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	}
 	defer stopTracing() // last: after the consumer stopped making spans
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	// The service's own registry, served at GET /metrics on the admin
 	// listener (METRICS_ADDR), never on the API port: no global state. It
@@ -155,15 +155,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error)
 	starting := newStartupState()
 	handler := &swapHandler{}
 	handler.set(startupHandler(starting))
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTPReadTimeout,
-		WriteTimeout:      cfg.HTTPWriteTimeout,
-		IdleTimeout:       cfg.HTTPIdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := cfg.HTTP.Server(handler, log)
 
 	// The workers run on a context of their own, cancelled only once the
 	// HTTP server has drained, so that in-flight reads (and read-your-writes
