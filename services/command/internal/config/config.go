@@ -5,8 +5,8 @@ package config
 
 import (
 	"log/slog"
+	"maps"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
@@ -20,8 +20,11 @@ import (
 
 // Config is the complete configuration of the command service.
 type Config struct {
-	// HTTPAddr is the listen address of the HTTP API (HTTP_ADDR).
-	HTTPAddr string
+	// HTTP is where and how the HTTP API listens: HTTP_ADDR and the
+	// http.Server timeouts HTTP_READ_HEADER_TIMEOUT, HTTP_READ_TIMEOUT,
+	// HTTP_WRITE_TIMEOUT and HTTP_IDLE_TIMEOUT (read by
+	// envconfig.Parser.HTTPServer, as the query service reads them).
+	HTTP envconfig.HTTPServer
 	// DatabaseURL is the PostgreSQL connection string: DATABASE_URL, or the
 	// content of the file DATABASE_URL_FILE (one trailing newline removed);
 	// setting both is an error.
@@ -124,10 +127,19 @@ const ClientID = "companias-command"
 // apart from the query service's, so both run side by side (make run).
 const DefaultMetricsAddr = "127.0.0.1:9090"
 
+// Defaults of the HTTP server settings (Config.HTTP).
+const (
+	DefaultHTTPAddr              = "127.0.0.1:8080" // loopback: deploy files set :8080 with auth on
+	DefaultHTTPReadHeaderTimeout = 5 * time.Second
+	DefaultHTTPReadTimeout       = 15 * time.Second
+	DefaultHTTPWriteTimeout      = 30 * time.Second
+	DefaultHTTPIdleTimeout       = 2 * time.Minute
+)
+
 // defaults are the values used for unset variables: the service's own,
-// kafkakit's and package topics' (topics.WithKafkaVariables).
-var defaults = topics.WithKafkaVariables(map[string]string{
-	"HTTP_ADDR":                  "127.0.0.1:8080", // loopback: deploy files set :8080 with auth on
+// envconfig's HTTP server settings, kafkakit's and package topics'
+// (topics.WithKafkaVariables).
+var defaults = topics.WithKafkaVariables(withHTTPServer(map[string]string{
 	"DATABASE_URL":               "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
 	"DATABASE_URL_FILE":          "",
 	"MIGRATE_ON_START":           "true",
@@ -166,7 +178,14 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"OTEL_SERVICE_NAME":                  "companias-command",
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
-})
+}))
+
+// withHTTPServer adds to m the defaults of the variables of Config.HTTP.
+func withHTTPServer(m map[string]string) map[string]string {
+	maps.Copy(m, envconfig.HTTPServerDefaults(DefaultHTTPAddr, DefaultHTTPReadHeaderTimeout,
+		DefaultHTTPReadTimeout, DefaultHTTPWriteTimeout, DefaultHTTPIdleTimeout))
+	return m
+}
 
 // Variables lists every environment variable the service reads
 // with its default ("" when it has none or is derived).
@@ -190,13 +209,9 @@ func Load(getenv func(string) string) (Config, error) {
 // no files. A file that cannot be read is reported with the other errors.
 func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
 	p := envconfig.New(getenv, readFile, defaults)
-	dbVar := "DATABASE_URL"
-	if p.Raw("DATABASE_URL_FILE") != "" {
-		dbVar = "DATABASE_URL_FILE"
-	}
 	c := Config{
-		HTTPAddr:             p.Addr("HTTP_ADDR"),
-		DatabaseURL:          p.Secret("DATABASE_URL"),
+		HTTP:                 p.HTTPServer(),
+		DatabaseURL:          p.SecretURL("DATABASE_URL", "postgres://", "postgresql://"),
 		MigrateOnStart:       p.Bool("MIGRATE_ON_START"),
 		Kafka:                kafkakit.Load(p),
 		EventsTopic:          p.Topic("KAFKA_EVENTS_TOPIC"),
@@ -226,11 +241,8 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 	ts := topics.LoadSettings(p)
 	c.CreateTopics, c.TopicReplicationFactor = ts.Create, ts.ReplicationFactor
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
-	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {
+	if p.IsSet("KAFKA_COMMANDS_DLQ_TOPIC") {
 		c.CommandsDLQTopic = p.Topic("KAFKA_COMMANDS_DLQ_TOPIC")
-	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		p.Fail(dbVar, "must be a postgres:// URL")
 	}
 	if c.CommandsTopic != "" && (c.CommandsTopic == c.EventsTopic || c.CommandsDLQTopic == c.CommandsTopic) {
 		p.Fail("KAFKA_COMMANDS_TOPIC", "must differ from KAFKA_EVENTS_TOPIC and KAFKA_COMMANDS_DLQ_TOPIC")

@@ -13,6 +13,7 @@ import (
 	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
 	"github.com/propalpes/companias/services/command/internal/config"
 )
 
@@ -24,13 +25,19 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load with defaults: %v", err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.EventsTopic != "topic-eventos-compania" ||
+	if c.EventsTopic != "topic-eventos-compania" ||
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake || !c.MigrateOnStart ||
 		c.TopicReplicationFactor != 0 || c.DLQRetention != 168*time.Hour {
 		t.Errorf("unexpected defaults: %+v", c)
+	}
+	// The writer's HTTP timeouts, once hard-coded in commandd.
+	wantHTTP := envconfig.HTTPServer{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if c.HTTP != wantHTTP {
+		t.Errorf("HTTP = %+v, want %+v", c.HTTP, wantHTTP)
 	}
 	want := kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-command"}
 	if !reflect.DeepEqual(c.Kafka, want) {
@@ -56,9 +63,19 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_SESSION_TIMEOUT":    "45s",
 		"KAFKA_HEARTBEAT_INTERVAL": "3s",
 		"KAFKA_REBALANCE_TIMEOUT":  "1m",
+
+		"HTTP_ADDR":                "127.0.0.1:9000",
+		"HTTP_READ_HEADER_TIMEOUT": "1s",
+		"HTTP_READ_TIMEOUT":        "2s",
+		"HTTP_WRITE_TIMEOUT":       "3s",
+		"HTTP_IDLE_TIMEOUT":        "4s",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (envconfig.HTTPServer{Addr: "127.0.0.1:9000", ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second,
+		WriteTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second}); c.HTTP != want {
+		t.Errorf("HTTP = %+v, want %+v", c.HTTP, want)
 	}
 	if want := (kafkakit.Membership{SessionTimeout: 45 * time.Second, HeartbeatInterval: 3 * time.Second, RebalanceTimeout: time.Minute}); c.KafkaMembership != want {
 		t.Errorf("KafkaMembership = %+v, want %+v", c.KafkaMembership, want)
@@ -75,6 +92,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	_, err := config.Load(env(map[string]string{
 		"HTTP_ADDR":              "nope",
+		"HTTP_IDLE_TIMEOUT":      "0s",
 		"DATABASE_URL":           "mysql://x",
 		"KAFKA_BROKERS":          "host-without-port",
 		"KAFKA_EVENTS_TOPIC":     "bad topic",
@@ -94,7 +112,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Load accepted an invalid configuration")
 	}
-	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
+	for _, name := range []string{"HTTP_ADDR", "HTTP_IDLE_TIMEOUT", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
 		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL", "MIGRATE_ON_START",
 		"KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION",
 		"KAFKA_HEARTBEAT_INTERVAL (5s) must be at most a third of KAFKA_SESSION_TIMEOUT (7s)", "KAFKA_REBALANCE_TIMEOUT must be in"} {
@@ -330,7 +348,7 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 		{"both set", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_URL_FILE": "/db"}, []string{"DATABASE_URL and DATABASE_URL_FILE are both set"}},
 		{"unreadable", map[string]string{"DATABASE_URL_FILE": "/missing", "LOG_LEVEL": "loud"}, []string{"DATABASE_URL_FILE cannot be read", "/missing", "LOG_LEVEL"}},
 		{"empty", map[string]string{"DATABASE_URL_FILE": "/empty"}, []string{`DATABASE_URL_FILE names an empty file "/empty"`}},
-		{"not postgres", map[string]string{"DATABASE_URL_FILE": "/mysql"}, []string{"DATABASE_URL_FILE must be a postgres:// URL"}},
+		{"not postgres", map[string]string{"DATABASE_URL_FILE": "/mysql"}, []string{"DATABASE_URL_FILE must start with postgres:// or postgresql://"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
