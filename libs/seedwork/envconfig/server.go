@@ -1,8 +1,11 @@
 package envconfig
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -88,4 +91,31 @@ func (s HTTPServer) Server(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// Serve serves srv on ln until ctx is cancelled, then shuts it down
+// gracefully: it stops accepting and waits up to shutdownTimeout for the
+// requests in flight, then closes what is left. It returns nil after a
+// clean shutdown, "http server: …" when serving fails (a closed listener),
+// and "http shutdown: …" (wrapping context.DeadlineExceeded) when requests
+// outlived the timeout. Both services run their API through it, as one
+// worker of their errgroup.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
 }

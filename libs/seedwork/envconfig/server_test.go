@@ -1,7 +1,10 @@
 package envconfig_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -80,5 +83,72 @@ func TestHTTPServerServer(t *testing.T) {
 	}
 	if srv.MaxHeaderBytes != envconfig.MaxHeaderBytes || srv.ErrorLog == nil || srv.Handler == nil {
 		t.Errorf("Server() = MaxHeaderBytes %d, ErrorLog %v, Handler %v; want %d, a logger, the handler", srv.MaxHeaderBytes, srv.ErrorLog, srv.Handler, envconfig.MaxHeaderBytes)
+	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func TestServeCleanShutdown(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- envconfig.Serve(ctx, srv, ln, time.Second) }()
+	res, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Errorf("status = %d", res.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve after cancel = %v, want nil", err)
+	}
+}
+
+func TestServeListenerFailure(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	ln.Close()
+	err := envconfig.Serve(t.Context(), &http.Server{}, ln, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "http server") {
+		t.Errorf("Serve on a closed listener = %v, want an http server error", err)
+	}
+}
+
+func TestServeShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		close(entered)
+		<-release // a request that outlives the shutdown timeout
+	})}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- envconfig.Serve(ctx, srv, ln, 10*time.Millisecond) }()
+	go func() {
+		res, err := http.Get("http://" + ln.Addr().String() + "/")
+		if err == nil {
+			res.Body.Close()
+		}
+	}()
+	<-entered
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "http shutdown") {
+		t.Errorf("Serve with a stuck request = %v, want an http shutdown deadline error", err)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/propalpes/companias/libs/seedwork/cli"
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
 	"github.com/propalpes/companias/libs/telemetry/admin"
 	"github.com/propalpes/companias/libs/telemetry/buildinfo"
 	"github.com/propalpes/companias/libs/telemetry/logs"
@@ -256,25 +257,12 @@ func registerCollectors(reg prometheus.Registerer, p *projection) error {
 	return nil
 }
 
-// serveHTTP serves on ln until ctx is cancelled, then shuts the server down
-// gracefully within timeout. A clean shutdown returns nil.
+// serveHTTP serves the API on ln until ctx is cancelled, then drains it
+// within timeout (see envconfig.Serve).
 func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, log *slog.Logger) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	log.Info("http api listening", "addr", ln.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http server: %w", err)
+	if err := envconfig.Serve(ctx, srv, ln, timeout); err != nil {
+		return err
 	}
 	log.Info("http server stopped")
 	return nil
