@@ -30,7 +30,7 @@ type HTTPServer struct {
 	IdleTimeout time.Duration
 }
 
-// The variables HTTPServer reads; give each a default (see HTTPServerDefaults).
+// The variables HTTPServer reads besides HTTPAddrVar; give each a default.
 const (
 	HTTPReadHeaderTimeoutVar = "HTTP_READ_HEADER_TIMEOUT"
 	HTTPReadTimeoutVar       = "HTTP_READ_TIMEOUT"
@@ -45,19 +45,6 @@ const MaxHeaderBytes = 64 << 10
 
 // maxHTTPTimeout is the largest value an HTTP_*_TIMEOUT may take.
 const maxHTTPTimeout = time.Hour
-
-// HTTPServerDefaults returns the defaults map entries of the variables
-// HTTPServer reads, for a service listening on addr with these timeouts;
-// merge them into the map given to New.
-func HTTPServerDefaults(addr string, readHeader, read, write, idle time.Duration) map[string]string {
-	return map[string]string{
-		HTTPAddrVar:              addr,
-		HTTPReadHeaderTimeoutVar: readHeader.String(),
-		HTTPReadTimeoutVar:       read.String(),
-		HTTPWriteTimeoutVar:      write.String(),
-		HTTPIdleTimeoutVar:       idle.String(),
-	}
-}
 
 // HTTPServer reads HTTP_ADDR as Addr does and the four HTTP_*_TIMEOUT
 // variables as durations in [1ms, 1h]. A read timeout shorter than the

@@ -13,7 +13,8 @@ import (
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
 )
 
-var serverDefaults = envconfig.HTTPServerDefaults("127.0.0.1:8080", 5*time.Second, 15*time.Second, 30*time.Second, 2*time.Minute)
+var serverDefaults = map[string]string{"HTTP_ADDR": "127.0.0.1:8080", "HTTP_READ_HEADER_TIMEOUT": "5s",
+	"HTTP_READ_TIMEOUT": "15s", "HTTP_WRITE_TIMEOUT": "30s", "HTTP_IDLE_TIMEOUT": "2m"}
 
 func TestHTTPServer(t *testing.T) {
 	t.Parallel()

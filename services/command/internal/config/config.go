@@ -5,7 +5,6 @@ package config
 
 import (
 	"log/slog"
-	"maps"
 	"os"
 	"time"
 
@@ -136,10 +135,15 @@ const (
 	DefaultHTTPIdleTimeout       = 2 * time.Minute
 )
 
-// defaults are the values used for unset variables: the service's own,
-// envconfig's HTTP server settings, kafkakit's and package topics'
-// (topics.WithKafkaVariables).
-var defaults = topics.WithKafkaVariables(withHTTPServer(map[string]string{
+// defaults are the values used for unset variables: the service's own
+// (HTTP_* are read by envconfig.Parser.HTTPServer), kafkakit's and package
+// topics' (topics.WithKafkaVariables).
+var defaults = topics.WithKafkaVariables(map[string]string{
+	"HTTP_ADDR":                  DefaultHTTPAddr,
+	"HTTP_READ_HEADER_TIMEOUT":   DefaultHTTPReadHeaderTimeout.String(),
+	"HTTP_READ_TIMEOUT":          DefaultHTTPReadTimeout.String(),
+	"HTTP_WRITE_TIMEOUT":         DefaultHTTPWriteTimeout.String(),
+	"HTTP_IDLE_TIMEOUT":          DefaultHTTPIdleTimeout.String(),
 	"DATABASE_URL":               "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
 	"DATABASE_URL_FILE":          "",
 	"MIGRATE_ON_START":           "true",
@@ -178,14 +182,7 @@ var defaults = topics.WithKafkaVariables(withHTTPServer(map[string]string{
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"OTEL_SERVICE_NAME":                  "companias-command",
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
-}))
-
-// withHTTPServer adds to m the defaults of the variables of Config.HTTP.
-func withHTTPServer(m map[string]string) map[string]string {
-	maps.Copy(m, envconfig.HTTPServerDefaults(DefaultHTTPAddr, DefaultHTTPReadHeaderTimeout,
-		DefaultHTTPReadTimeout, DefaultHTTPWriteTimeout, DefaultHTTPIdleTimeout))
-	return m
-}
+})
 
 // Variables lists every environment variable the service reads
 // with its default ("" when it has none or is derived).

@@ -7,7 +7,6 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -164,7 +163,12 @@ const ClientID = "companias-query"
 // defaults maps every variable the service reads to the text of its
 // default ("" when it has none or is derived): the service's own,
 // kafkakit's and package topics' (topics.WithKafkaVariables).
-var defaults = topics.WithKafkaVariables(withHTTPServer(map[string]string{
+var defaults = topics.WithKafkaVariables(map[string]string{
+	"HTTP_ADDR":                  DefaultHTTPAddr,
+	"HTTP_READ_HEADER_TIMEOUT":   DefaultHTTPReadHeaderTimeout.String(),
+	"HTTP_READ_TIMEOUT":          DefaultHTTPReadTimeout.String(),
+	"HTTP_WRITE_TIMEOUT":         DefaultHTTPWriteTimeout.String(),
+	"HTTP_IDLE_TIMEOUT":          DefaultHTTPIdleTimeout.String(),
 	"READ_WAIT_DEFAULT":          DefaultReadWaitDefault.String(),
 	"READ_WAIT_MAX":              DefaultReadWaitMax.String(),
 	"READ_WAIT_MAX_WAITS":        strconv.Itoa(DefaultReadWaitMaxWaits),
@@ -199,14 +203,7 @@ var defaults = topics.WithKafkaVariables(withHTTPServer(map[string]string{
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
 	"OTEL_SERVICE_NAME":                  DefaultOTELServiceName,
 	"OTEL_TRACES_SAMPLER_ARG":            strconv.FormatFloat(DefaultOTELSampleRatio, 'g', -1, 64),
-}))
-
-// withHTTPServer adds to m the defaults of the variables of Config.HTTP.
-func withHTTPServer(m map[string]string) map[string]string {
-	maps.Copy(m, envconfig.HTTPServerDefaults(DefaultHTTPAddr, DefaultHTTPReadHeaderTimeout,
-		DefaultHTTPReadTimeout, DefaultHTTPWriteTimeout, DefaultHTTPIdleTimeout))
-	return m
-}
+})
 
 // Variables lists every environment variable the service reads with its
 // default ("" when it has none or is derived).
