@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/propalpes/companias/libs/seedwork/cli"
@@ -58,7 +59,7 @@ func program(getenv func(string) string) cli.Program {
 			if err := cli.NoArgs(name, args); err != nil {
 				return err
 			}
-			cfg, err := config.Load(getenv)
+			cfg, err := config.Load(getenv, os.ReadFile)
 			if err != nil {
 				return err // "invalid configuration: …", every problem listed
 			}

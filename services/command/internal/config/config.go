@@ -4,14 +4,12 @@
 package config
 
 import (
-	"log/slog"
-	"os"
+	"maps"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
-	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
@@ -19,11 +17,10 @@ import (
 
 // Config is the complete configuration of the command service.
 type Config struct {
-	// HTTP is where and how the HTTP API listens: HTTP_ADDR and the
-	// http.Server timeouts HTTP_READ_HEADER_TIMEOUT, HTTP_READ_TIMEOUT,
-	// HTTP_WRITE_TIMEOUT and HTTP_IDLE_TIMEOUT (read by
-	// envconfig.Parser.HTTPServer, as the query service reads them).
-	HTTP envconfig.HTTPServer
+	// Service holds what both services read alike: HTTP (HTTP_ADDR 127.0.0.1:8080
+	// and the HTTP_*_TIMEOUTs), Admin (METRICS_ADDR 127.0.0.1:9090,
+	// PPROF_*), Auth (AUTH_*), Tracing (OTEL_*), ShutdownTimeout and LogLevel.
+	envconfig.Service
 	// DatabaseURL is the PostgreSQL connection string: DATABASE_URL, or the
 	// content of the file DATABASE_URL_FILE (one trailing newline removed);
 	// setting both is an error.
@@ -99,21 +96,6 @@ type Config struct {
 	OutboxLeaseTTL time.Duration
 	// IdempotencyRetention is how long idempotency records are kept (IDEMPOTENCY_RETENTION).
 	IdempotencyRetention time.Duration
-	// ShutdownTimeout bounds the graceful stop (SHUTDOWN_TIMEOUT).
-	ShutdownTimeout time.Duration
-	// LogLevel is debug, info, warn or error (LOG_LEVEL).
-	LogLevel slog.Level
-	// Admin is where the operator endpoints listen: GET /metrics on
-	// METRICS_ADDR (loopback 127.0.0.1:9090 by default; "off": none) and the
-	// Go profiler on PPROF_ADDR (unset: off; loopback only unless
-	// PPROF_ALLOW_REMOTE=true). Never on the API port.
-	Admin envconfig.Admin
-	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
-	// read and checked by envconfig.Parser.Auth: AUTH_MODE is required unless
-	// HTTP_ADDR is a loopback address).
-	Auth jwtauth.Settings
-	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
-	Tracing Tracing
 }
 
 // Tracing is the OpenTelemetry tracing configuration (OTEL_*, see envconfig.Parser.Tracing).
@@ -184,30 +166,19 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
 })
 
-// Variables lists every environment variable the service reads
-// with its default ("" when it has none or is derived).
-func Variables() map[string]string {
-	out := make(map[string]string, len(defaults))
-	for k, v := range defaults {
-		out[k] = v
-	}
-	return out
-}
+// Variables lists every environment variable the writer reads, with its
+// default ("" when it has none or is derived from another).
+func Variables() map[string]string { return maps.Clone(defaults) }
 
-// Load reads the configuration through getenv (os.Getenv in main) and
-// validates it; the *_FILE variables name files read with os.ReadFile. The
-// error lists every invalid variable.
-func Load(getenv func(string) string) (Config, error) {
-	return LoadFiles(getenv, os.ReadFile)
-}
-
-// LoadFiles is Load with readFile reading the files named by the *_FILE
-// variables (DATABASE_URL_FILE, AUTH_HS256_SECRET_FILE), so that tests need
-// no files. A file that cannot be read is reported with the other errors.
-func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+// Load reads the writer's configuration through getenv (os.Getenv in main)
+// and the files its *_FILE variables name (DATABASE_URL_FILE,
+// AUTH_HS256_SECRET_FILE) through readFile (os.ReadFile in main), and
+// validates it. The error, "invalid configuration: …", lists every invalid
+// variable; an unreadable file is one of them.
+func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
 	p := envconfig.New(getenv, readFile, defaults)
 	c := Config{
-		HTTP:                 p.HTTPServer(),
+		Service:              p.Service(),
 		DatabaseURL:          p.SecretURL("DATABASE_URL", "postgres://", "postgresql://"),
 		MigrateOnStart:       p.Bool("MIGRATE_ON_START"),
 		Kafka:                kafkakit.Load(p),
@@ -228,12 +199,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		OutboxRetention:      p.DurationRange("OUTBOX_RETENTION", time.Minute, 365*24*time.Hour),
 		OutboxLeaseTTL:       p.DurationRange("OUTBOX_LEASE_TTL", time.Second, 5*time.Minute),
 		IdempotencyRetention: p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
-		ShutdownTimeout:      p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
-		LogLevel:             p.Level("LOG_LEVEL"),
-		Auth:                 p.Auth(),
-		Tracing:              p.Tracing(),
 	}
-	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
 	ts := topics.LoadSettings(p)
 	c.CreateTopics, c.TopicReplicationFactor = ts.Create, ts.ReplicationFactor

@@ -19,9 +19,12 @@ import (
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// load is Load with the real file system, as main calls it.
+func load(getenv func(string) string) (config.Config, error) { return config.Load(getenv, os.ReadFile) }
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil {
 		t.Fatalf("Load with defaults: %v", err)
 	}
@@ -50,7 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadOverrides(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"KAFKA_BROKERS":        "a:1, b:2",
 		"KAFKA_COMMANDS_TOPIC": "cmds",
 		"OUTBOX_BATCH_SIZE":    "50",
@@ -90,7 +93,7 @@ func TestLoadOverrides(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(env(map[string]string{
+	_, err := load(env(map[string]string{
 		"HTTP_ADDR":              "nope",
 		"HTTP_IDLE_TIMEOUT":      "0s",
 		"DATABASE_URL":           "mysql://x",
@@ -131,7 +134,7 @@ func TestLoadReplicationFactor(t *testing.T) {
 		want  int
 		ok    bool
 	}{{"0", 0, true}, {"1", 1, true}, {"32", 32, true}, {"33", 0, false}, {"-1", 0, false}, {"three", 0, false}} {
-		c, err := config.Load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": tt.value}))
+		c, err := load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": tt.value}))
 		if tt.ok && (err != nil || c.TopicReplicationFactor != tt.want) {
 			t.Errorf("KAFKA_REPLICATION_FACTOR=%s: %d, %v; want %d", tt.value, c.TopicReplicationFactor, err, tt.want)
 		}
@@ -139,7 +142,7 @@ func TestLoadReplicationFactor(t *testing.T) {
 			t.Errorf("KAFKA_REPLICATION_FACTOR=%s: error %v, want the range", tt.value, err)
 		}
 	}
-	c, err := config.Load(env(map[string]string{"KAFKA_TOPIC_REPLICATION_FACTOR": "3"}))
+	c, err := load(env(map[string]string{"KAFKA_TOPIC_REPLICATION_FACTOR": "3"}))
 	if err != nil || c.TopicReplicationFactor != 0 {
 		t.Errorf("KAFKA_TOPIC_REPLICATION_FACTOR=3: %d, %v; want it ignored (0)", c.TopicReplicationFactor, err)
 	}
@@ -151,7 +154,7 @@ func TestLoadReplicationFactor(t *testing.T) {
 // themselves are tested in kafkakit).
 func TestLoadKafkaSecurity(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": "/ca.pem",
 		"KAFKA_SASL_MECHANISM": "scram-sha-512", "KAFKA_SASL_USERNAME": "writer", "KAFKA_SASL_PASSWORD": "pw",
 	}))
@@ -165,7 +168,7 @@ func TestLoadKafkaSecurity(t *testing.T) {
 		t.Errorf("Kafka = %+v, want %+v", c.Kafka, want)
 	}
 
-	_, err = config.Load(env(map[string]string{
+	_, err = load(env(map[string]string{
 		"KAFKA_TLS_CA_FILE":    "/ca.pem", // without KAFKA_TLS_ENABLED
 		"KAFKA_SASL_MECHANISM": "PLAIN",   // without a username and password
 		"LOG_LEVEL":            "loud",
@@ -226,11 +229,11 @@ const (
 
 func TestLoadAuth(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone}) {
 		t.Fatalf("default auth = %+v, %v; want mode none", c.Auth, err)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32,
+	c, err = load(env(map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32,
 		"AUTH_ISSUER": "https://idp", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil {
 		t.Fatal(err)
@@ -242,11 +245,11 @@ func TestLoadAuth(t *testing.T) {
 	if s := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.Auth.HS256Secret); strings.Contains(s, secret32) || strings.Contains(s, string(key32)) || !strings.Contains(s, "[redacted]") {
 		t.Errorf("printed config leaks the secret: %s", s)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
+	c, err = load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
+	c, err = load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil || c.Auth.Mode != jwtauth.ModeJWKS || c.Auth.JWKSURL != "https://idp.example/.well-known/jwks.json" {
 		t.Errorf("jwks auth = %+v, %v", c.Auth, err)
 	}
@@ -272,7 +275,7 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(tt.env))
+			_, err := load(env(tt.env))
 			if err == nil {
 				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
 			}
@@ -288,7 +291,7 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 // AUTH_MODE=none beyond loopback is the explicit opt-in's only.
 func TestLoadAuthNoneOnNetwork(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
+	c, err := load(env(map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
 	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
 		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
 	}
@@ -322,17 +325,17 @@ func TestLoadDatabaseURLFile(t *testing.T) {
 	const dsn = "postgres://companias:s3cret@db:5432/propalpes?sslmode=require"
 	read := files(map[string]string{"/run/secrets/db": dsn + "\n", "/run/secrets/crlf": dsn + "\r\n", "/run/secrets/two": dsn + "\n\n"})
 	for _, path := range []string{"/run/secrets/db", "/run/secrets/crlf"} {
-		c, err := config.LoadFiles(env(map[string]string{"DATABASE_URL_FILE": path}), read)
+		c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": path}), read)
 		if err != nil || c.DatabaseURL != dsn {
 			t.Errorf("DATABASE_URL_FILE=%s: DatabaseURL = %q, %v; want %q", path, c.DatabaseURL, err, dsn)
 		}
 	}
 	// Only one trailing newline is removed; the rest belongs to the value.
-	if c, err := config.LoadFiles(env(map[string]string{"DATABASE_URL_FILE": "/run/secrets/two"}), read); err != nil || c.DatabaseURL != dsn+"\n" {
+	if c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": "/run/secrets/two"}), read); err != nil || c.DatabaseURL != dsn+"\n" {
 		t.Errorf("two newlines: DatabaseURL = %q, %v", c.DatabaseURL, err)
 	}
 	// Load reads real files.
-	if c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": writeFile(t, dsn+"\n")})); err != nil || c.DatabaseURL != dsn {
+	if c, err := load(env(map[string]string{"DATABASE_URL_FILE": writeFile(t, dsn+"\n")})); err != nil || c.DatabaseURL != dsn {
 		t.Errorf("Load with a real file: DatabaseURL = %q, %v", c.DatabaseURL, err)
 	}
 }
@@ -353,7 +356,7 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.LoadFiles(env(tt.env), read)
+			_, err := config.Load(env(tt.env), read)
 			if err == nil {
 				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
 			}
@@ -371,7 +374,7 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 
 func TestLoadFilesReadsSecretFile(t *testing.T) {
 	t.Parallel()
-	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}), files(map[string]string{"/jwt": secret32 + "\n"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}

@@ -69,7 +69,7 @@ func program(getenv func(string) string) cli.Program {
 			if err := cli.NoArgs(name, args); err != nil {
 				return err
 			}
-			cfg, err := config.Load(getenv)
+			cfg, err := config.Load(getenv, os.ReadFile)
 			if err != nil {
 				return err // "invalid configuration: …", every problem listed
 			}

@@ -7,14 +7,13 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"os"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
-	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
@@ -52,13 +51,13 @@ const (
 // Config is the whole configuration of the query service. Build it with
 // Load; the zero value is not valid.
 type Config struct {
-	// HTTP is where and how the HTTP API listens: HTTP_ADDR and the
-	// http.Server timeouts HTTP_READ_HEADER_TIMEOUT, HTTP_READ_TIMEOUT,
-	// HTTP_WRITE_TIMEOUT and HTTP_IDLE_TIMEOUT (read by
-	// envconfig.Parser.HTTPServer, as the command service reads them). The
-	// write timeout must exceed ReadWaitMax, or a read-your-writes wait
-	// would be cut off before it can answer.
-	HTTP envconfig.HTTPServer
+	// Service holds what both services read alike: HTTP (HTTP_ADDR 127.0.0.1:8081
+	// and the HTTP_*_TIMEOUTs; HTTP_WRITE_TIMEOUT must exceed ReadWaitMax, or
+	// a read-your-writes wait would be cut off before it can answer), Admin
+	// (METRICS_ADDR 127.0.0.1:9091, PPROF_*), Auth (AUTH_*), Tracing
+	// (OTEL_*), ShutdownTimeout and LogLevel.
+	envconfig.Service
+
 	// ReadWaitDefault is how long GET /v1/companias/{id}?min_version=N waits
 	// when the request gives no wait (READ_WAIT_DEFAULT); ReadWaitMax is the
 	// largest wait a request may ask for (READ_WAIT_MAX).
@@ -133,25 +132,6 @@ type Config struct {
 	// chunk × writers below its pool and the chunk below 50); against MongoDB
 	// a few hundred saves round trips.
 	ProjectionWriteChunk int
-
-	// Admin is where the operator endpoints listen: GET /metrics on
-	// METRICS_ADDR (loopback 127.0.0.1:9091 by default; "off": none) and the
-	// Go profiler on PPROF_ADDR (unset: off; loopback only unless
-	// PPROF_ALLOW_REMOTE=true). Never on the API port.
-	Admin envconfig.Admin
-
-	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
-	ShutdownTimeout time.Duration
-	// LogLevel is the slog level: debug, info, warn or error (LOG_LEVEL).
-	LogLevel slog.Level
-
-	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
-	// read and checked by envconfig.Parser.Auth: AUTH_MODE is required unless
-	// HTTP_ADDR is a loopback address).
-	Auth jwtauth.Settings
-
-	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
-	Tracing Tracing
 }
 
 // Tracing is the OpenTelemetry tracing configuration (OTEL_*, see envconfig.Parser.Tracing).
@@ -205,31 +185,19 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"OTEL_TRACES_SAMPLER_ARG":            strconv.FormatFloat(DefaultOTELSampleRatio, 'g', -1, 64),
 })
 
-// Variables lists every environment variable the service reads with its
-// default ("" when it has none or is derived).
-func Variables() map[string]string {
-	out := make(map[string]string, len(defaults))
-	for k, v := range defaults {
-		out[k] = v
-	}
-	return out
-}
+// Variables maps each environment variable of the reader to its default
+// ("" for none, or a value derived from another variable).
+func Variables() map[string]string { return maps.Clone(defaults) }
 
-// Load reads the configuration through getenv (os.Getenv in main, a map in
-// tests) and validates it; the *_FILE variables name files read with
-// os.ReadFile. The error, "invalid configuration: …", lists every invalid
-// variable, one a line.
-func Load(getenv func(string) string) (Config, error) {
-	return LoadFiles(getenv, os.ReadFile)
-}
-
-// LoadFiles is Load with readFile reading the files named by the *_FILE
-// variables (MONGO_URI_FILE, AUTH_HS256_SECRET_FILE), so that tests need no
-// files. A file that cannot be read is reported with the other errors.
-func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+// Load validates the reader's environment, read through getenv (a map in
+// tests), with MONGO_URI_FILE and AUTH_HS256_SECRET_FILE read through
+// readFile (main passes os.ReadFile). Its error starts "invalid
+// configuration: " and names every bad variable, a line each, unreadable
+// files included.
+func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
 	p := envconfig.New(getenv, readFile, defaults)
 	c := Config{
-		HTTP:                   p.HTTPServer(),
+		Service:                p.Service(),
 		ReadWaitDefault:        p.DurationRange("READ_WAIT_DEFAULT", time.Millisecond, time.Hour),
 		ReadWaitMax:            p.DurationRange("READ_WAIT_MAX", time.Millisecond, time.Hour),
 		ReadWaitMaxWaits:       p.IntRange("READ_WAIT_MAX_WAITS", 1, 1_000_000),
@@ -246,12 +214,7 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		ProjectionLinger:       p.DurationRange("PROJECTION_LINGER", time.Microsecond, time.Minute),
 		ProjectionWriteTimeout: p.DurationRange("PROJECTION_WRITE_TIMEOUT", time.Millisecond, time.Hour),
 		ProjectionWriteChunk:   p.IntRange("PROJECTION_WRITE_CHUNK", 1, 1000),
-		ShutdownTimeout:        p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
-		LogLevel:               p.Level("LOG_LEVEL"),
-		Auth:                   p.Auth(),
-		Tracing:                p.Tracing(),
 	}
-	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
 	ts := topics.LoadSettings(p)
 	c.KafkaCreateTopics, c.KafkaReplicationFactor = ts.Create, ts.ReplicationFactor

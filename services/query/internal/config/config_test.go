@@ -22,20 +22,29 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// load is Load with the real file system, as main calls it.
+func load(getenv func(string) string) (config.Config, error) { return config.Load(getenv, os.ReadFile) }
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	got, err := config.Load(env(nil))
+	got, err := load(env(nil))
 	if err != nil {
 		t.Fatalf("Load(empty env) error = %v, want nil", err)
 	}
 	want := config.Config{
-		HTTP: envconfig.HTTPServer{Addr: "127.0.0.1:8081", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second},
+		Service: envconfig.Service{
+			HTTP: envconfig.HTTPServer{Addr: "127.0.0.1:8081", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+				WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second},
+			Admin:           envconfig.Admin{MetricsAddr: "127.0.0.1:9091"},
+			Auth:            jwtauth.Settings{Mode: jwtauth.ModeNone},
+			Tracing:         config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
+			ShutdownTimeout: 10 * time.Second,
+			LogLevel:        slog.LevelInfo,
+		},
 		ReadWaitDefault:        2 * time.Second,
 		ReadWaitMax:            10 * time.Second,
 		ReadWaitMaxWaits:       1000,
 		MongoQueryTimeout:      5 * time.Second,
-		Admin:                  envconfig.Admin{MetricsAddr: "127.0.0.1:9091"},
 		Kafka:                  kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "topic-eventos-compania",
 		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
@@ -51,10 +60,6 @@ func TestLoadDefaults(t *testing.T) {
 		ProjectionLinger:       5 * time.Millisecond,
 		ProjectionWriteTimeout: 30 * time.Second,
 		ProjectionWriteChunk:   10,
-		ShutdownTimeout:        10 * time.Second,
-		LogLevel:               slog.LevelInfo,
-		Auth:                   jwtauth.Settings{Mode: jwtauth.ModeNone},
-		Tracing:                config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty env) =\n%+v\nwant\n%+v", got, want)
@@ -63,7 +68,7 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadOverrides(t *testing.T) {
 	t.Parallel()
-	got, err := config.Load(env(map[string]string{
+	got, err := load(env(map[string]string{
 		"HTTP_ADDR":                "127.0.0.1:9000",
 		"HTTP_READ_HEADER_TIMEOUT": "1s",
 		"HTTP_READ_TIMEOUT":        "2s",
@@ -102,13 +107,20 @@ func TestLoadOverrides(t *testing.T) {
 		t.Fatalf("Load error = %v, want nil", err)
 	}
 	want := config.Config{
-		HTTP: envconfig.HTTPServer{Addr: "127.0.0.1:9000", ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second,
-			WriteTimeout: 20 * time.Second, IdleTimeout: 3 * time.Second},
+		Service: envconfig.Service{
+			HTTP: envconfig.HTTPServer{Addr: "127.0.0.1:9000", ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second,
+				WriteTimeout: 20 * time.Second, IdleTimeout: 3 * time.Second},
+			Admin: envconfig.Admin{MetricsAddr: "127.0.0.1:9191", PprofAddr: "[::1]:6060"},
+			Auth: jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
+				Issuer: "https://idp.example", Audience: "companias-query"},
+			Tracing:         config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
+			ShutdownTimeout: 4 * time.Second,
+			LogLevel:        slog.LevelDebug,
+		},
 		ReadWaitDefault:        time.Second,
 		ReadWaitMax:            5 * time.Second,
 		ReadWaitMaxWaits:       7,
 		MongoQueryTimeout:      250 * time.Millisecond,
-		Admin:                  envconfig.Admin{MetricsAddr: "127.0.0.1:9191", PprofAddr: "[::1]:6060"},
 		Kafka:                  kafkakit.Config{Brokers: []string{"a:1", "b:2"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "ev",
 		KafkaEventsDLQTopic:    "ev.dlq",
@@ -124,11 +136,6 @@ func TestLoadOverrides(t *testing.T) {
 		ProjectionLinger:       time.Millisecond,
 		ProjectionWriteTimeout: 45 * time.Second,
 		ProjectionWriteChunk:   500,
-		ShutdownTimeout:        4 * time.Second,
-		LogLevel:               slog.LevelDebug,
-		Auth: jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
-			Issuer: "https://idp.example", Audience: "companias-query"},
-		Tracing: config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
@@ -137,7 +144,7 @@ func TestLoadOverrides(t *testing.T) {
 
 func TestLoadExplicitDLQTopic(t *testing.T) {
 	t.Parallel()
-	got, err := config.Load(env(map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": "my-dlq"}))
+	got, err := load(env(map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": "my-dlq"}))
 	if err != nil {
 		t.Fatalf("Load error = %v", err)
 	}
@@ -198,7 +205,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(tt.env))
+			_, err := load(env(tt.env))
 			if err == nil {
 				t.Fatalf("Load(%v) error = nil, want one mentioning %q", tt.env, tt.want)
 			}
@@ -217,7 +224,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 // themselves are tested in kafkakit).
 func TestLoadKafkaSecurity(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true",
 		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "reader", "KAFKA_SASL_PASSWORD": "pw",
 	}))
@@ -234,7 +241,7 @@ func TestLoadKafkaSecurity(t *testing.T) {
 		t.Errorf("Warnings() = %q, want the one about skipping verification", c.Kafka.Warnings())
 	}
 
-	_, err = config.Load(env(map[string]string{
+	_, err = load(env(map[string]string{
 		"KAFKA_TLS_CERT_FILE": "/c.pem", // without KAFKA_TLS_ENABLED
 		"KAFKA_SASL_USERNAME": "reader", // without KAFKA_SASL_MECHANISM
 		"MONGO_URI":           "http://x",
@@ -278,7 +285,7 @@ func TestVariablesListKafka(t *testing.T) {
 func TestLoadReplicationFactorZero(t *testing.T) {
 	t.Parallel()
 	for _, v := range []string{"", "0", "32"} {
-		if _, err := config.Load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": v})); err != nil {
+		if _, err := load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": v})); err != nil {
 			t.Errorf("KAFKA_REPLICATION_FACTOR=%q: %v", v, err)
 		}
 	}
@@ -303,14 +310,14 @@ const (
 
 func TestLoadAuthHS256(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
+	c, err := load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
 	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: key32, Issuer: "https://idp.example", Audience: "companias-query"}) {
 		t.Fatalf("Load = %#v, %v", c.Auth, err)
 	}
 	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secret32) || strings.Contains(s, string(key32)) || !strings.Contains(s, "[redacted]") {
 		t.Errorf("printed config leaks the secret: %s", s)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
+	c, err = load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
 	}
@@ -319,7 +326,7 @@ func TestLoadAuthHS256(t *testing.T) {
 // AUTH_MODE=none beyond loopback is the explicit opt-in's only.
 func TestLoadAuthNoneOnNetwork(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8081", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
+	c, err := load(env(map[string]string{"HTTP_ADDR": ":8081", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
 	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
 		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
 	}
@@ -345,7 +352,7 @@ func TestLoadAuthReportsEveryProblem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(tt.env))
+			_, err := load(env(tt.env))
 			if err == nil {
 				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
 			}
@@ -373,15 +380,15 @@ func TestLoadMongoURIFile(t *testing.T) {
 	const uri = "mongodb://companias:s3cret@mongo:27017/?authSource=admin"
 	read := files(map[string]string{"/run/secrets/mongo": uri + "\n", "/run/secrets/crlf": uri + "\r\n", "/run/secrets/raw": uri})
 	for _, path := range []string{"/run/secrets/mongo", "/run/secrets/crlf", "/run/secrets/raw"} {
-		c, err := config.LoadFiles(env(map[string]string{"MONGO_URI_FILE": path}), read)
+		c, err := config.Load(env(map[string]string{"MONGO_URI_FILE": path}), read)
 		if err != nil || c.MongoURI != uri {
 			t.Errorf("MONGO_URI_FILE=%s: MongoURI = %q, %v; want %q", path, c.MongoURI, err, uri)
 		}
 	}
-	if c, err := config.Load(env(map[string]string{"MONGO_URI_FILE": writeFile(t, uri+"\n")})); err != nil || c.MongoURI != uri {
+	if c, err := load(env(map[string]string{"MONGO_URI_FILE": writeFile(t, uri+"\n")})); err != nil || c.MongoURI != uri {
 		t.Errorf("Load with a real file: MongoURI = %q, %v", c.MongoURI, err)
 	}
-	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}), files(map[string]string{"/jwt": secret32 + "\n"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}
@@ -403,7 +410,7 @@ func TestLoadMongoURIFileErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.LoadFiles(env(tt.env), read)
+			_, err := config.Load(env(tt.env), read)
 			if err == nil {
 				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
 			}
