@@ -358,7 +358,7 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 			t.Parallel()
 			_, err := config.Load(env(tt.env), read)
 			if err == nil {
-				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
+				t.Fatalf("Load(%v) accepted an invalid configuration", tt.env)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -372,7 +372,7 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 	}
 }
 
-func TestLoadFilesReadsSecretFile(t *testing.T) {
+func TestLoadReadsSecretFile(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}), files(map[string]string{"/jwt": secret32 + "\n"}))
 	if err != nil || c.Auth.HS256Secret != key32 {

@@ -412,7 +412,7 @@ func TestLoadMongoURIFileErrors(t *testing.T) {
 			t.Parallel()
 			_, err := config.Load(env(tt.env), read)
 			if err == nil {
-				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
+				t.Fatalf("Load(%v) accepted an invalid configuration", tt.env)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
