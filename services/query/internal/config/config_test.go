@@ -179,6 +179,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{"mongo db", map[string]string{"MONGO_DATABASE": "a.b"}, []string{`MONGO_DATABASE must be a MongoDB database name`, `got "a.b"`}},
 		{"mongo db long", map[string]string{"MONGO_DATABASE": strings.Repeat("d", 64)}, []string{"MONGO_DATABASE must be a MongoDB database name"}},
 		{"read before headers", map[string]string{"HTTP_READ_HEADER_TIMEOUT": "20s"}, []string{"HTTP_READ_TIMEOUT (10s) must not be shorter than HTTP_READ_HEADER_TIMEOUT (20s)"}},
+		// The AUTH_* rules are envconfig's; Load reports them with the rest.
+		{"auth", map[string]string{"AUTH_MODE": "jwks", "LOG_LEVEL": "loud"}, []string{"AUTH_JWKS_URL is required", "LOG_LEVEL"}},
+		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8081"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`}},
 		{"http addr", map[string]string{"HTTP_ADDR": "localhost"}, []string{`HTTP_ADDR must be host:port, got "localhost"`}},
 		{"tracing endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4318"}, []string{"OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"}},
 		{"batch", map[string]string{"PROJECTION_BATCH_SIZE": "0"}, []string{"PROJECTION_BATCH_SIZE"}},
@@ -320,48 +323,6 @@ func TestLoadAuthHS256(t *testing.T) {
 	c, err = load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
-	}
-}
-
-// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
-func TestLoadAuthNoneOnNetwork(t *testing.T) {
-	t.Parallel()
-	c, err := load(env(map[string]string{"HTTP_ADDR": ":8081", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
-	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
-		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
-	}
-}
-
-func TestLoadAuthReportsEveryProblem(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		want []string
-	}{
-		// The rules themselves are tested in envconfig; Load must report
-		// them, together with the service's other problems.
-		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
-		{"jwks without issuer and audience", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
-			[]string{"AUTH_ISSUER is required with AUTH_MODE=jwks", "AUTH_AUDIENCE is required with AUTH_MODE=jwks"}},
-		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8081"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`}},
-		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8081", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
-		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"},
-			[]string{`AUTH_HS256_SECRET must start with "base64:" or "hex:"`, "LOG_LEVEL"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := load(env(tt.env))
-			if err == nil {
-				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-		})
 	}
 }
 
