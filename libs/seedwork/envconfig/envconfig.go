@@ -8,6 +8,13 @@
 // and the offending value, when that value is malformed or out of range; Err
 // joins the problems. Values read from files (the NAME_FILE convention of
 // container secrets) are never put in an error.
+//
+// Both services parse their Config with it the same way: the settings every
+// service has (Service: the HTTP listener and its timeouts, the admin
+// listeners, auth, tracing, shutdown grace, log level) through
+// Parser.Service, their own through the typed methods, cross-variable rules
+// through Fail. server.go also builds and runs the API's http.Server
+// (HTTPServer.Server, Serve), so that both services listen the same way.
 package envconfig
 
 import (
