@@ -8,6 +8,13 @@
 // and the offending value, when that value is malformed or out of range; Err
 // joins the problems. Values read from files (the NAME_FILE convention of
 // container secrets) are never put in an error.
+//
+// Both services parse their Config with it the same way: the settings every
+// service has (Service: the HTTP listener and its timeouts, the admin
+// listeners, auth, tracing, shutdown grace, log level) through
+// Parser.Service, their own through the typed methods, cross-variable rules
+// through Fail. server.go also builds and runs the API's http.Server
+// (HTTPServer.Server, Serve), so that both services listen the same way.
 package envconfig
 
 import (
@@ -125,13 +132,13 @@ func (p *Parser) Addr(name string) string {
 }
 
 // List returns the comma-separated host:port entries of name, spaces and
-// empty entries dropped. Each entry must be host:port, and there must be at
-// least one.
+// empty entries dropped. Each entry must be host:port with a port in
+// 1..65535 (see HostPort), and there must be at least one.
 func (p *Parser) List(name string) []string {
 	var out []string
 	for _, s := range SplitList(p.Str(name)) {
-		if _, _, err := net.SplitHostPort(s); err != nil {
-			p.Fail(name, fmt.Sprintf("entry %q must be host:port", s))
+		if !HostPort(s) {
+			p.Fail(name, fmt.Sprintf("entry %q must be host:port with a port in 1..65535", s))
 		}
 		out = append(out, s)
 	}
@@ -139,6 +146,39 @@ func (p *Parser) List(name string) []string {
 		p.Fail(name, "needs at least one host:port")
 	}
 	return out
+}
+
+// HostPort reports whether s is host:port with a non-empty host and a
+// numeric port in 1..65535: the address of a server to dial.
+func HostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// SecretURL returns Secret(name), which must start with one of schemes
+// (such as "postgres://"). The problem names the variable that gave the
+// value (name, or name+"_FILE") and never the value, which may hold a
+// password.
+func (p *Parser) SecretURL(name string, schemes ...string) string {
+	from := name
+	if p.Raw(name+"_FILE") != "" {
+		from = name + "_FILE"
+	}
+	v := p.Secret(name)
+	if v == "" {
+		return v
+	}
+	for _, s := range schemes {
+		if strings.HasPrefix(v, s) {
+			return v
+		}
+	}
+	p.Fail(from, "must start with "+strings.Join(schemes, " or "))
+	return v
 }
 
 // SplitList splits s at commas and drops spaces around entries and empty

@@ -58,6 +58,7 @@ func TestParserValues(t *testing.T) {
 		{"duration range", map[string]string{"X": "1m"}, func(p *envconfig.Parser) any { return p.DurationRange("X", time.Second, time.Minute) }, time.Minute},
 		{"level", map[string]string{"X": "DEBUG"}, func(p *envconfig.Parser) any { return p.Level("X") }, slog.LevelDebug},
 		{"level warning", map[string]string{"X": "Warning"}, func(p *envconfig.Parser) any { return p.Level("X") }, slog.LevelWarn},
+		{"secret url", map[string]string{"X": "postgresql://db/x"}, func(p *envconfig.Parser) any { return p.SecretURL("X", "postgres://", "postgresql://") }, "postgresql://db/x"},
 		{"level offset", map[string]string{"X": "info+2"}, func(p *envconfig.Parser) any { return p.Level("X") }, slog.Level(2)},
 		{"secret", map[string]string{"X": "v"}, func(p *envconfig.Parser) any { return p.Secret("X") }, "v"},
 		{"secret file", map[string]string{"X_FILE": "/s/nl"}, func(p *envconfig.Parser) any { return p.Secret("X") }, "value"},
@@ -93,7 +94,9 @@ func TestParserProblems(t *testing.T) {
 	}{
 		{"required", nil, func(p *envconfig.Parser) any { return p.Str("X") }, "X is required", ""},
 		{"addr without port", map[string]string{"X": "host"}, func(p *envconfig.Parser) any { return p.Addr("X") }, `X must be host:port, got "host"`, "host"},
-		{"list entry", map[string]string{"X": "a:1,b"}, func(p *envconfig.Parser) any { return p.List("X") }, `X entry "b" must be host:port`, []string{"a:1", "b"}},
+		{"list entry", map[string]string{"X": "a:1,b"}, func(p *envconfig.Parser) any { return p.List("X") }, `X entry "b" must be host:port with a port in 1..65535`, []string{"a:1", "b"}},
+		{"list port", map[string]string{"X": "a:1,h:99999,:9"}, func(p *envconfig.Parser) any { return p.List("X") },
+			"X entry \"h:99999\" must be host:port with a port in 1..65535\nX entry \":9\" must be host:port with a port in 1..65535", []string{"a:1", "h:99999", ":9"}},
 		{"empty list", map[string]string{"X": " , "}, func(p *envconfig.Parser) any { return p.List("X") }, "X needs at least one host:port", []string(nil)},
 		{"topic chars", map[string]string{"X": "a b"}, func(p *envconfig.Parser) any { return p.Topic("X") }, `X is not a valid Kafka topic name: "a b"`, "a b"},
 		{"topic dots", map[string]string{"X": ".."}, func(p *envconfig.Parser) any { return p.Topic("X") }, `X is not a valid Kafka topic name: ".."`, ".."},
@@ -111,6 +114,12 @@ func TestParserProblems(t *testing.T) {
 		{"secret both", map[string]string{"S": "v", "S_FILE": "/s/nl"}, func(p *envconfig.Parser) any { return p.Secret("S") }, "S and S_FILE are both set; set one", "fallback"},
 		{"secret unreadable", map[string]string{"S_FILE": "/missing"}, func(p *envconfig.Parser) any { return p.Secret("S") }, "S_FILE cannot be read: open /missing: file does not exist", "fallback"},
 		{"secret empty file", map[string]string{"S_FILE": "/s/empty"}, func(p *envconfig.Parser) any { return p.Secret("S") }, `S_FILE names an empty file "/s/empty"`, "fallback"},
+		{"secret url scheme", map[string]string{"S": "mysql://u:pw@db/x"}, func(p *envconfig.Parser) any { return p.SecretURL("S", "postgres://", "postgresql://") },
+			"S must start with postgres:// or postgresql://", "mysql://u:pw@db/x"},
+		{"secret url from file", map[string]string{"S_FILE": "/s/nl"}, func(p *envconfig.Parser) any { return p.SecretURL("S", "mongodb://") },
+			"S_FILE must start with mongodb://", "value"},
+		{"tracing without service name", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_SAMPLER_ARG": "1"}, func(p *envconfig.Parser) any { return p.Tracing().ServiceName },
+			"OTEL_SERVICE_NAME is required when tracing is on", ""},
 		{"otlp traces", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "c:4318"}, func(p *envconfig.Parser) any { return p.OTLPTracesEndpoint() },
 			`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL, got "c:4318"`, ""},
 		{"otlp base", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/?q=1"}, func(p *envconfig.Parser) any { return p.OTLPTracesEndpoint() },
@@ -183,6 +192,18 @@ func TestHelpers(t *testing.T) {
 	for in, want := range map[string]bool{"http://c:4318": true, "https://c/v1/traces": true, "c:4318": false, "ftp://c": false, "http://": false, "http://c?x=1": false, "http://c#f": false} {
 		if got := envconfig.OTLPURL(in); got != want {
 			t.Errorf("OTLPURL(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		"a:1": true, "kafka:9092": true, "[::1]:65535": true, "10.0.0.1:9092": true,
+		"": false, "kafka": false, ":9092": false, "h:0": false, "h:65536": false, "h:http": false, "h:-1": false,
+	} {
+		if got := envconfig.HostPort(in); got != want {
+			t.Errorf("HostPort(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -25,13 +25,18 @@ func (t Tracing) Enabled() bool { return t.Endpoint != "" }
 
 // Tracing reads the OTEL_* variables: the endpoint as
 // OTLPTracesEndpoint does, OTEL_SERVICE_NAME as Raw does (give it a
-// default), and OTEL_TRACES_SAMPLER_ARG as Ratio does.
+// default; with tracing on it must not be empty), and
+// OTEL_TRACES_SAMPLER_ARG as Ratio does.
 func (p *Parser) Tracing() Tracing {
-	return Tracing{
+	t := Tracing{
 		Endpoint:    p.OTLPTracesEndpoint(),
 		ServiceName: p.Raw("OTEL_SERVICE_NAME"),
 		SampleRatio: p.Ratio("OTEL_TRACES_SAMPLER_ARG"),
 	}
+	if t.Enabled() && t.ServiceName == "" {
+		p.Fail("OTEL_SERVICE_NAME", "is required when tracing is on")
+	}
+	return t
 }
 
 // OTLPTracesEndpoint returns the full OTLP/HTTP traces URL, as the

@@ -52,7 +52,7 @@ func TestNewAuthenticator(t *testing.T) {
 func TestRunRejectsBadAuthConfig(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short"}
-	err := run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "AUTH_HS256_SECRET") {
 		t.Fatalf("run = %v, want the AUTH_HS256_SECRET problem", err)
 	}
@@ -62,7 +62,7 @@ func TestRunRejectsBadAuthConfig(t *testing.T) {
 func TestRunRefusesAnOpenAPIBeyondLoopback(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"HTTP_ADDR": ":8080"}
-	err := run(context.Background(), func(k string) string { return env[k] }, &bytes.Buffer{})
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), `AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`) {
 		t.Fatalf("run = %v, want the AUTH_MODE problem", err)
 	}

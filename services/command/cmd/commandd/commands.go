@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/propalpes/companias/libs/seedwork/cli"
@@ -52,21 +52,25 @@ touch only PostgreSQL. Exit codes: 0 success, 1 failure, 2 usage error.
 // program is the companias-command binary: its subcommands over the
 // environment read through getenv.
 func program(getenv func(string) string) cli.Program {
+	// withConfig runs a command that takes no arguments with the
+	// configuration and the service's logger.
+	withConfig := func(name string, cmd func(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) error) cli.Func {
+		return func(ctx context.Context, args []string, _, stderr io.Writer) error {
+			if err := cli.NoArgs(name, args); err != nil {
+				return err
+			}
+			cfg, err := config.Load(getenv, os.ReadFile)
+			if err != nil {
+				return err // "invalid configuration: …", every problem listed
+			}
+			return cmd(ctx, cfg, newLogger(stderr, cfg.LogLevel), stderr)
+		}
+	}
 	return cli.Program{
 		Name: binary, Usage: usage, Default: "serve",
 		Commands: map[string]cli.Func{
-			"serve": func(ctx context.Context, args []string, _, stderr io.Writer) error {
-				if err := cli.NoArgs("serve", args); err != nil {
-					return err
-				}
-				return run(ctx, getenv, stderr)
-			},
-			"migrate": func(ctx context.Context, args []string, _, stderr io.Writer) error {
-				if err := cli.NoArgs("migrate", args); err != nil {
-					return err
-				}
-				return runMigrate(ctx, getenv, stderr)
-			},
+			"serve":   withConfig("serve", serve),
+			"migrate": withConfig("migrate", runMigrate),
 			"version": cli.Version(func(w io.Writer, asJSON bool) error {
 				return buildinfo.Read().Write(w, binary, asJSON)
 			}),
@@ -75,11 +79,6 @@ func program(getenv func(string) string) cli.Program {
 			},
 		},
 	}
-}
-
-// dispatch runs the command named by args (os.Args[1:]); see program.
-func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return program(getenv).Run(ctx, args, stdout, stderr)
 }
 
 // newLogger is the logger of the service and its subcommands: JSON lines
@@ -95,12 +94,8 @@ const openTimeout = time.Minute
 // Migrate serialises on an advisory lock, so it is safe while writers
 // start and migrate too; a migration may take long (a backfill), so only
 // ctx (a signal) bounds it.
-func runMigrate(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(logOut, cfg.LogLevel).With("command", "migrate")
+func runMigrate(ctx context.Context, cfg config.Config, log *slog.Logger, _ io.Writer) error {
+	log = log.With("command", "migrate")
 	openCtx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	pool, err := postgres.Open(openCtx, cfg.DatabaseURL, postgres.WithApplicationName("companias-command-migrate"), postgres.WithMaxConns(2))
@@ -114,36 +109,4 @@ func runMigrate(ctx context.Context, getenv func(string) string, logOut io.Write
 	}
 	log.Info("database schema is up to date", "duration", time.Since(start))
 	return nil
-}
-
-// awaitMigrations polls ready every interval until it returns nil (the
-// embedded migrations are applied) or ctx ends; then it returns the last
-// error, which matches postgres.ErrMigrationsPending when the schema was
-// reachable but behind. It logs what it waits for once, then every minute.
-func awaitMigrations(ctx context.Context, ready func(context.Context) error, interval time.Duration, log *slog.Logger) error {
-	var last error
-	var lastLog time.Time
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		err := ready(ctx)
-		if err == nil {
-			return nil
-		}
-		if last == nil || ctx.Err() == nil { // not the check ctx's end cut short
-			last = err
-		}
-		if time.Since(lastLog) >= time.Minute {
-			lastLog = time.Now()
-			log.WarnContext(ctx, "waiting for the schema migrations (MIGRATE_ON_START=false: run companias-command migrate)", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(last, postgres.ErrMigrationsPending) {
-				return fmt.Errorf("%w (MIGRATE_ON_START=false: run companias-command migrate first)", last)
-			}
-			return fmt.Errorf("wait for schema migrations: %w", errors.Join(last, ctx.Err()))
-		case <-t.C:
-		}
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -56,7 +57,7 @@ func runOutbox(ctx context.Context, args []string, getenv func(string) string, s
 		return cli.Usagef("%s", bad)
 	}
 
-	cfg, err := config.Load(getenv)
+	cfg, err := config.Load(getenv, os.ReadFile)
 	if err != nil {
 		return err
 	}

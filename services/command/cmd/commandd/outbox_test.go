@@ -31,7 +31,7 @@ func TestIntegrationOutboxCommands(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": dsn}
 	cli := func(args ...string) (string, string, error) {
 		var out, errOut bytes.Buffer
-		err := dispatch(ctx, append([]string{"outbox"}, args...), func(k string) string { return env[k] }, &out, &errOut)
+		err := run(ctx, append([]string{"outbox"}, args...), func(k string) string { return env[k] }, &out, &errOut)
 		return out.String(), errOut.String(), err
 	}
 	insert := func(company string, parked bool) int64 {

@@ -58,7 +58,7 @@ func TestIntegrationRunServesAdminListeners(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -105,7 +105,7 @@ func TestIntegrationRunExposesIntakeLag(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, io.Discard) }()
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

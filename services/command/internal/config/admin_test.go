@@ -10,7 +10,7 @@ import (
 
 func TestLoadAdmin(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,16 +22,16 @@ func TestLoadAdmin(t *testing.T) {
 			t.Errorf("Variables lacks %s", v)
 		}
 	}
-	c, err = config.Load(env(map[string]string{"PPROF_ADDR": "127.0.0.1:6060", "METRICS_ADDR": "off"}))
+	c, err = load(env(map[string]string{"PPROF_ADDR": "127.0.0.1:6060", "METRICS_ADDR": "off"}))
 	if err != nil || c.Admin.PprofAddr != "127.0.0.1:6060" || c.Admin.MetricsAddr != "" {
 		t.Errorf("PPROF_ADDR=127.0.0.1:6060 METRICS_ADDR=off: %+v, %v", c.Admin, err)
 	}
 	for _, bad := range []string{"localhost", "127.0.0.1:", ":6060", "0.0.0.0:6060"} {
-		if _, err := config.Load(env(map[string]string{"PPROF_ADDR": bad})); err == nil || !strings.Contains(err.Error(), "PPROF_ADDR") {
+		if _, err := load(env(map[string]string{"PPROF_ADDR": bad})); err == nil || !strings.Contains(err.Error(), "PPROF_ADDR") {
 			t.Errorf("PPROF_ADDR=%s: %v, want an error naming it", bad, err)
 		}
 	}
-	c, err = config.Load(env(map[string]string{"PPROF_ADDR": "0.0.0.0:6060", "PPROF_ALLOW_REMOTE": "true"}))
+	c, err = load(env(map[string]string{"PPROF_ADDR": "0.0.0.0:6060", "PPROF_ALLOW_REMOTE": "true"}))
 	if err != nil || !c.Admin.PprofRemote {
 		t.Errorf("PPROF_ADDR=0.0.0.0:6060 with PPROF_ALLOW_REMOTE=true: %+v, %v", c.Admin, err)
 	}

@@ -4,15 +4,12 @@
 package config
 
 import (
-	"log/slog"
-	"os"
-	"strings"
+	"maps"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiacmd"
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
-	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
@@ -20,8 +17,10 @@ import (
 
 // Config is the complete configuration of the command service.
 type Config struct {
-	// HTTPAddr is the listen address of the HTTP API (HTTP_ADDR).
-	HTTPAddr string
+	// Service holds what both services read alike: HTTP (HTTP_ADDR 127.0.0.1:8080
+	// and the HTTP_*_TIMEOUTs), Admin (METRICS_ADDR 127.0.0.1:9090,
+	// PPROF_*), Auth (AUTH_*), Tracing (OTEL_*), ShutdownTimeout and LogLevel.
+	envconfig.Service
 	// DatabaseURL is the PostgreSQL connection string: DATABASE_URL, or the
 	// content of the file DATABASE_URL_FILE (one trailing newline removed);
 	// setting both is an error.
@@ -95,21 +94,6 @@ type Config struct {
 	OutboxLeaseTTL time.Duration
 	// IdempotencyRetention is how long idempotency records are kept (IDEMPOTENCY_RETENTION).
 	IdempotencyRetention time.Duration
-	// ShutdownTimeout bounds the graceful stop (SHUTDOWN_TIMEOUT).
-	ShutdownTimeout time.Duration
-	// LogLevel is debug, info, warn or error (LOG_LEVEL).
-	LogLevel slog.Level
-	// Admin is where the operator endpoints listen: GET /metrics on
-	// METRICS_ADDR (loopback 127.0.0.1:9090 by default; "off": none) and the
-	// Go profiler on PPROF_ADDR (unset: off; loopback only unless
-	// PPROF_ALLOW_REMOTE=true). Never on the API port.
-	Admin envconfig.Admin
-	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
-	// read and checked by envconfig.Parser.Auth: AUTH_MODE is required unless
-	// HTTP_ADDR is a loopback address).
-	Auth jwtauth.Settings
-	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
-	Tracing Tracing
 }
 
 // Tracing is the OpenTelemetry tracing configuration (OTEL_*, see envconfig.Parser.Tracing).
@@ -122,10 +106,24 @@ const ClientID = "companias-command"
 // apart from the query service's, so both run side by side (make run).
 const DefaultMetricsAddr = "127.0.0.1:9090"
 
-// defaults are the values used for unset variables: the service's own,
-// kafkakit's and package topics' (topics.WithKafkaVariables).
+// Defaults of the HTTP server settings (Config.HTTP).
+const (
+	DefaultHTTPAddr              = "127.0.0.1:8080" // loopback: deploy files set :8080 with auth on
+	DefaultHTTPReadHeaderTimeout = 5 * time.Second
+	DefaultHTTPReadTimeout       = 15 * time.Second
+	DefaultHTTPWriteTimeout      = 30 * time.Second
+	DefaultHTTPIdleTimeout       = 2 * time.Minute
+)
+
+// defaults are the values used for unset variables: the service's own
+// (HTTP_* are read by envconfig.Parser.HTTPServer), kafkakit's and package
+// topics' (topics.WithKafkaVariables).
 var defaults = topics.WithKafkaVariables(map[string]string{
-	"HTTP_ADDR":                  "127.0.0.1:8080", // loopback: deploy files set :8080 with auth on
+	"HTTP_ADDR":                  DefaultHTTPAddr,
+	"HTTP_READ_HEADER_TIMEOUT":   DefaultHTTPReadHeaderTimeout.String(),
+	"HTTP_READ_TIMEOUT":          DefaultHTTPReadTimeout.String(),
+	"HTTP_WRITE_TIMEOUT":         DefaultHTTPWriteTimeout.String(),
+	"HTTP_IDLE_TIMEOUT":          DefaultHTTPIdleTimeout.String(),
 	"DATABASE_URL":               "postgres://postgres@127.0.0.1:5432/propalpes?sslmode=disable",
 	"DATABASE_URL_FILE":          "",
 	"MIGRATE_ON_START":           "true",
@@ -165,35 +163,20 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"OTEL_TRACES_SAMPLER_ARG":            "1.0",
 })
 
-// Variables lists every environment variable the service reads
-// with its default ("" when it has none or is derived).
-func Variables() map[string]string {
-	out := make(map[string]string, len(defaults))
-	for k, v := range defaults {
-		out[k] = v
-	}
-	return out
-}
+// Variables lists every environment variable the writer reads, with its
+// default ("" when it has none or is derived from another).
+func Variables() map[string]string { return maps.Clone(defaults) }
 
-// Load reads the configuration through getenv (os.Getenv in main) and
-// validates it; the *_FILE variables name files read with os.ReadFile. The
-// error lists every invalid variable.
-func Load(getenv func(string) string) (Config, error) {
-	return LoadFiles(getenv, os.ReadFile)
-}
-
-// LoadFiles is Load with readFile reading the files named by the *_FILE
-// variables (DATABASE_URL_FILE, AUTH_HS256_SECRET_FILE), so that tests need
-// no files. A file that cannot be read is reported with the other errors.
-func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+// Load reads the writer's configuration through getenv (os.Getenv in main)
+// and the files its *_FILE variables name (DATABASE_URL_FILE,
+// AUTH_HS256_SECRET_FILE) through readFile (os.ReadFile in main), and
+// validates it. The error, "invalid configuration: …", lists every invalid
+// variable; an unreadable file is one of them.
+func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
 	p := envconfig.New(getenv, readFile, defaults)
-	dbVar := "DATABASE_URL"
-	if p.Raw("DATABASE_URL_FILE") != "" {
-		dbVar = "DATABASE_URL_FILE"
-	}
 	c := Config{
-		HTTPAddr:             p.Addr("HTTP_ADDR"),
-		DatabaseURL:          p.Secret("DATABASE_URL"),
+		Service:              p.Service(),
+		DatabaseURL:          p.SecretURL("DATABASE_URL", "postgres://", "postgresql://"),
 		MigrateOnStart:       p.Bool("MIGRATE_ON_START"),
 		Kafka:                kafkakit.Load(p),
 		EventsTopic:          p.Topic("KAFKA_EVENTS_TOPIC"),
@@ -212,21 +195,13 @@ func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)
 		OutboxLinger:         p.DurationRange("OUTBOX_LINGER", 0, time.Second),
 		OutboxLeaseTTL:       p.DurationRange("OUTBOX_LEASE_TTL", time.Second, 5*time.Minute),
 		IdempotencyRetention: p.DurationRange("IDEMPOTENCY_RETENTION", time.Minute, 365*24*time.Hour),
-		ShutdownTimeout:      p.DurationRange("SHUTDOWN_TIMEOUT", time.Second, 10*time.Minute),
-		LogLevel:             p.Level("LOG_LEVEL"),
-		Auth:                 p.Auth(),
-		Tracing:              p.Tracing(),
 	}
-	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
 	ts := topics.LoadSettings(p)
 	c.CreateTopics, c.TopicReplicationFactor = ts.Create, ts.ReplicationFactor
 	c.CommandsDLQTopic = deadletter.Topic(c.CommandsTopic)
-	if v := getenv("KAFKA_COMMANDS_DLQ_TOPIC"); v != "" {
+	if p.IsSet("KAFKA_COMMANDS_DLQ_TOPIC") {
 		c.CommandsDLQTopic = p.Topic("KAFKA_COMMANDS_DLQ_TOPIC")
-	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		p.Fail(dbVar, "must be a postgres:// URL")
 	}
 	if c.CommandsTopic != "" && (c.CommandsTopic == c.EventsTopic || c.CommandsDLQTopic == c.CommandsTopic) {
 		p.Fail("KAFKA_COMMANDS_TOPIC", "must differ from KAFKA_EVENTS_TOPIC and KAFKA_COMMANDS_DLQ_TOPIC")

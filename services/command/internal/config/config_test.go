@@ -13,24 +13,34 @@ import (
 	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
+	"github.com/propalpes/companias/libs/seedwork/envconfig"
 	"github.com/propalpes/companias/services/command/internal/config"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// load is Load with the real file system, as main calls it.
+func load(getenv func(string) string) (config.Config, error) { return config.Load(getenv, os.ReadFile) }
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil {
 		t.Fatalf("Load with defaults: %v", err)
 	}
-	if c.HTTPAddr != "127.0.0.1:8080" || c.EventsTopic != "topic-eventos-compania" ||
+	if c.EventsTopic != "topic-eventos-compania" ||
 		c.CommandsTopic != "topic-comando-crear-compania" || c.CommandsDLQTopic != "topic-comando-crear-compania.dlq" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if c.OutboxBatchTimeout != time.Millisecond || c.TopicPartitions != 6 || !c.CreateTopics || !c.CommandsIntake || !c.MigrateOnStart ||
 		c.TopicReplicationFactor != 0 || c.DLQRetention != 168*time.Hour {
 		t.Errorf("unexpected defaults: %+v", c)
+	}
+	// The writer's HTTP timeouts, once hard-coded in commandd.
+	wantHTTP := envconfig.HTTPServer{Addr: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if c.HTTP != wantHTTP {
+		t.Errorf("HTTP = %+v, want %+v", c.HTTP, wantHTTP)
 	}
 	want := kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-command"}
 	if !reflect.DeepEqual(c.Kafka, want) {
@@ -43,7 +53,7 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadOverrides(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"KAFKA_BROKERS":        "a:1, b:2",
 		"KAFKA_COMMANDS_TOPIC": "cmds",
 		"OUTBOX_BATCH_SIZE":    "50",
@@ -56,9 +66,19 @@ func TestLoadOverrides(t *testing.T) {
 		"KAFKA_SESSION_TIMEOUT":    "45s",
 		"KAFKA_HEARTBEAT_INTERVAL": "3s",
 		"KAFKA_REBALANCE_TIMEOUT":  "1m",
+
+		"HTTP_ADDR":                "127.0.0.1:9000",
+		"HTTP_READ_HEADER_TIMEOUT": "1s",
+		"HTTP_READ_TIMEOUT":        "2s",
+		"HTTP_WRITE_TIMEOUT":       "3s",
+		"HTTP_IDLE_TIMEOUT":        "4s",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := (envconfig.HTTPServer{Addr: "127.0.0.1:9000", ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second,
+		WriteTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second}); c.HTTP != want {
+		t.Errorf("HTTP = %+v, want %+v", c.HTTP, want)
 	}
 	if want := (kafkakit.Membership{SessionTimeout: 45 * time.Second, HeartbeatInterval: 3 * time.Second, RebalanceTimeout: time.Minute}); c.KafkaMembership != want {
 		t.Errorf("KafkaMembership = %+v, want %+v", c.KafkaMembership, want)
@@ -73,8 +93,9 @@ func TestLoadOverrides(t *testing.T) {
 
 func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(env(map[string]string{
+	_, err := load(env(map[string]string{
 		"HTTP_ADDR":              "nope",
+		"HTTP_IDLE_TIMEOUT":      "0s",
 		"DATABASE_URL":           "mysql://x",
 		"KAFKA_BROKERS":          "host-without-port",
 		"KAFKA_EVENTS_TOPIC":     "bad topic",
@@ -83,6 +104,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"KAFKA_CREATE_TOPICS":    "maybe",
 		"LOG_LEVEL":              "loud",
 		"MIGRATE_ON_START":       "sometimes",
+		"AUTH_MODE":              "jwks", // the AUTH_* rules are envconfig's; Load reports them with the rest
 
 		"KAFKA_REPLICATION_FACTOR": "33",
 		"KAFKA_DLQ_RETENTION":      "1m",
@@ -94,9 +116,9 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Load accepted an invalid configuration")
 	}
-	for _, name := range []string{"HTTP_ADDR", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
+	for _, name := range []string{"HTTP_ADDR", "HTTP_IDLE_TIMEOUT", "DATABASE_URL", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC",
 		"KAFKA_TOPIC_PARTITIONS", "OUTBOX_POLL_INTERVAL", "KAFKA_CREATE_TOPICS", "LOG_LEVEL", "MIGRATE_ON_START",
-		"KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION",
+		"AUTH_JWKS_URL is required", "KAFKA_REPLICATION_FACTOR", "KAFKA_DLQ_RETENTION",
 		"KAFKA_HEARTBEAT_INTERVAL (5s) must be at most a third of KAFKA_SESSION_TIMEOUT (7s)", "KAFKA_REBALANCE_TIMEOUT must be in"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
@@ -113,7 +135,7 @@ func TestLoadReplicationFactor(t *testing.T) {
 		want  int
 		ok    bool
 	}{{"0", 0, true}, {"1", 1, true}, {"32", 32, true}, {"33", 0, false}, {"-1", 0, false}, {"three", 0, false}} {
-		c, err := config.Load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": tt.value}))
+		c, err := load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": tt.value}))
 		if tt.ok && (err != nil || c.TopicReplicationFactor != tt.want) {
 			t.Errorf("KAFKA_REPLICATION_FACTOR=%s: %d, %v; want %d", tt.value, c.TopicReplicationFactor, err, tt.want)
 		}
@@ -121,7 +143,7 @@ func TestLoadReplicationFactor(t *testing.T) {
 			t.Errorf("KAFKA_REPLICATION_FACTOR=%s: error %v, want the range", tt.value, err)
 		}
 	}
-	c, err := config.Load(env(map[string]string{"KAFKA_TOPIC_REPLICATION_FACTOR": "3"}))
+	c, err := load(env(map[string]string{"KAFKA_TOPIC_REPLICATION_FACTOR": "3"}))
 	if err != nil || c.TopicReplicationFactor != 0 {
 		t.Errorf("KAFKA_TOPIC_REPLICATION_FACTOR=3: %d, %v; want it ignored (0)", c.TopicReplicationFactor, err)
 	}
@@ -133,7 +155,7 @@ func TestLoadReplicationFactor(t *testing.T) {
 // themselves are tested in kafkakit).
 func TestLoadKafkaSecurity(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": "/ca.pem",
 		"KAFKA_SASL_MECHANISM": "scram-sha-512", "KAFKA_SASL_USERNAME": "writer", "KAFKA_SASL_PASSWORD": "pw",
 	}))
@@ -147,7 +169,7 @@ func TestLoadKafkaSecurity(t *testing.T) {
 		t.Errorf("Kafka = %+v, want %+v", c.Kafka, want)
 	}
 
-	_, err = config.Load(env(map[string]string{
+	_, err = load(env(map[string]string{
 		"KAFKA_TLS_CA_FILE":    "/ca.pem", // without KAFKA_TLS_ENABLED
 		"KAFKA_SASL_MECHANISM": "PLAIN",   // without a username and password
 		"LOG_LEVEL":            "loud",
@@ -208,11 +230,11 @@ const (
 
 func TestLoadAuth(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone}) {
 		t.Fatalf("default auth = %+v, %v; want mode none", c.Auth, err)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32,
+	c, err = load(env(map[string]string{"AUTH_MODE": "HS256", "AUTH_HS256_SECRET": secret32,
 		"AUTH_ISSUER": "https://idp", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil {
 		t.Fatal(err)
@@ -224,55 +246,13 @@ func TestLoadAuth(t *testing.T) {
 	if s := fmt.Sprintf("%v %+v %#v %s", c, c, c, c.Auth.HS256Secret); strings.Contains(s, secret32) || strings.Contains(s, string(key32)) || !strings.Contains(s, "[redacted]") {
 		t.Errorf("printed config leaks the secret: %s", s)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
+	c, err = load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
+	c, err = load(env(map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/.well-known/jwks.json", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}))
 	if err != nil || c.Auth.Mode != jwtauth.ModeJWKS || c.Auth.JWKSURL != "https://idp.example/.well-known/jwks.json" {
 		t.Errorf("jwks auth = %+v, %v", c.Auth, err)
-	}
-}
-
-func TestLoadAuthReportsEveryProblem(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		want []string
-	}{
-		// The rules themselves are tested in envconfig; Load must report
-		// them, together with the service's other problems.
-		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
-		{"jwks without issuer and audience", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
-			[]string{"AUTH_ISSUER is required with AUTH_MODE=jwks", "AUTH_AUDIENCE is required with AUTH_MODE=jwks"}},
-		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8080"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8080" listens beyond loopback`}},
-		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8080", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
-		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"},
-			[]string{`AUTH_HS256_SECRET must start with "base64:" or "hex:"`, "LOG_LEVEL"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := config.Load(env(tt.env))
-			if err == nil {
-				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-		})
-	}
-}
-
-// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
-func TestLoadAuthNoneOnNetwork(t *testing.T) {
-	t.Parallel()
-	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8080", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
-	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
-		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
 	}
 }
 
@@ -304,17 +284,17 @@ func TestLoadDatabaseURLFile(t *testing.T) {
 	const dsn = "postgres://companias:s3cret@db:5432/propalpes?sslmode=require"
 	read := files(map[string]string{"/run/secrets/db": dsn + "\n", "/run/secrets/crlf": dsn + "\r\n", "/run/secrets/two": dsn + "\n\n"})
 	for _, path := range []string{"/run/secrets/db", "/run/secrets/crlf"} {
-		c, err := config.LoadFiles(env(map[string]string{"DATABASE_URL_FILE": path}), read)
+		c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": path}), read)
 		if err != nil || c.DatabaseURL != dsn {
 			t.Errorf("DATABASE_URL_FILE=%s: DatabaseURL = %q, %v; want %q", path, c.DatabaseURL, err, dsn)
 		}
 	}
 	// Only one trailing newline is removed; the rest belongs to the value.
-	if c, err := config.LoadFiles(env(map[string]string{"DATABASE_URL_FILE": "/run/secrets/two"}), read); err != nil || c.DatabaseURL != dsn+"\n" {
+	if c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": "/run/secrets/two"}), read); err != nil || c.DatabaseURL != dsn+"\n" {
 		t.Errorf("two newlines: DatabaseURL = %q, %v", c.DatabaseURL, err)
 	}
 	// Load reads real files.
-	if c, err := config.Load(env(map[string]string{"DATABASE_URL_FILE": writeFile(t, dsn+"\n")})); err != nil || c.DatabaseURL != dsn {
+	if c, err := load(env(map[string]string{"DATABASE_URL_FILE": writeFile(t, dsn+"\n")})); err != nil || c.DatabaseURL != dsn {
 		t.Errorf("Load with a real file: DatabaseURL = %q, %v", c.DatabaseURL, err)
 	}
 }
@@ -330,14 +310,14 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 		{"both set", map[string]string{"DATABASE_URL": "postgres://db/x", "DATABASE_URL_FILE": "/db"}, []string{"DATABASE_URL and DATABASE_URL_FILE are both set"}},
 		{"unreadable", map[string]string{"DATABASE_URL_FILE": "/missing", "LOG_LEVEL": "loud"}, []string{"DATABASE_URL_FILE cannot be read", "/missing", "LOG_LEVEL"}},
 		{"empty", map[string]string{"DATABASE_URL_FILE": "/empty"}, []string{`DATABASE_URL_FILE names an empty file "/empty"`}},
-		{"not postgres", map[string]string{"DATABASE_URL_FILE": "/mysql"}, []string{"DATABASE_URL_FILE must be a postgres:// URL"}},
+		{"not postgres", map[string]string{"DATABASE_URL_FILE": "/mysql"}, []string{"DATABASE_URL_FILE must start with postgres:// or postgresql://"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.LoadFiles(env(tt.env), read)
+			_, err := config.Load(env(tt.env), read)
 			if err == nil {
-				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
+				t.Fatalf("Load(%v) accepted an invalid configuration", tt.env)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -351,9 +331,9 @@ func TestLoadDatabaseURLFileErrors(t *testing.T) {
 	}
 }
 
-func TestLoadFilesReadsSecretFile(t *testing.T) {
+func TestLoadReadsSecretFile(t *testing.T) {
 	t.Parallel()
-	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-command"}), files(map[string]string{"/jwt": secret32 + "\n"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}

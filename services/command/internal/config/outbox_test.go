@@ -10,7 +10,7 @@ import (
 
 func TestLoadOutboxLinger(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,12 +20,12 @@ func TestLoadOutboxLinger(t *testing.T) {
 	if _, ok := config.Variables()["OUTBOX_LINGER"]; !ok {
 		t.Error("Variables lacks OUTBOX_LINGER")
 	}
-	c, err = config.Load(env(map[string]string{"OUTBOX_LINGER": "0"}))
+	c, err = load(env(map[string]string{"OUTBOX_LINGER": "0"}))
 	if err != nil || c.OutboxLinger != 0 {
 		t.Errorf("OUTBOX_LINGER=0: %v, %v; want 0 (no linger)", c.OutboxLinger, err)
 	}
 	for _, bad := range []string{"2s", "-1ms", "soon"} {
-		if _, err := config.Load(env(map[string]string{"OUTBOX_LINGER": bad})); err == nil || !strings.Contains(err.Error(), "OUTBOX_LINGER") {
+		if _, err := load(env(map[string]string{"OUTBOX_LINGER": bad})); err == nil || !strings.Contains(err.Error(), "OUTBOX_LINGER") {
 			t.Errorf("OUTBOX_LINGER=%s: %v, want an error naming it", bad, err)
 		}
 	}

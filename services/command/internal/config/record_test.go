@@ -9,7 +9,7 @@ import (
 
 func TestLoadKafkaMaxRecordBytes(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,12 +20,12 @@ func TestLoadKafkaMaxRecordBytes(t *testing.T) {
 		t.Error("Variables lacks KAFKA_MAX_RECORD_BYTES")
 	}
 	for _, ok := range []string{"1024", "16777216"} {
-		if _, err := config.Load(env(map[string]string{"KAFKA_MAX_RECORD_BYTES": ok})); err != nil {
+		if _, err := load(env(map[string]string{"KAFKA_MAX_RECORD_BYTES": ok})); err != nil {
 			t.Errorf("KAFKA_MAX_RECORD_BYTES=%s: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"1023", "16777217", "0", "-1", "1MB"} {
-		if _, err := config.Load(env(map[string]string{"KAFKA_MAX_RECORD_BYTES": bad})); err == nil || !strings.Contains(err.Error(), "KAFKA_MAX_RECORD_BYTES") {
+		if _, err := load(env(map[string]string{"KAFKA_MAX_RECORD_BYTES": bad})); err == nil || !strings.Contains(err.Error(), "KAFKA_MAX_RECORD_BYTES") {
 			t.Errorf("KAFKA_MAX_RECORD_BYTES=%s: %v, want an error naming it", bad, err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 func TestLoadTracingOffByDefault(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(nil))
+	c, err := load(env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestLoadTracingOffByDefault(t *testing.T) {
 
 func TestLoadTracingOverrides(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318", "OTEL_SERVICE_NAME": "writer-eu", "OTEL_TRACES_SAMPLER_ARG": "0.25",
 	}))
 	if err != nil {

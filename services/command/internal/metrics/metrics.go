@@ -21,7 +21,10 @@ import (
 // Metrics are the event-driven metrics of the command service. Its methods
 // are safe for concurrent use.
 type Metrics struct {
-	requests       *httpmetrics.Requests
+	// Requests are the HTTP request metrics; its ObserveRequest (by route
+	// template, method and status) is the HTTP port's hook.
+	*httpmetrics.Requests
+
 	publishLatency prometheus.Histogram
 	published      prometheus.Counter
 	deadLetters    *prometheus.CounterVec
@@ -36,7 +39,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	m := &Metrics{
-		requests: requests,
+		Requests: requests,
 		publishLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "companias_relay_publish_latency_seconds",
 			Help:    "Time from an outbox row's commit (created_at) to its publication to Kafka, per row.",
@@ -61,12 +64,6 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
-}
-
-// ObserveRequest records one served request by route template, method and
-// status (httpmetrics.Requests.ObserveRequest); it is the HTTP port's hook.
-func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	m.requests.ObserveRequest(route, method, status, d)
 }
 
 // RowPublished records one outbox row published now: it counts the row and

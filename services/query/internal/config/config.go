@@ -1,22 +1,19 @@
 // Package config is the only place where the query service reads its
 // environment. Load reads every variable once into a typed Config with
-// explicit defaults; Validate reports every problem at once.
+// explicit defaults through envconfig, as the command service's config
+// does, and reports every problem at once.
 package config
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/contracts/deadletter"
-	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/envconfig"
@@ -54,17 +51,13 @@ const (
 // Config is the whole configuration of the query service. Build it with
 // Load; the zero value is not valid.
 type Config struct {
-	// HTTPAddr is the listen address of the HTTP API (HTTP_ADDR).
-	HTTPAddr string
-	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
-	// HTTPIdleTimeout are the http.Server timeouts (HTTP_READ_HEADER_TIMEOUT,
-	// HTTP_READ_TIMEOUT, HTTP_WRITE_TIMEOUT, HTTP_IDLE_TIMEOUT). The write
-	// timeout must exceed ReadWaitMax, or a read-your-writes wait would be
-	// cut off before it can answer.
-	HTTPReadHeaderTimeout time.Duration
-	HTTPReadTimeout       time.Duration
-	HTTPWriteTimeout      time.Duration
-	HTTPIdleTimeout       time.Duration
+	// Service holds what both services read alike: HTTP (HTTP_ADDR 127.0.0.1:8081
+	// and the HTTP_*_TIMEOUTs; HTTP_WRITE_TIMEOUT must exceed ReadWaitMax, or
+	// a read-your-writes wait would be cut off before it can answer), Admin
+	// (METRICS_ADDR 127.0.0.1:9091, PPROF_*), Auth (AUTH_*), Tracing
+	// (OTEL_*), ShutdownTimeout and LogLevel.
+	envconfig.Service
+
 	// ReadWaitDefault is how long GET /v1/companias/{id}?min_version=N waits
 	// when the request gives no wait (READ_WAIT_DEFAULT); ReadWaitMax is the
 	// largest wait a request may ask for (READ_WAIT_MAX).
@@ -139,25 +132,6 @@ type Config struct {
 	// chunk × writers below its pool and the chunk below 50); against MongoDB
 	// a few hundred saves round trips.
 	ProjectionWriteChunk int
-
-	// Admin is where the operator endpoints listen: GET /metrics on
-	// METRICS_ADDR (loopback 127.0.0.1:9091 by default; "off": none) and the
-	// Go profiler on PPROF_ADDR (unset: off; loopback only unless
-	// PPROF_ALLOW_REMOTE=true). Never on the API port.
-	Admin envconfig.Admin
-
-	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT).
-	ShutdownTimeout time.Duration
-	// LogLevel is the slog level: debug, info, warn or error (LOG_LEVEL).
-	LogLevel slog.Level
-
-	// Auth configures bearer-token authentication of the HTTP API (AUTH_*,
-	// read and checked by envconfig.Parser.Auth: AUTH_MODE is required unless
-	// HTTP_ADDR is a loopback address).
-	Auth jwtauth.Settings
-
-	// Tracing configures OpenTelemetry tracing (OTEL_*); off by default.
-	Tracing Tracing
 }
 
 // Tracing is the OpenTelemetry tracing configuration (OTEL_*, see envconfig.Parser.Tracing).
@@ -211,180 +185,62 @@ var defaults = topics.WithKafkaVariables(map[string]string{
 	"OTEL_TRACES_SAMPLER_ARG":            strconv.FormatFloat(DefaultOTELSampleRatio, 'g', -1, 64),
 })
 
-// Variables lists every environment variable the service reads with its
-// default ("" when it has none or is derived).
-func Variables() map[string]string {
-	out := make(map[string]string, len(defaults))
-	for k, v := range defaults {
-		out[k] = v
-	}
-	return out
-}
+// Variables maps each environment variable of the reader to its default
+// ("" for none, or a value derived from another variable).
+func Variables() map[string]string { return maps.Clone(defaults) }
 
-// Load reads the configuration through getenv (os.Getenv in main, a map in
-// tests) and validates it; the *_FILE variables name files read with
-// os.ReadFile. It returns the Config together with an error
-// "invalid configuration: …" that lists every unparsable or invalid
-// setting, one a line (an unparsable setting keeps its default).
-func Load(getenv func(string) string) (Config, error) {
-	return LoadFiles(getenv, os.ReadFile)
-}
-
-// LoadFiles is Load with readFile reading the files named by the *_FILE
-// variables (MONGO_URI_FILE, AUTH_HS256_SECRET_FILE), so that tests need no
-// files. A file that cannot be read is reported with the other errors.
-func LoadFiles(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
+// Load validates the reader's environment, read through getenv (a map in
+// tests), with MONGO_URI_FILE and AUTH_HS256_SECRET_FILE read through
+// readFile (main passes os.ReadFile). Its error starts "invalid
+// configuration: " and names every bad variable, a line each, unreadable
+// files included.
+func Load(getenv func(string) string, readFile func(string) ([]byte, error)) (Config, error) {
 	p := envconfig.New(getenv, readFile, defaults)
 	c := Config{
-		HTTPAddr:               p.Raw("HTTP_ADDR"),
-		HTTPReadHeaderTimeout:  p.Duration("HTTP_READ_HEADER_TIMEOUT"),
-		HTTPReadTimeout:        p.Duration("HTTP_READ_TIMEOUT"),
-		HTTPWriteTimeout:       p.Duration("HTTP_WRITE_TIMEOUT"),
-		HTTPIdleTimeout:        p.Duration("HTTP_IDLE_TIMEOUT"),
-		ReadWaitDefault:        p.Duration("READ_WAIT_DEFAULT"),
-		ReadWaitMax:            p.Duration("READ_WAIT_MAX"),
+		Service:                p.Service(),
+		ReadWaitDefault:        p.DurationRange("READ_WAIT_DEFAULT", time.Millisecond, time.Hour),
+		ReadWaitMax:            p.DurationRange("READ_WAIT_MAX", time.Millisecond, time.Hour),
 		ReadWaitMaxWaits:       p.IntRange("READ_WAIT_MAX_WAITS", 1, 1_000_000),
 		MongoQueryTimeout:      p.DurationRange("MONGO_QUERY_TIMEOUT", 10*time.Millisecond, 5*time.Minute),
 		Kafka:                  kafkakit.Load(p),
-		KafkaEventsTopic:       p.Raw("KAFKA_EVENTS_TOPIC"),
-		KafkaGroupID:           p.Raw("KAFKA_GROUP_ID"),
+		KafkaEventsTopic:       p.Topic("KAFKA_EVENTS_TOPIC"),
+		KafkaGroupID:           p.Str("KAFKA_GROUP_ID"),
 		KafkaMembership:        kafkakit.LoadMembership(p),
-		KafkaTopicPartitions:   p.Int("KAFKA_TOPIC_PARTITIONS"),
-		KafkaDLQRetention:      p.Duration("KAFKA_DLQ_RETENTION"),
-		MongoURI:               p.Secret("MONGO_URI"),
-		MongoDatabase:          p.Raw("MONGO_DATABASE"),
-		ProjectionBatchSize:    p.Int("PROJECTION_BATCH_SIZE"),
-		ProjectionLinger:       p.Duration("PROJECTION_LINGER"),
-		ProjectionWriteTimeout: p.Duration("PROJECTION_WRITE_TIMEOUT"),
-		ProjectionWriteChunk:   p.Int("PROJECTION_WRITE_CHUNK"),
-		ShutdownTimeout:        p.Duration("SHUTDOWN_TIMEOUT"),
-		LogLevel:               p.Level("LOG_LEVEL"),
-		Auth:                   p.Auth(),
-		Tracing:                p.Tracing(),
+		KafkaTopicPartitions:   p.IntRange("KAFKA_TOPIC_PARTITIONS", 1, 1000),
+		KafkaDLQRetention:      p.DurationRange("KAFKA_DLQ_RETENTION", time.Hour, 10*365*24*time.Hour),
+		MongoURI:               p.SecretURL("MONGO_URI", "mongodb://", "mongodb+srv://"),
+		MongoDatabase:          p.Str("MONGO_DATABASE"),
+		ProjectionBatchSize:    p.IntRange("PROJECTION_BATCH_SIZE", 1, 10000),
+		ProjectionLinger:       p.DurationRange("PROJECTION_LINGER", time.Microsecond, time.Minute),
+		ProjectionWriteTimeout: p.DurationRange("PROJECTION_WRITE_TIMEOUT", time.Millisecond, time.Hour),
+		ProjectionWriteChunk:   p.IntRange("PROJECTION_WRITE_CHUNK", 1, 1000),
 	}
-	c.Admin = p.Admin()
 	c.Kafka.ClientID = ClientID
 	ts := topics.LoadSettings(p)
 	c.KafkaCreateTopics, c.KafkaReplicationFactor = ts.Create, ts.ReplicationFactor
-	c.KafkaEventsDLQTopic = cmp.Or(p.Raw("KAFKA_EVENTS_DLQ_TOPIC"), deadletter.Topic(c.KafkaEventsTopic))
-	p.Add(c.validate()) // Auth and Kafka were checked by p.Auth, kafkakit.Load and kafkakit.LoadMembership
-	return c, p.Err()
-}
-
-// Validate reports every invalid setting, joined into one error, or nil.
-func (c Config) Validate() error {
-	return errors.Join(c.validate(), c.Kafka.Validate(), c.KafkaMembership.Validate(), envconfig.ValidateAuth(c.Auth, c.HTTPAddr))
-}
-
-// validate is Validate without the AUTH_* settings, the Kafka connection
-// settings (KAFKA_BROKERS, KAFKA_TLS_*, KAFKA_SASL_*) and the membership
-// (checked by kafkakit.LoadMembership).
-func (c Config) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	if strings.TrimSpace(c.HTTPAddr) == "" {
-		bad("HTTP_ADDR must not be empty")
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"HTTP_READ_HEADER_TIMEOUT", c.HTTPReadHeaderTimeout},
-		{"HTTP_READ_TIMEOUT", c.HTTPReadTimeout},
-		{"HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout},
-		{"HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout},
-		{"READ_WAIT_DEFAULT", c.ReadWaitDefault},
-		{"READ_WAIT_MAX", c.ReadWaitMax},
-		{"PROJECTION_LINGER", c.ProjectionLinger},
-		{"PROJECTION_WRITE_TIMEOUT", c.ProjectionWriteTimeout},
-		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
-	} {
-		if d.v <= 0 {
-			bad("%s must be positive, got %s", d.name, d.v)
-		}
-	}
-	if c.ReadWaitDefault > c.ReadWaitMax {
-		bad("READ_WAIT_DEFAULT (%s) must not exceed READ_WAIT_MAX (%s)", c.ReadWaitDefault, c.ReadWaitMax)
-	}
-	if c.HTTPWriteTimeout > 0 && c.HTTPWriteTimeout <= c.ReadWaitMax {
-		bad("HTTP_WRITE_TIMEOUT (%s) must exceed READ_WAIT_MAX (%s)", c.HTTPWriteTimeout, c.ReadWaitMax)
-	}
-	for _, b := range c.Kafka.Brokers {
-		// kafkakit.Load checks the host:port form; the port range is the
-		// service's own check.
-		if _, _, err := net.SplitHostPort(b); err == nil && !validHostPort(b) {
-			bad("KAFKA_BROKERS: %q is not host:port", b)
-		}
-	}
-	for _, t := range []struct{ name, v string }{
-		{"KAFKA_EVENTS_TOPIC", c.KafkaEventsTopic},
-		{"KAFKA_EVENTS_DLQ_TOPIC", c.KafkaEventsDLQTopic},
-	} {
-		if !envconfig.ValidTopic(t.v) {
-			bad("%s: topic name %q must have 1 to 249 characters of letters, digits, '.', '_' and '-', and must not be a dot or two dots", t.name, t.v)
-		}
+	c.KafkaEventsDLQTopic = deadletter.Topic(c.KafkaEventsTopic)
+	if p.IsSet("KAFKA_EVENTS_DLQ_TOPIC") {
+		c.KafkaEventsDLQTopic = p.Topic("KAFKA_EVENTS_DLQ_TOPIC")
 	}
 	if c.KafkaEventsTopic != "" && c.KafkaEventsTopic == c.KafkaEventsDLQTopic {
-		bad("KAFKA_EVENTS_DLQ_TOPIC must differ from KAFKA_EVENTS_TOPIC")
+		p.Fail("KAFKA_EVENTS_DLQ_TOPIC", "must differ from KAFKA_EVENTS_TOPIC")
 	}
-	if strings.TrimSpace(c.KafkaGroupID) == "" {
-		bad("KAFKA_GROUP_ID must not be empty")
+	if c.MongoDatabase != "" && !validDatabase(c.MongoDatabase) {
+		p.Fail("MONGO_DATABASE", fmt.Sprintf("must be a MongoDB database name (at most 63 characters, none of /\\. \"$*<>:|? or NUL), got %q", c.MongoDatabase))
 	}
-	if c.KafkaTopicPartitions < 1 || c.KafkaTopicPartitions > 1000 {
-		bad("KAFKA_TOPIC_PARTITIONS must be in 1..1000, got %d", c.KafkaTopicPartitions)
+	if c.ReadWaitDefault > c.ReadWaitMax {
+		p.Fail("READ_WAIT_DEFAULT", fmt.Sprintf("(%s) must not exceed READ_WAIT_MAX (%s)", c.ReadWaitDefault, c.ReadWaitMax))
 	}
-	if c.KafkaDLQRetention < time.Hour {
-		bad("KAFKA_DLQ_RETENTION must be at least 1h, got %s", c.KafkaDLQRetention)
+	if c.HTTP.WriteTimeout <= c.ReadWaitMax {
+		p.Fail("HTTP_WRITE_TIMEOUT", fmt.Sprintf("(%s) must exceed READ_WAIT_MAX (%s)", c.HTTP.WriteTimeout, c.ReadWaitMax))
 	}
-	if c.KafkaReplicationFactor < 0 || c.KafkaReplicationFactor > topics.MaxReplicationFactor {
-		bad("KAFKA_REPLICATION_FACTOR must be in 0..%d, got %d", topics.MaxReplicationFactor, c.KafkaReplicationFactor)
+	if err := p.Err(); err != nil {
+		return Config{}, err
 	}
-	if !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
-		bad("MONGO_URI must start with mongodb:// or mongodb+srv://")
-	}
-	if err := checkDatabase(c.MongoDatabase); err != nil {
-		bad("MONGO_DATABASE: %w", err)
-	}
-	if c.ProjectionBatchSize < 1 || c.ProjectionBatchSize > 10000 {
-		bad("PROJECTION_BATCH_SIZE must be in 1..10000, got %d", c.ProjectionBatchSize)
-	}
-	if c.ProjectionWriteChunk < 1 || c.ProjectionWriteChunk > 1000 {
-		bad("PROJECTION_WRITE_CHUNK must be in 1..1000, got %d", c.ProjectionWriteChunk)
-	}
-	switch c.LogLevel {
-	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
-	default:
-		bad("LOG_LEVEL %s is not one of debug, info, warn, error", c.LogLevel)
-	}
-	if !(c.Tracing.SampleRatio >= 0 && c.Tracing.SampleRatio <= 1) {
-		bad("OTEL_TRACES_SAMPLER_ARG must be a ratio in [0, 1], got %v", c.Tracing.SampleRatio)
-	}
-	if c.Tracing.Enabled() && strings.TrimSpace(c.Tracing.ServiceName) == "" {
-		bad("OTEL_SERVICE_NAME must not be empty")
-	}
-	if c.Tracing.Enabled() && !envconfig.OTLPURL(c.Tracing.Endpoint) {
-		bad("the OTLP traces endpoint must be an http(s) URL, got %q", c.Tracing.Endpoint)
-	}
-	return errors.Join(errs...)
+	return c, nil
 }
 
-func validHostPort(s string) bool {
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 || i == len(s)-1 {
-		return false
-	}
-	port, err := strconv.Atoi(s[i+1:])
-	return err == nil && port > 0 && port < 65536
-}
-
-// checkDatabase applies MongoDB's database-name rules.
-func checkDatabase(db string) error {
-	if db == "" || len(db) > 63 {
-		return fmt.Errorf("database name %q must have 1..63 characters", db)
-	}
-	if strings.ContainsAny(db, "/\\. \"$*<>:|?\x00") {
-		return fmt.Errorf("database name %q contains a character MongoDB forbids", db)
-	}
-	return nil
+// validDatabase applies MongoDB's database-name rules.
+func validDatabase(db string) bool {
+	return len(db) <= 63 && !strings.ContainsAny(db, "/\\. \"$*<>:|?\x00")
 }

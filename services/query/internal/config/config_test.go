@@ -22,23 +22,29 @@ func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// load is Load with the real file system, as main calls it.
+func load(getenv func(string) string) (config.Config, error) { return config.Load(getenv, os.ReadFile) }
+
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
-	got, err := config.Load(env(nil))
+	got, err := load(env(nil))
 	if err != nil {
 		t.Fatalf("Load(empty env) error = %v, want nil", err)
 	}
 	want := config.Config{
-		HTTPAddr:               "127.0.0.1:8081",
-		HTTPReadHeaderTimeout:  5 * time.Second,
-		HTTPReadTimeout:        10 * time.Second,
-		HTTPWriteTimeout:       30 * time.Second,
-		HTTPIdleTimeout:        120 * time.Second,
+		Service: envconfig.Service{
+			HTTP: envconfig.HTTPServer{Addr: "127.0.0.1:8081", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+				WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second},
+			Admin:           envconfig.Admin{MetricsAddr: "127.0.0.1:9091"},
+			Auth:            jwtauth.Settings{Mode: jwtauth.ModeNone},
+			Tracing:         config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
+			ShutdownTimeout: 10 * time.Second,
+			LogLevel:        slog.LevelInfo,
+		},
 		ReadWaitDefault:        2 * time.Second,
 		ReadWaitMax:            10 * time.Second,
 		ReadWaitMaxWaits:       1000,
 		MongoQueryTimeout:      5 * time.Second,
-		Admin:                  envconfig.Admin{MetricsAddr: "127.0.0.1:9091"},
 		Kafka:                  kafkakit.Config{Brokers: []string{"127.0.0.1:9092"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "topic-eventos-compania",
 		KafkaEventsDLQTopic:    "topic-eventos-compania.dlq",
@@ -54,10 +60,6 @@ func TestLoadDefaults(t *testing.T) {
 		ProjectionLinger:       5 * time.Millisecond,
 		ProjectionWriteTimeout: 30 * time.Second,
 		ProjectionWriteChunk:   10,
-		ShutdownTimeout:        10 * time.Second,
-		LogLevel:               slog.LevelInfo,
-		Auth:                   jwtauth.Settings{Mode: jwtauth.ModeNone},
-		Tracing:                config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty env) =\n%+v\nwant\n%+v", got, want)
@@ -66,7 +68,7 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadOverrides(t *testing.T) {
 	t.Parallel()
-	got, err := config.Load(env(map[string]string{
+	got, err := load(env(map[string]string{
 		"HTTP_ADDR":                "127.0.0.1:9000",
 		"HTTP_READ_HEADER_TIMEOUT": "1s",
 		"HTTP_READ_TIMEOUT":        "2s",
@@ -105,16 +107,20 @@ func TestLoadOverrides(t *testing.T) {
 		t.Fatalf("Load error = %v, want nil", err)
 	}
 	want := config.Config{
-		HTTPAddr:               "127.0.0.1:9000",
-		HTTPReadHeaderTimeout:  time.Second,
-		HTTPReadTimeout:        2 * time.Second,
-		HTTPWriteTimeout:       20 * time.Second,
-		HTTPIdleTimeout:        3 * time.Second,
+		Service: envconfig.Service{
+			HTTP: envconfig.HTTPServer{Addr: "127.0.0.1:9000", ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second,
+				WriteTimeout: 20 * time.Second, IdleTimeout: 3 * time.Second},
+			Admin: envconfig.Admin{MetricsAddr: "127.0.0.1:9191", PprofAddr: "[::1]:6060"},
+			Auth: jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
+				Issuer: "https://idp.example", Audience: "companias-query"},
+			Tracing:         config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
+			ShutdownTimeout: 4 * time.Second,
+			LogLevel:        slog.LevelDebug,
+		},
 		ReadWaitDefault:        time.Second,
 		ReadWaitMax:            5 * time.Second,
 		ReadWaitMaxWaits:       7,
 		MongoQueryTimeout:      250 * time.Millisecond,
-		Admin:                  envconfig.Admin{MetricsAddr: "127.0.0.1:9191", PprofAddr: "[::1]:6060"},
 		Kafka:                  kafkakit.Config{Brokers: []string{"a:1", "b:2"}, ClientID: "companias-query"},
 		KafkaEventsTopic:       "ev",
 		KafkaEventsDLQTopic:    "ev.dlq",
@@ -130,11 +136,6 @@ func TestLoadOverrides(t *testing.T) {
 		ProjectionLinger:       time.Millisecond,
 		ProjectionWriteTimeout: 45 * time.Second,
 		ProjectionWriteChunk:   500,
-		ShutdownTimeout:        4 * time.Second,
-		LogLevel:               slog.LevelDebug,
-		Auth: jwtauth.Settings{Mode: jwtauth.ModeJWKS, JWKSURL: "https://idp.example/.well-known/jwks.json",
-			Issuer: "https://idp.example", Audience: "companias-query"},
-		Tracing: config.Tracing{ServiceName: "companias-query", SampleRatio: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
@@ -143,7 +144,7 @@ func TestLoadOverrides(t *testing.T) {
 
 func TestLoadExplicitDLQTopic(t *testing.T) {
 	t.Parallel()
-	got, err := config.Load(env(map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": "my-dlq"}))
+	got, err := load(env(map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": "my-dlq"}))
 	if err != nil {
 		t.Fatalf("Load error = %v", err)
 	}
@@ -162,24 +163,31 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		{"bad integer", map[string]string{"KAFKA_TOPIC_PARTITIONS": "six"}, []string{"KAFKA_TOPIC_PARTITIONS"}},
 		{"bad duration", map[string]string{"SHUTDOWN_TIMEOUT": "10"}, []string{"SHUTDOWN_TIMEOUT"}},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
-		{"zero partitions", map[string]string{"KAFKA_TOPIC_PARTITIONS": "0"}, []string{"KAFKA_TOPIC_PARTITIONS must be in"}},
+		{"zero partitions", map[string]string{"KAFKA_TOPIC_PARTITIONS": "0"}, []string{`KAFKA_TOPIC_PARTITIONS must be an integer in [1, 1000], got "0"`}},
 		{"replication too large", map[string]string{"KAFKA_REPLICATION_FACTOR": "33"}, []string{`KAFKA_REPLICATION_FACTOR must be an integer in [0, 32], got "33"`}},
 		{"replication negative", map[string]string{"KAFKA_REPLICATION_FACTOR": "-1"}, []string{`KAFKA_REPLICATION_FACTOR must be an integer in [0, 32], got "-1"`}},
 		{"create topics", map[string]string{"KAFKA_CREATE_TOPICS": "maybe"}, []string{`KAFKA_CREATE_TOPICS must be true or false, got "maybe"`}},
-		{"dlq retention", map[string]string{"KAFKA_DLQ_RETENTION": "1m"}, []string{"KAFKA_DLQ_RETENTION must be at least 1h"}},
-		{"negative timeout", map[string]string{"HTTP_READ_TIMEOUT": "-1s"}, []string{"HTTP_READ_TIMEOUT must be positive"}},
+		{"dlq retention", map[string]string{"KAFKA_DLQ_RETENTION": "1m"}, []string{`KAFKA_DLQ_RETENTION must be a duration in [1h0m0s, 87600h0m0s], got "1m"`}},
+		{"negative timeout", map[string]string{"HTTP_READ_TIMEOUT": "-1s"}, []string{`HTTP_READ_TIMEOUT must be a duration in [1ms, 1h0m0s], got "-1s"`}},
 		{"broker without port", map[string]string{"KAFKA_BROKERS": "localhost"}, []string{`KAFKA_BROKERS entry "localhost" must be host:port`}},
-		{"broker bad port", map[string]string{"KAFKA_BROKERS": "h:99999"}, []string{"is not host:port"}},
+		{"broker bad port", map[string]string{"KAFKA_BROKERS": "h:99999"}, []string{`KAFKA_BROKERS entry "h:99999" must be host:port with a port in 1..65535`}},
 		{"empty broker list", map[string]string{"KAFKA_BROKERS": ", ,"}, []string{"KAFKA_BROKERS needs at least one host:port"}},
 		{"bad topic", map[string]string{"KAFKA_EVENTS_TOPIC": "a b"}, []string{"KAFKA_EVENTS_TOPIC"}},
 		{"dot topic", map[string]string{"KAFKA_EVENTS_DLQ_TOPIC": ".."}, []string{"KAFKA_EVENTS_DLQ_TOPIC"}},
 		{"dlq equals topic", map[string]string{"KAFKA_EVENTS_TOPIC": "t", "KAFKA_EVENTS_DLQ_TOPIC": "t"}, []string{"must differ"}},
 		{"mongo uri", map[string]string{"MONGO_URI": "http://x"}, []string{"MONGO_URI"}},
-		{"mongo db", map[string]string{"MONGO_DATABASE": "a.b"}, []string{"MONGO_DATABASE"}},
+		{"mongo db", map[string]string{"MONGO_DATABASE": "a.b"}, []string{`MONGO_DATABASE must be a MongoDB database name`, `got "a.b"`}},
+		{"mongo db long", map[string]string{"MONGO_DATABASE": strings.Repeat("d", 64)}, []string{"MONGO_DATABASE must be a MongoDB database name"}},
+		{"read before headers", map[string]string{"HTTP_READ_HEADER_TIMEOUT": "20s"}, []string{"HTTP_READ_TIMEOUT (10s) must not be shorter than HTTP_READ_HEADER_TIMEOUT (20s)"}},
+		// The AUTH_* rules are envconfig's; Load reports them with the rest.
+		{"auth", map[string]string{"AUTH_MODE": "jwks", "LOG_LEVEL": "loud"}, []string{"AUTH_JWKS_URL is required", "LOG_LEVEL"}},
+		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8081"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`}},
+		{"http addr", map[string]string{"HTTP_ADDR": "localhost"}, []string{`HTTP_ADDR must be host:port, got "localhost"`}},
+		{"tracing endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4318"}, []string{"OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL"}},
 		{"batch", map[string]string{"PROJECTION_BATCH_SIZE": "0"}, []string{"PROJECTION_BATCH_SIZE"}},
-		{"store write timeout", map[string]string{"PROJECTION_WRITE_TIMEOUT": "0s"}, []string{"PROJECTION_WRITE_TIMEOUT must be positive"}},
-		{"store write chunk zero", map[string]string{"PROJECTION_WRITE_CHUNK": "0"}, []string{"PROJECTION_WRITE_CHUNK must be in 1..1000, got 0"}},
-		{"store write chunk too big", map[string]string{"PROJECTION_WRITE_CHUNK": "1001"}, []string{"PROJECTION_WRITE_CHUNK must be in 1..1000, got 1001"}},
+		{"store write timeout", map[string]string{"PROJECTION_WRITE_TIMEOUT": "0s"}, []string{`PROJECTION_WRITE_TIMEOUT must be a duration in [1ms, 1h0m0s], got "0s"`}},
+		{"store write chunk zero", map[string]string{"PROJECTION_WRITE_CHUNK": "0"}, []string{`PROJECTION_WRITE_CHUNK must be an integer in [1, 1000], got "0"`}},
+		{"store write chunk too big", map[string]string{"PROJECTION_WRITE_CHUNK": "1001"}, []string{`PROJECTION_WRITE_CHUNK must be an integer in [1, 1000], got "1001"`}},
 		{"wait order", map[string]string{"READ_WAIT_DEFAULT": "11s"}, []string{"must not exceed READ_WAIT_MAX"}},
 		{"write timeout vs wait", map[string]string{"HTTP_WRITE_TIMEOUT": "10s"}, []string{"HTTP_WRITE_TIMEOUT (10s) must exceed READ_WAIT_MAX"}},
 		{"session timeout", map[string]string{"KAFKA_SESSION_TIMEOUT": "1s"}, []string{"KAFKA_SESSION_TIMEOUT must be in [6s, 30m0s]"}},
@@ -200,7 +208,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.Load(env(tt.env))
+			_, err := load(env(tt.env))
 			if err == nil {
 				t.Fatalf("Load(%v) error = nil, want one mentioning %q", tt.env, tt.want)
 			}
@@ -219,7 +227,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 // themselves are tested in kafkakit).
 func TestLoadKafkaSecurity(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{
+	c, err := load(env(map[string]string{
 		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_INSECURE_SKIP_VERIFY": "true",
 		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_USERNAME": "reader", "KAFKA_SASL_PASSWORD": "pw",
 	}))
@@ -236,7 +244,7 @@ func TestLoadKafkaSecurity(t *testing.T) {
 		t.Errorf("Warnings() = %q, want the one about skipping verification", c.Kafka.Warnings())
 	}
 
-	_, err = config.Load(env(map[string]string{
+	_, err = load(env(map[string]string{
 		"KAFKA_TLS_CERT_FILE": "/c.pem", // without KAFKA_TLS_ENABLED
 		"KAFKA_SASL_USERNAME": "reader", // without KAFKA_SASL_MECHANISM
 		"MONGO_URI":           "http://x",
@@ -280,30 +288,8 @@ func TestVariablesListKafka(t *testing.T) {
 func TestLoadReplicationFactorZero(t *testing.T) {
 	t.Parallel()
 	for _, v := range []string{"", "0", "32"} {
-		c, err := config.Load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": v}))
-		if err != nil {
+		if _, err := load(env(map[string]string{"KAFKA_REPLICATION_FACTOR": v})); err != nil {
 			t.Errorf("KAFKA_REPLICATION_FACTOR=%q: %v", v, err)
-		}
-		if err := c.Validate(); err != nil {
-			t.Errorf("KAFKA_REPLICATION_FACTOR=%q: Validate = %v", v, err)
-		}
-	}
-	c, _ := config.Load(env(nil))
-	c.KafkaReplicationFactor = 33
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "KAFKA_REPLICATION_FACTOR must be in 0..32, got 33") {
-		t.Errorf("Validate(replication 33) = %v", err)
-	}
-}
-
-func TestValidateZeroConfig(t *testing.T) {
-	t.Parallel()
-	err := config.Config{}.Validate()
-	if err == nil {
-		t.Fatal("Validate(zero Config) = nil, want errors")
-	}
-	for _, w := range []string{"HTTP_ADDR", "KAFKA_BROKERS", "KAFKA_EVENTS_TOPIC", "KAFKA_GROUP_ID", "MONGO_URI", "MONGO_DATABASE", "SHUTDOWN_TIMEOUT", "PROJECTION_BATCH_SIZE", "KAFKA_SESSION_TIMEOUT"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("Validate(zero) error does not mention %s: %v", w, err)
 		}
 	}
 }
@@ -327,58 +313,16 @@ const (
 
 func TestLoadAuthHS256(t *testing.T) {
 	t.Parallel()
-	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
+	c, err := load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": secret32, "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
 	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: key32, Issuer: "https://idp.example", Audience: "companias-query"}) {
 		t.Fatalf("Load = %#v, %v", c.Auth, err)
 	}
 	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, secret32) || strings.Contains(s, string(key32)) || !strings.Contains(s, "[redacted]") {
 		t.Errorf("printed config leaks the secret: %s", s)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
+	c, err = load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": writeFile(t, secret32+"\r\n"), "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret from file = %q, %v", string(c.Auth.HS256Secret), err)
-	}
-}
-
-// AUTH_MODE=none beyond loopback is the explicit opt-in's only.
-func TestLoadAuthNoneOnNetwork(t *testing.T) {
-	t.Parallel()
-	c, err := config.Load(env(map[string]string{"HTTP_ADDR": ":8081", "AUTH_MODE": "none", "AUTH_ALLOW_NONE_ON_NETWORK": "true"}))
-	if err != nil || c.Auth != (jwtauth.Settings{Mode: jwtauth.ModeNone, AllowNoneOnNetwork: true}) {
-		t.Errorf("Load = %+v, %v; want mode none with the opt-in", c.Auth, err)
-	}
-}
-
-func TestLoadAuthReportsEveryProblem(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		env  map[string]string
-		want []string
-	}{
-		// The rules themselves are tested in envconfig; Load must report
-		// them, together with the service's other problems.
-		{"jwks without url", map[string]string{"AUTH_MODE": "jwks"}, []string{"AUTH_JWKS_URL is required"}},
-		{"jwks without issuer and audience", map[string]string{"AUTH_MODE": "jwks", "AUTH_JWKS_URL": "https://idp.example/jwks"},
-			[]string{"AUTH_ISSUER is required with AUTH_MODE=jwks", "AUTH_AUDIENCE is required with AUTH_MODE=jwks"}},
-		{"open beyond loopback", map[string]string{"HTTP_ADDR": ":8081"}, []string{`AUTH_MODE is not set and HTTP_ADDR ":8081" listens beyond loopback`}},
-		{"none beyond loopback", map[string]string{"HTTP_ADDR": "0.0.0.0:8081", "AUTH_MODE": "none"}, []string{"AUTH_ALLOW_NONE_ON_NETWORK=true"}},
-		{"with other problems", map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET": "short", "LOG_LEVEL": "loud", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"},
-			[]string{`AUTH_HS256_SECRET must start with "base64:" or "hex:"`, "LOG_LEVEL"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := config.Load(env(tt.env))
-			if err == nil {
-				t.Fatalf("Load(%v) accepted an invalid auth configuration", tt.env)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-		})
 	}
 }
 
@@ -397,15 +341,15 @@ func TestLoadMongoURIFile(t *testing.T) {
 	const uri = "mongodb://companias:s3cret@mongo:27017/?authSource=admin"
 	read := files(map[string]string{"/run/secrets/mongo": uri + "\n", "/run/secrets/crlf": uri + "\r\n", "/run/secrets/raw": uri})
 	for _, path := range []string{"/run/secrets/mongo", "/run/secrets/crlf", "/run/secrets/raw"} {
-		c, err := config.LoadFiles(env(map[string]string{"MONGO_URI_FILE": path}), read)
+		c, err := config.Load(env(map[string]string{"MONGO_URI_FILE": path}), read)
 		if err != nil || c.MongoURI != uri {
 			t.Errorf("MONGO_URI_FILE=%s: MongoURI = %q, %v; want %q", path, c.MongoURI, err, uri)
 		}
 	}
-	if c, err := config.Load(env(map[string]string{"MONGO_URI_FILE": writeFile(t, uri+"\n")})); err != nil || c.MongoURI != uri {
+	if c, err := load(env(map[string]string{"MONGO_URI_FILE": writeFile(t, uri+"\n")})); err != nil || c.MongoURI != uri {
 		t.Errorf("Load with a real file: MongoURI = %q, %v", c.MongoURI, err)
 	}
-	c, err := config.LoadFiles(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}), files(map[string]string{"/jwt": secret32 + "\n"}))
+	c, err := config.Load(env(map[string]string{"AUTH_MODE": "hs256", "AUTH_HS256_SECRET_FILE": "/jwt", "AUTH_ISSUER": "https://idp.example", "AUTH_AUDIENCE": "companias-query"}), files(map[string]string{"/jwt": secret32 + "\n"}))
 	if err != nil || c.Auth.HS256Secret != key32 {
 		t.Errorf("secret through readFile = %q, %v", string(c.Auth.HS256Secret), err)
 	}
@@ -422,14 +366,14 @@ func TestLoadMongoURIFileErrors(t *testing.T) {
 		{"both set", map[string]string{"MONGO_URI": "mongodb://m/", "MONGO_URI_FILE": "/mongo"}, []string{"MONGO_URI and MONGO_URI_FILE are both set"}},
 		{"unreadable", map[string]string{"MONGO_URI_FILE": "/missing", "LOG_LEVEL": "loud"}, []string{"MONGO_URI_FILE cannot be read", "/missing", "LOG_LEVEL"}},
 		{"empty", map[string]string{"MONGO_URI_FILE": "/empty"}, []string{`MONGO_URI_FILE names an empty file "/empty"`}},
-		{"not mongodb", map[string]string{"MONGO_URI_FILE": "/pg"}, []string{"MONGO_URI must start with mongodb://"}},
+		{"not mongodb", map[string]string{"MONGO_URI_FILE": "/pg"}, []string{"MONGO_URI_FILE must start with mongodb:// or mongodb+srv://"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := config.LoadFiles(env(tt.env), read)
+			_, err := config.Load(env(tt.env), read)
 			if err == nil {
-				t.Fatalf("LoadFiles(%v) accepted an invalid configuration", tt.env)
+				t.Fatalf("Load(%v) accepted an invalid configuration", tt.env)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

@@ -24,7 +24,10 @@ import (
 // Metrics are the event-driven metrics of the query service. Its methods
 // are safe for concurrent use.
 type Metrics struct {
-	requests    *httpmetrics.Requests
+	// Requests are the HTTP request metrics; its ObserveRequest (by route
+	// template, method and status) is the HTTP port's hook.
+	*httpmetrics.Requests
+
 	freshness   prometheus.Histogram
 	deadLetters *prometheus.CounterVec
 	versionGaps prometheus.Counter
@@ -38,7 +41,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	m := &Metrics{
-		requests: requests,
+		Requests: requests,
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "companias_projection_freshness_seconds",
 			Help:    "Time from an event's occurrence (ce_time) to its projection into the views, per event applied by the live consumer.",
@@ -59,12 +62,6 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
-}
-
-// ObserveRequest records one served request by route template, method and
-// status (httpmetrics.Requests.ObserveRequest); it is the HTTP port's hook.
-func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	m.requests.ObserveRequest(route, method, status, d)
 }
 
 // Applied observes now − t as the freshness of each event applied; an

@@ -1,11 +1,10 @@
-package main
+package service
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -133,26 +132,31 @@ func (p *projection) Status() []view.PartitionStatus {
 // Joined reports whether the live consumer is a member of its group.
 func (p *projection) Joined() bool { return p.live.Joined() }
 
-// runCLIRebuild runs one rebuild in the caller's goroutine, reporting
-// progress through r; it succeeds once the new generation is switched in.
-func runCLIRebuild(ctx context.Context, cfg config.Config, inf *infra, log *slog.Logger, r *progressReporter) error {
+// Rebuild rebuilds the views from the start of the events topic in the
+// caller's goroutine, reporting progress to onProgress, and returns the
+// last progress once the new generation is switched in; a rebuild that
+// ends in any other state is an error. It fails at once when Kafka or
+// MongoDB cannot be reached.
+func Rebuild(ctx context.Context, cfg config.Config, log *slog.Logger, onProgress func(view.RebuildProgress)) (_ view.RebuildProgress, err error) {
+	inf, err := openInfra(ctx, cfg, log)
+	if err != nil {
+		return view.RebuildProgress{}, err
+	}
+	defer func() { err = errors.Join(err, inf.close(cfg.ShutdownTimeout)) }()
 	rbCfg, err := rebuildConfig(cfg, log.With("component", "rebuild"))
 	if err != nil {
-		return err
+		return view.RebuildProgress{}, err
 	}
 	rb, err := rebuild.New(rbCfg, inf.store)
 	if err != nil {
-		return fmt.Errorf("build rebuilder: %w", err)
+		return view.RebuildProgress{}, fmt.Errorf("build rebuilder: %w", err)
 	}
-	start := time.Now()
-	p, err := rb.Rebuild(ctx, r.report)
-	r.finish()
+	p, err := rb.Rebuild(ctx, onProgress)
 	if err != nil {
-		return fmt.Errorf("rebuild: %w", err)
+		return p, fmt.Errorf("rebuild: %w", err)
 	}
 	if p.State != rebuild.StateDone {
-		return fmt.Errorf("rebuild ended in state %s: %s", p.State, p.Error)
+		return p, fmt.Errorf("rebuild ended in state %s: %s", p.State, p.Error)
 	}
-	log.Info("rebuild done", "generation", p.Generation, "events", p.Processed, "duration", time.Since(start).Round(time.Millisecond))
-	return nil
+	return p, nil
 }
