@@ -39,8 +39,8 @@ import (
 	"github.com/propalpes/companias/libs/telemetry/logs"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
-	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 )
 
