@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +48,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/progress"
 	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/ports/consumer"
@@ -538,9 +538,9 @@ func randomHex(n int) string {
 }
 
 // Bar renders p as a one-line progress bar of the given width (in cells),
-// for a CLI: "[#####.....]  50.0%  500/1000  running gen 2".
+// for a CLI (progress.Line draws it): "[#####.....]  50.0%  500/1000
+// running gen 2".
 func Bar(p view.RebuildProgress, width int) string {
-	width = max(width, 1)
 	frac := 0.0
 	switch {
 	case p.State == StateDone:
@@ -548,9 +548,7 @@ func Bar(p view.RebuildProgress, width int) string {
 	case p.Total > 0:
 		frac = min(float64(p.Processed)/float64(p.Total), 1)
 	}
-	filled := int(frac * float64(width))
-	s := fmt.Sprintf("[%s%s] %5.1f%%  %d/%d  %s gen %s",
-		strings.Repeat("#", filled), strings.Repeat(".", width-filled), 100*frac, p.Processed, p.Total, p.State, p.Generation)
+	s := fmt.Sprintf("%s %5.1f%%  %d/%d  %s gen %s", progress.Bar(frac, width), 100*frac, p.Processed, p.Total, p.State, p.Generation)
 	if p.Error != "" {
 		s += ": " + p.Error
 	}
