@@ -2,8 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -75,11 +73,11 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 			endWithError(span, err)
 			return err
 		}
-		c.batches.Add(1)
+		c.counters.batches.Add(1)
 		gaps = append(gaps, jumps...)
 	}
-	c.applied.Add(int64(len(events)))
-	c.skipped.Add(skipped)
+	c.counters.applied.Add(int64(len(events)))
+	c.counters.skipped.Add(skipped)
 	for _, g := range gaps {
 		c.reportGap(ctx, g)
 	}
@@ -91,18 +89,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 		c.cfg.OnApplied(times)
 	}
 
-	c.mu.Lock()
-	for _, m := range batch {
-		c.processed[m.Partition] = m.Offset + 1
-	}
-	for p, t := range lastEvent {
-		if t.After(c.lastEvent[p]) {
-			c.lastEvent[p] = t
-		}
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.mu.Unlock()
+	c.positions.batchDone(batch, lastEvent)
 	if len(events) > 0 {
 		ids := make([]string, len(events))
 		for i, e := range events {
@@ -115,7 +102,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, dl groupc
 
 // reportGap logs g at Warn and calls the OnVersionGap hook.
 func (c *Consumer) reportGap(ctx context.Context, g view.VersionGap) {
-	c.gaps.Add(1)
+	c.counters.gaps.Add(1)
 	var previous any = g.Previous
 	switch {
 	case g.InBatch:
@@ -131,56 +118,4 @@ func (c *Consumer) reportGap(ctx context.Context, g view.VersionGap) {
 	if c.cfg.OnVersionGap != nil {
 		c.cfg.OnVersionGap(g)
 	}
-}
-
-// ErrWriteTimeout is wrapped by the error of a store write that did not
-// return within Config.WriteTimeout.
-var ErrWriteTimeout = errors.New("view store write timed out")
-
-// writeViews calls the Writer with a deadline of WriteTimeout. A call that
-// fails once its own deadline passed (ctx still live) is a timeout.
-func (c *Consumer) writeViews(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
-	wctx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
-	defer cancel()
-	gaps, err := c.writer.WriteViews(wctx, runs)
-	if err != nil && ctx.Err() == nil && errors.Is(wctx.Err(), context.DeadlineExceeded) {
-		c.timeouts.Add(1)
-		return gaps, fmt.Errorf("%w after %s (%d views): %w", ErrWriteTimeout, c.cfg.WriteTimeout, len(runs), err)
-	}
-	return gaps, err
-}
-
-// retrying calls f until it succeeds, with capped exponential backoff; it
-// returns ctx's error when ctx is done first. The consumer reports
-// StateFailing while it retries.
-func (c *Consumer) retrying(ctx context.Context, what string, f func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil {
-			if attempt > 1 {
-				c.log.InfoContext(ctx, what+" recovered", "attempts", attempt)
-				c.setFailing(false)
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		c.retries.Add(1)
-		c.setFailing(true)
-		if errors.Is(err, ErrWriteTimeout) {
-			c.log.WarnContext(ctx, what+" timed out; retrying", "attempt", attempt, "timeout", c.cfg.WriteTimeout, "err", err)
-		} else {
-			c.log.WarnContext(ctx, what+" failed; retrying", "attempt", attempt, "err", err)
-		}
-		if !c.backoff.Wait(ctx, attempt-1) {
-			return ctx.Err()
-		}
-	}
-}
-
-func (c *Consumer) setFailing(v bool) {
-	c.mu.Lock()
-	c.failing = v
-	c.mu.Unlock()
 }

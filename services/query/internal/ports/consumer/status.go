@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -12,6 +13,21 @@ import (
 	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
+
+// topicLogs is what the brokers last said about the topic, read every
+// StatusInterval by refreshLoop: its partitions, their log bounds and the
+// group's committed offsets. It is safe for concurrent use once init ran.
+type topicLogs struct {
+	mu         sync.Mutex
+	partitions []int         // of the topic, from metadata
+	groupOff   map[int]int64 // the group's committed offsets
+	hw         map[int]int64 // high watermarks
+	first      map[int]int64 // log start offsets
+}
+
+func (l *topicLogs) init() {
+	l.groupOff, l.hw, l.first = map[int]int64{}, map[int]int64{}, map[int]int64{}
+}
 
 // refreshLoop reads the partitions, high watermarks and the group's
 // committed offsets every StatusInterval until ctx is done. kafka-go's own
@@ -46,15 +62,16 @@ func (c *Consumer) refresh(ctx context.Context) error {
 	if committed.Error != nil {
 		return fmt.Errorf("fetch committed offsets: %w", committed.Error)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.partitions = parts
+	l := &c.logs
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partitions = parts
 	for p, o := range offs {
-		c.hw[p], c.first[p] = o.High, o.First
+		l.hw[p], l.first[p] = o.High, o.First
 	}
 	for _, po := range committed.Topics[c.cfg.Topic] {
 		if po.Error == nil {
-			c.groupOff[po.Partition] = po.CommittedOffset
+			l.groupOff[po.Partition] = po.CommittedOffset
 		}
 	}
 	return nil
@@ -127,82 +144,46 @@ func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[in
 // and view.StateIdle for the others (held by another replica, or none yet).
 // LastEventTime is the newest ce_time this member applied in the partition.
 func (c *Consumer) Status() []view.PartitionStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	parts := c.partitions
+	assigned, committedHere, failing := c.member.snapshot()
+	lastEvent := c.positions.lastEvents()
+	l := &c.logs
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	parts := l.partitions
 	if len(parts) == 0 {
-		parts = slices.Sorted(maps.Keys(c.assigned))
+		parts = slices.Sorted(maps.Keys(assigned))
 	}
 	out := make([]view.PartitionStatus, 0, len(parts))
 	for _, p := range parts {
 		committed := int64(-1)
-		if o, ok := c.groupOff[p]; ok && o >= 0 {
+		if o, ok := l.groupOff[p]; ok && o >= 0 {
 			committed = o
 		}
-		if c.assigned[p] {
-			if o, ok := c.committed[p]; ok && o > committed {
+		if assigned[p] {
+			if o, ok := committedHere[p]; ok && o > committed {
 				committed = o
 			}
 		}
 		// The high watermark is refreshed every StatusInterval while commits
 		// are seen at once: a committed offset proves the log reaches it.
-		hw := max(c.hw[p], committed)
+		hw := max(l.hw[p], committed)
 		var lag int64
 		if committed >= 0 {
 			lag = hw - committed
 		} else {
-			lag = hw - c.first[p]
+			lag = hw - l.first[p]
 		}
 		state := view.StateIdle
-		if c.assigned[p] {
+		if assigned[p] {
 			state = c.cfg.State
-			if c.failing {
+			if failing {
 				state = view.StateFailing
 			}
 		}
 		out = append(out, view.PartitionStatus{
 			Partition: p, Committed: committed, HighWatermark: hw, Lag: max(lag, 0),
-			LastEventTime: c.lastEvent[p], State: state,
+			LastEventTime: lastEvent[p], State: state,
 		})
-	}
-	return out
-}
-
-// Counters returns the running totals.
-func (c *Consumer) Counters() Counters {
-	return Counters{
-		Applied: c.applied.Load(), SkippedUnknown: c.skipped.Load(), DeadLettered: c.dead.Load(),
-		DroppedStale: c.dropped.Load(), Batches: c.batches.Load(), Retries: c.retries.Load(),
-		WriteTimeouts: c.timeouts.Load(), VersionGaps: c.gaps.Load(),
-	}
-}
-
-// Joined reports whether the consumer is a member of its group: true from
-// its first generation until Run returns, false while joining fails. A
-// rebalance does not clear it. A member may hold no partition (more replicas
-// than partitions); it still serves reads, so it counts as joined.
-func (c *Consumer) Joined() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.joined
-}
-
-// Changed returns a channel that is closed the next time the consumer
-// finishes a batch (its views written, before the commit).
-func (c *Consumer) Changed() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.changed
-}
-
-// Positions returns, per partition this member has processed, the offset
-// after the last message it processed (written or dead-lettered or skipped).
-func (c *Consumer) Positions() map[int]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[int]int64, len(c.processed))
-	for p, o := range c.processed {
-		out[p] = o
 	}
 	return out
 }
