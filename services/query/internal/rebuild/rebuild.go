@@ -50,7 +50,6 @@ import (
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/libs/seedwork/progress"
 	"github.com/propalpes/companias/libs/seedwork/retry"
-	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -75,6 +74,51 @@ const (
 // ErrNotRunning is returned by Start when Run is not hosting rebuilds (not
 // started yet, or the service is stopping). It has kind apperr.Unavailable.
 var ErrNotRunning = apperr.New(apperr.Unavailable, "rebuild_unavailable", "rebuilds are not available right now")
+
+// ErrLocked is matched (errors.Is) by the error of Start and Rebuild when a
+// rebuild is running here or on another replica. It has kind
+// apperr.Conflict; Store.AcquireRebuildLock reports a lock held by another
+// owner with an *apperr.Error of the same kind and code.
+var ErrLocked = apperr.New(apperr.Conflict, "rebuild_in_progress", "a view rebuild is already running")
+
+// ErrLockLost is matched (errors.Is) by the error of Store.RenewRebuildLock
+// when the caller no longer holds the lock (it expired and another replica
+// took it): an *apperr.Error of kind apperr.Conflict and code
+// "rebuild_lock_lost". The rebuild then stops.
+var ErrLockLost = apperr.New(apperr.Conflict, "rebuild_lock_lost", "rebuild lock lost")
+
+// Store is what a rebuild needs of the view store: its generations, the
+// rebuild lock that one replica at a time holds, and writes into a given
+// generation. *mongoview.Store implements it. Its methods are safe for
+// concurrent use.
+type Store interface {
+	// PointerTTL is the longest a replica keeps using the active generation
+	// it read; the rebuild's SwitchGrace must exceed it.
+	PointerTTL() time.Duration
+	// ActiveGeneration returns the generation the readers and the live
+	// consumers use.
+	ActiveGeneration(ctx context.Context) (string, error)
+	// NextGeneration returns a generation newer than every existing one.
+	NextGeneration(ctx context.Context) (string, error)
+	// PrepareGeneration creates gen empty (with its indexes); it fails for
+	// the active generation.
+	PrepareGeneration(ctx context.Context, gen string) error
+	// SwitchGeneration makes to the active generation if from still is.
+	SwitchGeneration(ctx context.Context, from, to string) error
+	// DropGeneration deletes gen; it fails for the active generation.
+	DropGeneration(ctx context.Context, gen string) error
+	// AcquireRebuildLock takes the lock for owner until ttl from now,
+	// recording generation, or fails matching ErrLocked.
+	AcquireRebuildLock(ctx context.Context, owner, generation string, ttl time.Duration) error
+	// RenewRebuildLock extends owner's lock until ttl from now, or fails
+	// matching ErrLockLost if owner no longer holds it.
+	RenewRebuildLock(ctx context.Context, owner string, ttl time.Duration) error
+	// ReleaseRebuildLock releases owner's lock (a no-op if not held).
+	ReleaseRebuildLock(ctx context.Context, owner string) error
+	// WriteViewsTo is consumer.Writer's WriteViews into generation gen
+	// rather than the active one.
+	WriteViewsTo(ctx context.Context, gen string, runs []view.Run) ([]view.VersionGap, error)
+}
 
 // Config configures a Rebuilder.
 type Config struct {
@@ -115,7 +159,7 @@ type Config struct {
 // with New; host background rebuilds with Run.
 type Rebuilder struct {
 	cfg   Config
-	store *mongoview.Store
+	store Store
 	log   *slog.Logger
 
 	mu       sync.Mutex
@@ -128,7 +172,7 @@ type Rebuilder struct {
 }
 
 // New returns a Rebuilder over store.
-func New(cfg Config, store *mongoview.Store) (*Rebuilder, error) {
+func New(cfg Config, store Store) (*Rebuilder, error) {
 	if store == nil {
 		return nil, errors.New("rebuild: nil store")
 	}
@@ -190,7 +234,7 @@ func (r *Rebuilder) Run(ctx context.Context) error {
 // Start takes the rebuild lock and begins a rebuild in the background,
 // under Run's context; ctx bounds only taking the lock. It returns the
 // initial progress. If a rebuild is running here or on another replica, the
-// error has kind apperr.Conflict (mongoview.ErrRebuildLocked); if Run is
+// error matches ErrLocked (kind apperr.Conflict); if Run is
 // not hosting rebuilds, ErrNotRunning.
 func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 	r.mu.Lock()
@@ -201,7 +245,7 @@ func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 	if r.busy {
 		p := r.progress
 		r.mu.Unlock()
-		return p, mongoview.ErrRebuildLocked
+		return p, ErrLocked
 	}
 	r.busy = true
 	r.wg.Add(1)
@@ -232,7 +276,7 @@ func (r *Rebuilder) Rebuild(ctx context.Context, onProgress func(view.RebuildPro
 	r.mu.Lock()
 	if r.busy {
 		r.mu.Unlock()
-		return r.Progress(), mongoview.ErrRebuildLocked
+		return r.Progress(), ErrLocked
 	}
 	r.busy = true
 	r.mu.Unlock()
@@ -379,8 +423,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	cc.DisableDLQ = true
 	cc.State = view.StateRebuilding
 	replay, err := consumer.New(cc, consumer.WriterFunc(func(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
-		st, err := r.store.ApplyTo(ctx, gen, runs)
-		return st.Gaps, err
+		return r.store.WriteViewsTo(ctx, gen, runs)
 	}))
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
@@ -451,7 +494,7 @@ func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFun
 	for retry.Sleep(ctx, r.cfg.LockTTL/3) {
 		err := r.store.RenewRebuildLock(ctx, r.cfg.Owner, r.cfg.LockTTL)
 		switch {
-		case errors.Is(err, mongoview.ErrLockLost):
+		case errors.Is(err, ErrLockLost):
 			cancel(err)
 			return
 		case err != nil && ctx.Err() == nil:
