@@ -47,6 +47,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/libs/seedwork/progress"
 	"github.com/propalpes/companias/libs/seedwork/retry"
@@ -446,7 +447,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	r.mu.Unlock()
 
 	// Replay up to the start watermarks, then catch up until the gap is small.
-	var target map[int]consumer.Offsets
+	var target map[int]grouplag.Bounds
 	for round := 0; ; round++ {
 		hw, err := r.watermarks(ctx, client)
 		if err != nil {
@@ -504,7 +505,7 @@ func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFun
 }
 
 // watermarks reads the log bounds, retrying until it succeeds or ctx is done.
-func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[int]consumer.Offsets, error) {
+func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[int]grouplag.Bounds, error) {
 	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -522,7 +523,7 @@ func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[i
 
 // waitFor waits until the replay processed every partition up to target,
 // updating the progress.
-func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, target map[int]consumer.Offsets) error {
+func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, target map[int]grouplag.Bounds) error {
 	var total int64
 	for _, o := range target {
 		total += o.High - o.First
@@ -553,7 +554,7 @@ func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, targ
 }
 
 // gap is the number of messages below hw that the positions have not reached.
-func gap(hw map[int]consumer.Offsets, pos map[int]int64) int64 {
+func gap(hw map[int]grouplag.Bounds, pos map[int]int64) int64 {
 	var g int64
 	for part, o := range hw {
 		n, ok := pos[part]

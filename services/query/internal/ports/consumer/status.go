@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -19,14 +20,13 @@ import (
 // group's committed offsets. It is safe for concurrent use once init ran.
 type topicLogs struct {
 	mu         sync.Mutex
-	partitions []int         // of the topic, from metadata
-	groupOff   map[int]int64 // the group's committed offsets
-	hw         map[int]int64 // high watermarks
-	first      map[int]int64 // log start offsets
+	partitions []int                   // of the topic, from metadata
+	groupOff   map[int]int64           // the group's committed offsets
+	bounds     map[int]grouplag.Bounds // log start and high watermark
 }
 
 func (l *topicLogs) init() {
-	l.groupOff, l.hw, l.first = map[int]int64{}, map[int]int64{}, map[int]int64{}
+	l.groupOff, l.bounds = map[int]int64{}, map[int]grouplag.Bounds{}
 }
 
 // refreshLoop reads the partitions, high watermarks and the group's
@@ -66,9 +66,7 @@ func (c *Consumer) refresh(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.partitions = parts
-	for p, o := range offs {
-		l.hw[p], l.first[p] = o.High, o.First
-	}
+	maps.Copy(l.bounds, offs)
 	for _, po := range committed.Topics[c.cfg.Topic] {
 		if po.Error == nil {
 			l.groupOff[po.Partition] = po.CommittedOffset
@@ -77,14 +75,9 @@ func (c *Consumer) refresh(ctx context.Context) error {
 	return nil
 }
 
-// Offsets are the bounds of one partition's log.
-type Offsets struct {
-	First int64 // log start offset
-	High  int64 // high watermark: the offset the next record will get
-}
-
-// Watermarks returns the log bounds of every partition of topic.
-func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[int]Offsets, error) {
+// Watermarks returns the log bounds of every partition of topic: its
+// partitions from the metadata, their bounds from grouplag.ReadBounds.
+func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[int]grouplag.Bounds, error) {
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("read metadata of %s: %w", topic, err)
@@ -101,36 +94,9 @@ func Watermarks(ctx context.Context, client *kafka.Client, topic string) (map[in
 			parts = append(parts, p.ID)
 		}
 	}
-	out := make(map[int]Offsets, len(parts))
-	if len(parts) == 0 {
-		return out, nil
-	}
-	// One request per bound: a ListOffsets request must not repeat a partition.
-	for _, first := range []bool{false, true} {
-		reqs := make([]kafka.OffsetRequest, len(parts))
-		for i, p := range parts {
-			if first {
-				reqs[i] = kafka.FirstOffsetOf(p)
-			} else {
-				reqs[i] = kafka.LastOffsetOf(p)
-			}
-		}
-		res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-		if err != nil {
-			return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-		}
-		for _, po := range res.Topics[topic] {
-			if po.Error != nil {
-				return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
-			}
-			o := out[po.Partition]
-			if first {
-				o.First = po.FirstOffset
-			} else {
-				o.High = po.LastOffset
-			}
-			out[po.Partition] = o
-		}
+	out, err := grouplag.ReadBounds(ctx, client, topic, parts)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -164,15 +130,9 @@ func (c *Consumer) Status() []view.PartitionStatus {
 				committed = o
 			}
 		}
-		// The high watermark is refreshed every StatusInterval while commits
-		// are seen at once: a committed offset proves the log reaches it.
-		hw := max(l.hw[p], committed)
-		var lag int64
-		if committed >= 0 {
-			lag = hw - committed
-		} else {
-			lag = hw - l.first[p]
-		}
+		// The bounds are refreshed every StatusInterval while commits are
+		// seen at once: Lag raises the high watermark to the committed offset.
+		lag, hw := l.bounds[p].Lag(committed)
 		state := view.StateIdle
 		if assigned[p] {
 			state = c.cfg.State
@@ -181,7 +141,7 @@ func (c *Consumer) Status() []view.PartitionStatus {
 			}
 		}
 		out = append(out, view.PartitionStatus{
-			Partition: p, Committed: committed, HighWatermark: hw, Lag: max(lag, 0),
+			Partition: p, Committed: committed, HighWatermark: hw, Lag: lag,
 			LastEventTime: lastEvent[p], State: state,
 		})
 	}
