@@ -235,8 +235,8 @@ func (r *Rebuilder) Run(ctx context.Context) error {
 // Start takes the rebuild lock and begins a rebuild in the background,
 // under Run's context; ctx bounds only taking the lock. It returns the
 // initial progress. If a rebuild is running here or on another replica, the
-// error matches ErrLocked (kind apperr.Conflict); if Run is
-// not hosting rebuilds, ErrNotRunning.
+// error matches ErrLocked (kind apperr.Conflict); if Run is not hosting
+// rebuilds, ErrNotRunning.
 func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 	r.mu.Lock()
 	if r.base == nil || r.closed || r.base.Err() != nil {
@@ -255,9 +255,6 @@ func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 
 	gen, from, err := r.lock(ctx)
 	if err != nil {
-		r.mu.Lock()
-		r.busy = false
-		r.mu.Unlock()
 		r.wg.Done()
 		return view.RebuildProgress{}, err
 	}
@@ -283,9 +280,6 @@ func (r *Rebuilder) Rebuild(ctx context.Context, onProgress func(view.RebuildPro
 	r.mu.Unlock()
 	gen, from, err := r.lock(ctx)
 	if err != nil {
-		r.mu.Lock()
-		r.busy = false
-		r.mu.Unlock()
 		return view.RebuildProgress{}, err
 	}
 	p := r.begin(gen)
@@ -334,8 +328,16 @@ func (r *Rebuilder) Status() []view.PartitionStatus {
 	return c.Status()
 }
 
-// lock picks the next generation and takes the rebuild lock for it.
+// lock picks the next generation and takes the rebuild lock for it. The
+// caller has marked r busy; lock clears the mark when it fails.
 func (r *Rebuilder) lock(ctx context.Context) (gen, from string, err error) {
+	defer func() {
+		if err != nil {
+			r.mu.Lock()
+			r.busy = false
+			r.mu.Unlock()
+		}
+	}()
 	from, err = r.store.ActiveGeneration(ctx)
 	if err != nil {
 		return "", "", fmt.Errorf("rebuild: %w", err)

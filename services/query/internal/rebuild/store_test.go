@@ -61,6 +61,10 @@ func TestRebuildLockedElsewhere(t *testing.T) {
 	if s.acquired != 1 || p != (view.RebuildProgress{}) || r.Progress().State != rebuild.StateIdle {
 		t.Errorf("acquired %d times, progress %+v, state %q; want once, zero, idle", s.acquired, p, r.Progress().State)
 	}
+	// The failure left this replica free: the next attempt asks the store again.
+	if _, err := r.Rebuild(context.Background(), nil); !errors.Is(err, rebuild.ErrLocked) || s.acquired != 2 {
+		t.Errorf("second Rebuild: %v after %d acquisitions; want ErrLocked after 2", err, s.acquired)
+	}
 }
 
 func TestNewRejectsSwitchGraceWithinPointerTTL(t *testing.T) {
