@@ -15,7 +15,7 @@ import (
 )
 
 // Poison on the events topic: messages that break the readers' contract
-// (libs/contracts/companiaevent, services/query/internal/consumer), produced
+// (libs/contracts/companiaevent, services/query/internal/ports/consumer), produced
 // during the load at seeded points. Each must be dead-lettered to
 // eventsDLQ with its reason, or — an unknown event type of the known major
 // version — skipped without being dead-lettered; none may change a view.

@@ -67,7 +67,7 @@ var watchedLogs = []string{logJoinedGeneration, logPoison, logEventDLQRetry, log
 
 const (
 	logJoinedGeneration = "joined generation"            // libs/kafkakit/groupconsumer (readers' and writers' groups)
-	logPoison           = "poison message"               // services/query/internal/consumer
+	logPoison           = "poison message"               // services/query/internal/ports/consumer
 	logEventDLQRetry    = "write dead letters; retrying" // libs/kafkakit/groupconsumer, in a reader
 	logCommandDLQRetry  = "write dead letters; retrying" // libs/kafkakit/groupconsumer, in a writer
 )

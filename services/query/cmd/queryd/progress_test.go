@@ -32,7 +32,7 @@ func newTestReporter(tty bool) (*progressReporter, *bytes.Buffer, *fakeClock) {
 	var b bytes.Buffer
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r := newProgressReporter(&b, tty)
-	r.now = clock.now
+	r.line.Now = clock.now
 	return r, &b, clock
 }
 
@@ -54,9 +54,9 @@ func TestProgressReporterTerminalRedraws(t *testing.T) {
 	if !strings.Contains(parts[0], "1/10") || !strings.Contains(parts[1], "5/10") || !strings.Contains(parts[2], "100.0%") {
 		t.Errorf("redraws = %q, want 1/10, then 5/10, then 100%%", parts)
 	}
-	for i := 1; i < len(parts); i++ {
-		if len(parts[i]) < len(parts[i-1]) {
-			t.Errorf("redraw %q is shorter than the line it covers %q", parts[i], parts[i-1])
+	for _, p := range parts {
+		if !strings.HasPrefix(p, "\033[K") {
+			t.Errorf("redraw %q does not erase the line it covers", p)
 		}
 	}
 }

@@ -3,7 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/rebuild"
 	"github.com/propalpes/companias/services/query/internal/view"
 )

@@ -40,7 +40,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,10 +47,11 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/kafkakit"
+	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/progress"
 	"github.com/propalpes/companias/libs/seedwork/retry"
-	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
-	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
@@ -75,6 +75,51 @@ const (
 // ErrNotRunning is returned by Start when Run is not hosting rebuilds (not
 // started yet, or the service is stopping). It has kind apperr.Unavailable.
 var ErrNotRunning = apperr.New(apperr.Unavailable, "rebuild_unavailable", "rebuilds are not available right now")
+
+// ErrLocked is matched (errors.Is) by the error of Start and Rebuild when a
+// rebuild is running here or on another replica. It has kind
+// apperr.Conflict; Store.AcquireRebuildLock reports a lock held by another
+// owner with an *apperr.Error of the same kind and code.
+var ErrLocked = apperr.New(apperr.Conflict, "rebuild_in_progress", "a view rebuild is already running")
+
+// ErrLockLost is matched (errors.Is) by the error of Store.RenewRebuildLock
+// when the caller no longer holds the lock (it expired and another replica
+// took it): an *apperr.Error of kind apperr.Conflict and code
+// "rebuild_lock_lost". The rebuild then stops.
+var ErrLockLost = apperr.New(apperr.Conflict, "rebuild_lock_lost", "rebuild lock lost")
+
+// Store is what a rebuild needs of the view store: its generations, the
+// rebuild lock that one replica at a time holds, and writes into a given
+// generation. *mongoview.Store implements it. Its methods are safe for
+// concurrent use.
+type Store interface {
+	// PointerTTL is the longest a replica keeps using the active generation
+	// it read; the rebuild's SwitchGrace must exceed it.
+	PointerTTL() time.Duration
+	// ActiveGeneration returns the generation the readers and the live
+	// consumers use.
+	ActiveGeneration(ctx context.Context) (string, error)
+	// NextGeneration returns a generation newer than every existing one.
+	NextGeneration(ctx context.Context) (string, error)
+	// PrepareGeneration creates gen empty (with its indexes); it fails for
+	// the active generation.
+	PrepareGeneration(ctx context.Context, gen string) error
+	// SwitchGeneration makes to the active generation if from still is.
+	SwitchGeneration(ctx context.Context, from, to string) error
+	// DropGeneration deletes gen; it fails for the active generation.
+	DropGeneration(ctx context.Context, gen string) error
+	// AcquireRebuildLock takes the lock for owner until ttl from now,
+	// recording generation, or fails matching ErrLocked.
+	AcquireRebuildLock(ctx context.Context, owner, generation string, ttl time.Duration) error
+	// RenewRebuildLock extends owner's lock until ttl from now, or fails
+	// matching ErrLockLost if owner no longer holds it.
+	RenewRebuildLock(ctx context.Context, owner string, ttl time.Duration) error
+	// ReleaseRebuildLock releases owner's lock (a no-op if not held).
+	ReleaseRebuildLock(ctx context.Context, owner string) error
+	// WriteViewsTo is consumer.Writer's WriteViews into generation gen
+	// rather than the active one.
+	WriteViewsTo(ctx context.Context, gen string, runs []view.Run) ([]view.VersionGap, error)
+}
 
 // Config configures a Rebuilder.
 type Config struct {
@@ -115,7 +160,7 @@ type Config struct {
 // with New; host background rebuilds with Run.
 type Rebuilder struct {
 	cfg   Config
-	store *mongoview.Store
+	store Store
 	log   *slog.Logger
 
 	mu       sync.Mutex
@@ -128,7 +173,7 @@ type Rebuilder struct {
 }
 
 // New returns a Rebuilder over store.
-func New(cfg Config, store *mongoview.Store) (*Rebuilder, error) {
+func New(cfg Config, store Store) (*Rebuilder, error) {
 	if store == nil {
 		return nil, errors.New("rebuild: nil store")
 	}
@@ -190,8 +235,8 @@ func (r *Rebuilder) Run(ctx context.Context) error {
 // Start takes the rebuild lock and begins a rebuild in the background,
 // under Run's context; ctx bounds only taking the lock. It returns the
 // initial progress. If a rebuild is running here or on another replica, the
-// error has kind apperr.Conflict (mongoview.ErrRebuildLocked); if Run is
-// not hosting rebuilds, ErrNotRunning.
+// error matches ErrLocked (kind apperr.Conflict); if Run is not hosting
+// rebuilds, ErrNotRunning.
 func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 	r.mu.Lock()
 	if r.base == nil || r.closed || r.base.Err() != nil {
@@ -201,7 +246,7 @@ func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 	if r.busy {
 		p := r.progress
 		r.mu.Unlock()
-		return p, mongoview.ErrRebuildLocked
+		return p, ErrLocked
 	}
 	r.busy = true
 	r.wg.Add(1)
@@ -210,9 +255,6 @@ func (r *Rebuilder) Start(ctx context.Context) (view.RebuildProgress, error) {
 
 	gen, from, err := r.lock(ctx)
 	if err != nil {
-		r.mu.Lock()
-		r.busy = false
-		r.mu.Unlock()
 		r.wg.Done()
 		return view.RebuildProgress{}, err
 	}
@@ -232,15 +274,12 @@ func (r *Rebuilder) Rebuild(ctx context.Context, onProgress func(view.RebuildPro
 	r.mu.Lock()
 	if r.busy {
 		r.mu.Unlock()
-		return r.Progress(), mongoview.ErrRebuildLocked
+		return r.Progress(), ErrLocked
 	}
 	r.busy = true
 	r.mu.Unlock()
 	gen, from, err := r.lock(ctx)
 	if err != nil {
-		r.mu.Lock()
-		r.busy = false
-		r.mu.Unlock()
 		return view.RebuildProgress{}, err
 	}
 	p := r.begin(gen)
@@ -289,8 +328,16 @@ func (r *Rebuilder) Status() []view.PartitionStatus {
 	return c.Status()
 }
 
-// lock picks the next generation and takes the rebuild lock for it.
+// lock picks the next generation and takes the rebuild lock for it. The
+// caller has marked r busy; lock clears the mark when it fails.
 func (r *Rebuilder) lock(ctx context.Context) (gen, from string, err error) {
+	defer func() {
+		if err != nil {
+			r.mu.Lock()
+			r.busy = false
+			r.mu.Unlock()
+		}
+	}()
 	from, err = r.store.ActiveGeneration(ctx)
 	if err != nil {
 		return "", "", fmt.Errorf("rebuild: %w", err)
@@ -379,8 +426,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	cc.DisableDLQ = true
 	cc.State = view.StateRebuilding
 	replay, err := consumer.New(cc, consumer.WriterFunc(func(ctx context.Context, runs []view.Run) ([]view.VersionGap, error) {
-		st, err := r.store.ApplyTo(ctx, gen, runs)
-		return st.Gaps, err
+		return r.store.WriteViewsTo(ctx, gen, runs)
 	}))
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
@@ -403,7 +449,7 @@ func (r *Rebuilder) execute(ctx context.Context, gen, from string) (err error) {
 	r.mu.Unlock()
 
 	// Replay up to the start watermarks, then catch up until the gap is small.
-	var target map[int]consumer.Offsets
+	var target map[int]grouplag.Bounds
 	for round := 0; ; round++ {
 		hw, err := r.watermarks(ctx, client)
 		if err != nil {
@@ -451,7 +497,7 @@ func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFun
 	for retry.Sleep(ctx, r.cfg.LockTTL/3) {
 		err := r.store.RenewRebuildLock(ctx, r.cfg.Owner, r.cfg.LockTTL)
 		switch {
-		case errors.Is(err, mongoview.ErrLockLost):
+		case errors.Is(err, ErrLockLost):
 			cancel(err)
 			return
 		case err != nil && ctx.Err() == nil:
@@ -461,7 +507,7 @@ func (r *Rebuilder) renewLock(ctx context.Context, cancel context.CancelCauseFun
 }
 
 // watermarks reads the log bounds, retrying until it succeeds or ctx is done.
-func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[int]consumer.Offsets, error) {
+func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[int]grouplag.Bounds, error) {
 	backoff := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -479,7 +525,7 @@ func (r *Rebuilder) watermarks(ctx context.Context, client *kafka.Client) (map[i
 
 // waitFor waits until the replay processed every partition up to target,
 // updating the progress.
-func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, target map[int]consumer.Offsets) error {
+func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, target map[int]grouplag.Bounds) error {
 	var total int64
 	for _, o := range target {
 		total += o.High - o.First
@@ -510,7 +556,7 @@ func (r *Rebuilder) waitFor(ctx context.Context, replay *consumer.Consumer, targ
 }
 
 // gap is the number of messages below hw that the positions have not reached.
-func gap(hw map[int]consumer.Offsets, pos map[int]int64) int64 {
+func gap(hw map[int]grouplag.Bounds, pos map[int]int64) int64 {
 	var g int64
 	for part, o := range hw {
 		n, ok := pos[part]
@@ -538,9 +584,9 @@ func randomHex(n int) string {
 }
 
 // Bar renders p as a one-line progress bar of the given width (in cells),
-// for a CLI: "[#####.....]  50.0%  500/1000  running gen 2".
+// for a CLI (progress.Line draws it): "[#####.....]  50.0%  500/1000
+// running gen 2".
 func Bar(p view.RebuildProgress, width int) string {
-	width = max(width, 1)
 	frac := 0.0
 	switch {
 	case p.State == StateDone:
@@ -548,9 +594,7 @@ func Bar(p view.RebuildProgress, width int) string {
 	case p.Total > 0:
 		frac = min(float64(p.Processed)/float64(p.Total), 1)
 	}
-	filled := int(frac * float64(width))
-	s := fmt.Sprintf("[%s%s] %5.1f%%  %d/%d  %s gen %s",
-		strings.Repeat("#", filled), strings.Repeat(".", width-filled), 100*frac, p.Processed, p.Total, p.State, p.Generation)
+	s := fmt.Sprintf("%s %5.1f%%  %d/%d  %s gen %s", progress.Bar(frac, width), 100*frac, p.Processed, p.Total, p.State, p.Generation)
 	if p.Error != "" {
 		s += ": " + p.Error
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
-	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/projection"
 	"github.com/propalpes/companias/services/query/internal/rebuild"
 	"github.com/propalpes/companias/services/query/internal/view"

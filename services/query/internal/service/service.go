@@ -25,8 +25,8 @@ import (
 	"github.com/propalpes/companias/libs/telemetry/buildinfo"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
 	"github.com/propalpes/companias/services/query/internal/config"
-	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/services/query/internal/config"
-	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/rebuild"
 	"github.com/propalpes/companias/services/query/internal/view"
 )

@@ -15,7 +15,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/kafkakit"
-	"github.com/propalpes/companias/tools/dlq/internal/progress"
+	"github.com/propalpes/companias/libs/seedwork/progress"
 	"github.com/propalpes/companias/tools/dlq/internal/replay"
 	"github.com/propalpes/companias/tools/dlq/internal/scan"
 )
@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	bar := progress.New(stderr, progress.IsTerminal(stderr), "scan", nil)
+	bar := newScanBar(stderr, progress.IsTerminal(stderr), nil)
 	if cmd == "list" {
 		return list(ctx, opts, stdout, stderr, bar)
 	}
@@ -220,7 +220,7 @@ func knownReasons() []string {
 }
 
 // collect plans and scans o.topic, calling each for every matching record.
-func collect(ctx context.Context, o options, bar *progress.Bar, each func(scan.Record) error) (scanned, matched int64, err error) {
+func collect(ctx context.Context, o options, bar *scanBar, each func(scan.Record) error) (scanned, matched int64, err error) {
 	tr, err := o.kafka.Transport()
 	if err != nil {
 		return 0, 0, err
@@ -252,7 +252,7 @@ func collect(ctx context.Context, o options, bar *progress.Bar, each func(scan.R
 	return scanned, matched, err
 }
 
-func list(ctx context.Context, o options, stdout, stderr io.Writer, bar *progress.Bar) error {
+func list(ctx context.Context, o options, stdout, stderr io.Writer, bar *scanBar) error {
 	start := time.Now()
 	enc := json.NewEncoder(stdout)
 	scanned, matched, err := collect(ctx, o, bar, func(r scan.Record) error {
@@ -267,7 +267,7 @@ func list(ctx context.Context, o options, stdout, stderr io.Writer, bar *progres
 	return nil
 }
 
-func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *progress.Bar) error {
+func replayCmd(ctx context.Context, o options, stdout, stderr io.Writer, bar *scanBar) error {
 	start := time.Now()
 	var recs []scan.Record
 	scanned, matched, err := collect(ctx, o, bar, func(r scan.Record) error {

@@ -20,7 +20,9 @@ import (
 var ErrRebuildLocked = apperr.New(apperr.Conflict, "rebuild_in_progress", "a view rebuild is already running")
 
 // ErrLockLost is returned by RenewRebuildLock when the caller no longer holds the lock.
-var ErrLockLost = errors.New("mongoview: rebuild lock lost")
+// It has kind apperr.Conflict and code "rebuild_lock_lost", which package
+// rebuild matches (rebuild.ErrLockLost) without depending on this package.
+var ErrLockLost = apperr.New(apperr.Conflict, "rebuild_lock_lost", "mongoview: rebuild lock lost")
 
 // ErrActiveGeneration is returned by PrepareGeneration and DropGeneration
 // for the active generation.

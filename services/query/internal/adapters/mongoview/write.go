@@ -64,6 +64,14 @@ func (s *Store) WriteViews(ctx context.Context, runs []view.Run) ([]view.Version
 	return st.Gaps, err
 }
 
+// WriteViewsTo is ApplyTo returning only the version gaps; it lets a view
+// rebuild write into the generation it fills (rebuild.Store). The gaps
+// found are returned on error too.
+func (s *Store) WriteViewsTo(ctx context.Context, gen string, runs []view.Run) ([]view.VersionGap, error) {
+	st, err := s.ApplyTo(ctx, gen, runs)
+	return st.Gaps, err
+}
+
 // ApplyTo merges runs (at most one per company) into generation gen with
 // the rules of projection.Merge, and reports in WriteStats.Gaps each run
 // whose first version is more than one above the stored view's version (0

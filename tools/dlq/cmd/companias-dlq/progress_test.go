@@ -1,24 +1,23 @@
-package progress_test
+package main
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/propalpes/companias/tools/dlq/internal/progress"
+	"github.com/propalpes/companias/libs/seedwork/progress"
 )
 
-type clock struct{ t time.Time }
+type fakeClock struct{ t time.Time }
 
-func (c *clock) now() time.Time { return c.t }
+func (c *fakeClock) now() time.Time { return c.t }
 
-func TestBarTerminalRedrawsInPlace(t *testing.T) {
+func TestScanBarTerminalRedrawsInPlace(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	c := &clock{t: time.Unix(0, 0)}
-	b := progress.New(&buf, true, "scan", c.now)
+	c := &fakeClock{t: time.Unix(0, 0)}
+	b := newScanBar(&buf, true, c.now)
 	b.Scanned(0, 10, 0)
 	b.Scanned(5, 10, 2) // within the interval: not drawn
 	if got := strings.Count(buf.String(), "\r"); got != 1 {
@@ -49,11 +48,11 @@ func TestBarTerminalRedrawsInPlace(t *testing.T) {
 	}
 }
 
-func TestBarNonTerminalPrintsPeriodicLines(t *testing.T) {
+func TestScanBarNonTerminalPrintsPeriodicLines(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	c := &clock{t: time.Unix(0, 0)}
-	b := progress.New(&buf, false, "scan", c.now)
+	c := &fakeClock{t: time.Unix(0, 0)}
+	b := newScanBar(&buf, false, c.now)
 	b.Scanned(0, 100, 0)
 	b.Scanned(10, 100, 1)
 	b.Clear() // no-op off a terminal
@@ -75,26 +74,11 @@ func TestBarNonTerminalPrintsPeriodicLines(t *testing.T) {
 	}
 }
 
-func TestBarEmptyTopicIsComplete(t *testing.T) {
+func TestScanBarEmptyTopicIsComplete(t *testing.T) {
 	t.Parallel()
-	b := progress.New(&bytes.Buffer{}, false, "scan", nil)
+	b := newScanBar(&bytes.Buffer{}, false, nil)
 	b.Scanned(0, 0, 0)
 	if got := b.String(); !strings.Contains(got, "0/0 scanned (100%)") {
 		t.Fatalf("String() = %q", got)
-	}
-}
-
-func TestIsTerminal(t *testing.T) {
-	t.Parallel()
-	if progress.IsTerminal(&bytes.Buffer{}) {
-		t.Fatal("a buffer is a terminal")
-	}
-	f, err := os.CreateTemp(t.TempDir(), "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if progress.IsTerminal(f) {
-		t.Fatal("a regular file is a terminal")
 	}
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
-	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/projection"
 	"github.com/propalpes/companias/services/query/internal/view"
 )

@@ -20,8 +20,8 @@ import (
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
-	"github.com/propalpes/companias/services/query/internal/consumer"
 	"github.com/propalpes/companias/services/query/internal/metrics"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 

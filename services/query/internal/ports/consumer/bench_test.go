@@ -7,7 +7,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
-	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 )
 
 // BenchmarkIntegrationProjection measures the whole projection path: a

@@ -15,7 +15,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/telemetry/tracing"
-	"github.com/propalpes/companias/services/query/internal/consumer"
+	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
@@ -31,7 +31,7 @@ func newTracer(t testing.TB) (trace.Tracer, *tracetest.InMemoryExporter) {
 func linkAttrs(l tracetest.SpanStub, i int) map[attribute.Key]string {
 	out := map[attribute.Key]string{}
 	for _, kv := range l.Links[i].Attributes {
-		out[kv.Key] = kv.Value.Emit()
+		out[kv.Key] = kv.Value.String()
 	}
 	return out
 }
@@ -127,7 +127,7 @@ func TestIntegrationConsumerSpanRecordsFailedWrite(t *testing.T) {
 	}
 	attrs := map[attribute.Key]string{}
 	for _, kv := range spans[0].Attributes {
-		attrs[kv.Key] = kv.Value.Emit()
+		attrs[kv.Key] = kv.Value.String()
 	}
 	if attrs["compania.id"] != ev.Data.Compania.ID || attrs["messaging.kafka.offset"] != "0" {
 		t.Errorf("single-message span attributes %v, want its company and offset", attrs)
