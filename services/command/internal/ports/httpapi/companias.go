@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
@@ -135,7 +136,7 @@ func (h *handlers) ingestion(c *gin.Context) {
 	res, err := h.app.Commands.CrearCompania.Handle(c.Request.Context(), cmd)
 	if err != nil {
 		// The fields live under "compania" in this route's body.
-		h.fail(c, prefixFields(err, "compania."))
+		h.fail(c, prefixFields(err, "/compania"))
 		return
 	}
 	c.Header("Location", location(res.Compania.ID))
@@ -297,8 +298,9 @@ func isUUID(s string) bool {
 	return true
 }
 
-// prefixFields returns err with its field names prefixed, for routes whose
-// fields are nested in the body.
+// prefixFields returns err with its field names turned into JSON Pointers
+// under prefix (itself a pointer), for routes whose fields are nested in the
+// body.
 func prefixFields(err error, prefix string) error {
 	e, ok := apperr.As(err)
 	if !ok || len(e.Fields) == 0 {
@@ -307,7 +309,7 @@ func prefixFields(err error, prefix string) error {
 	cp := *e
 	cp.Fields = make([]apperr.FieldError, len(e.Fields))
 	for i, f := range e.Fields {
-		cp.Fields[i] = apperr.FieldError{Field: prefix + f.Field, Message: f.Message}
+		cp.Fields[i] = apperr.FieldError{Field: prefix + problem.Pointer(f.Field), Message: f.Message}
 	}
 	return &cp
 }

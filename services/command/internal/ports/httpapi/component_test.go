@@ -113,7 +113,7 @@ func TestCrearCompaniaInvalidFields(t *testing.T) {
 		body: `{"id":"nope","nombre":"   ","email":"not an email","identificacion":"9001 23"}`})
 	wantProblem(t, r, http.StatusUnprocessableEntity, "validation")
 	got := r.fields()
-	for _, f := range []string{"id", "nombre", "email", "identificacion"} {
+	for _, f := range []string{"/id", "/nombre", "/email", "/identificacion"} {
 		if got[f] == "" {
 			t.Errorf("field %s not listed in errors: %v", f, got)
 		}
@@ -144,10 +144,10 @@ func TestMalformedBodies(t *testing.T) {
 		{name: "trailing object", body: valid + `{}`, detail: "after the JSON object"},
 		{name: "trailing garbage", body: valid + ` x`, detail: "after the JSON object"},
 		{name: "unknown field", body: `{"nombre":"A","email":"a@b.co","identificacion":"1","estado":"APROBADA"}`,
-			fields: []string{"estado"}, detail: "estado: unknown field"},
-		{name: "case-folded name", body: `{"Nombre":"A","email":"a@b.co","identificacion":"1"}`, fields: []string{"Nombre"}},
+			fields: []string{"/estado"}, detail: "/estado: unknown field"},
+		{name: "case-folded name", body: `{"Nombre":"A","email":"a@b.co","identificacion":"1"}`, fields: []string{"/Nombre"}},
 		{name: "wrong types", body: `{"nombre":5,"email":["a"],"identificacion":"1","x":1}`,
-			fields: []string{"nombre", "email", "x"}, detail: "nombre: must be a string"},
+			fields: []string{"/nombre", "/email", "/x"}, detail: "/nombre: must be a string"},
 		{name: "duplicate member", body: `{"nombre":"A","nombre":"B","email":"a@b.co","identificacion":"1"}`, detail: "duplicate"},
 		{name: "invalid UTF-8", body: "{\"nombre\":\"\xff\",\"email\":\"a@b.co\",\"identificacion\":\"1\"}", detail: "UTF-8"},
 	}
@@ -418,11 +418,11 @@ func TestActualizarCompania(t *testing.T) {
 		status     int
 		fields     []string
 	}{
-		"empty patch":      {`{}`, "validation", 422, []string{"nombre", "email"}},
-		"null member":      {`{"nombre":null}`, "validation", 422, []string{"nombre"}},
-		"invalid email":    {`{"email":"x"}`, "validation", 422, []string{"email"}},
-		"unknown member":   {`{"estado":"APROBADA"}`, "malformed_request", 400, []string{"estado"}},
-		"wrong type":       {`{"nombre":true}`, "malformed_request", 400, []string{"nombre"}},
+		"empty patch":      {`{}`, "validation", 422, []string{"/nombre", "/email"}},
+		"null member":      {`{"nombre":null}`, "validation", 422, []string{"/nombre"}},
+		"invalid email":    {`{"email":"x"}`, "validation", 422, []string{"/email"}},
+		"unknown member":   {`{"estado":"APROBADA"}`, "malformed_request", 400, []string{"/estado"}},
+		"wrong type":       {`{"nombre":true}`, "malformed_request", 400, []string{"/nombre"}},
 		"not an object":    {`"x"`, "malformed_request", 400, nil},
 		"malformed syntax": {`{"nombre":}`, "malformed_request", 400, nil},
 	} {
@@ -581,14 +581,14 @@ func TestIngestion(t *testing.T) {
 		status     int
 		fields     []string
 	}{
-		"missing compania":   {`{}`, "validation", 422, []string{"compania"}},
-		"null compania":      {`{"compania":null}`, "validation", 422, []string{"compania"}},
-		"invalid fields":     {`{"compania":{"email":"x"}}`, "validation", 422, []string{"compania.nombre", "compania.email", "compania.identificacion"}},
+		"missing compania":   {`{}`, "validation", 422, []string{"/compania"}},
+		"null compania":      {`{"compania":null}`, "validation", 422, []string{"/compania"}},
+		"invalid fields":     {`{"compania":{"email":"x"}}`, "validation", 422, []string{"/compania/nombre", "/compania/email", "/compania/identificacion"}},
 		"duplicate":          {body, "compania_duplicada", 409, nil},
-		"compania not obj":   {`{"compania":"ACME"}`, "malformed_request", 400, []string{"compania"}},
-		"unknown inner":      {`{"compania":{"nombre":"A","email":"a@b.co","identificacion":"1","id":"x"}}`, "malformed_request", 400, []string{"compania.id"}},
-		"unknown outer":      {`{"compania":{},"extra":1}`, "malformed_request", 400, []string{"extra"}},
-		"inner wrong type":   {`{"compania":{"nombre":1,"email":"a@b.co","identificacion":"1"}}`, "malformed_request", 400, []string{"compania.nombre"}},
+		"compania not obj":   {`{"compania":"ACME"}`, "malformed_request", 400, []string{"/compania"}},
+		"unknown inner":      {`{"compania":{"nombre":"A","email":"a@b.co","identificacion":"1","id":"x"}}`, "malformed_request", 400, []string{"/compania/id"}},
+		"unknown outer":      {`{"compania":{},"extra":1}`, "malformed_request", 400, []string{"/extra"}},
+		"inner wrong type":   {`{"compania":{"nombre":1,"email":"a@b.co","identificacion":"1"}}`, "malformed_request", 400, []string{"/compania/nombre"}},
 		"inner syntax error": {`{"compania":{"nombre":"A",,}}`, "malformed_request", 400, nil},
 	} {
 		t.Run(name, func(t *testing.T) {

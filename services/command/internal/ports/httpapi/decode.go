@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
 
@@ -146,7 +147,7 @@ func syntaxError(err error) error {
 // shape collects the unknown and mistyped members of one request object so
 // that a single 400 lists them all.
 type shape struct {
-	prefix string // member path prefix for nested objects, e.g. "compania."
+	prefix string // JSON Pointer of the object, "" for the body itself, e.g. "/compania"
 	errs   []apperr.FieldError
 }
 
@@ -160,7 +161,7 @@ func (s *shape) known(obj object, names ...string) {
 	}
 	slices.Sort(unknown)
 	for _, k := range unknown {
-		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + k, Message: "unknown field"})
+		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + problem.Pointer(k), Message: "unknown field"})
 	}
 }
 
@@ -172,7 +173,7 @@ func (s *shape) str(obj object, name string) (string, bool) {
 	}
 	var v string
 	if raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + name, Message: "must be a string"})
+		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + problem.Pointer(name), Message: "must be a string"})
 		return "", false
 	}
 	return v, true
@@ -263,7 +264,7 @@ func decodeIngestion(body []byte) (ingestionRequest, error) {
 	if err != nil {
 		return ingestionRequest{}, err
 	}
-	s.prefix = "compania."
+	s.prefix = "/compania"
 	s.known(inner, "nombre", "email", "identificacion")
 	var r ingestionRequest
 	r.Compania.Nombre, _ = s.str(inner, "nombre")

@@ -71,7 +71,7 @@ func problemFor(err error) problem.Problem {
 	var re *requestError
 	if errors.As(err, &re) {
 		p := problem.New(re.status, re.code, re.detail)
-		p.Errors = re.fields
+		p.Errors = problem.BodyViolations(re.fields)
 		return p
 	}
 	return problem.FromError(err)

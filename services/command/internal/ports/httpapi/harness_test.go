@@ -126,14 +126,14 @@ func (r resp) str(key string) string {
 	return s
 }
 
-// fields returns the "errors" member of a problem as field → message.
+// fields returns the "errors" member of a problem as JSON Pointer → detail.
 func (r resp) fields() map[string]string {
 	out := map[string]string{}
 	list, _ := r.json["errors"].([]any)
 	for _, it := range list {
 		m, _ := it.(map[string]any)
-		f, _ := m["field"].(string)
-		msg, _ := m["message"].(string)
+		f, _ := m["pointer"].(string)
+		msg, _ := m["detail"].(string)
 		out[f] = msg
 	}
 	return out

@@ -282,7 +282,7 @@ func TestIntegrationLookAlikeNombreIsDuplicate(t *testing.T) {
 	for _, nombre := range []string{"Compa\u00f1\u00eda\u200b Andina", "\u202eanidnA a\u00edn\u00f1apmoC"} {
 		r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody(nombre, "900123456")})
 		wantProblem(t, r, http.StatusUnprocessableEntity, "validation")
-		if msg := r.fields()["nombre"]; msg == "" || strings.Contains(string(r.raw), "Andina") || strings.Contains(string(r.raw), "anidnA") {
+		if msg := r.fields()["/nombre"]; msg == "" || strings.Contains(string(r.raw), "Andina") || strings.Contains(string(r.raw), "anidnA") {
 			t.Errorf("nombre error %q; body %s; want the field named and the value not quoted", msg, r.raw)
 		}
 	}

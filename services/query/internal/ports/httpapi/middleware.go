@@ -178,6 +178,6 @@ func (a *API) fail(c *gin.Context, err error) {
 // badRequest answers 400 listing every invalid input field.
 func (a *API) badRequest(c *gin.Context, fields []apperr.FieldError) {
 	p := problem.New(http.StatusBadRequest, "invalid_parameters", "the request has invalid parameters")
-	p.Errors = fields
+	p.Errors = problem.ParameterViolations(fields)
 	a.writeProblem(c, p)
 }
