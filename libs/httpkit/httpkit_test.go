@@ -344,3 +344,17 @@ func lowerHex(s string) bool {
 	}
 	return true
 }
+
+func TestRoutes(t *testing.T) {
+	t.Parallel()
+	e := httpkit.New(httpkit.Options{Logger: slog.New(slog.DiscardHandler)}).Engine()
+	h := func(*gin.Context) {}
+	e.POST("/v1/a/:id/x", h)
+	e.GET("/v1/a/:id", h)
+	e.GET("/v1/a", h)
+	e.PATCH("/v1/a/:id", h)
+	got := fmt.Sprint(httpkit.Routes(e))
+	if want := "[{GET /v1/a} {GET /v1/a/{id}} {PATCH /v1/a/{id}} {POST /v1/a/{id}/x}]"; got != want {
+		t.Errorf("Routes = %s, want %s", got, want)
+	}
+}

@@ -144,11 +144,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	}
 	application := app.New(repo, newID, now, afterCommit)
 
-	router, err := httpapi.NewRouter(httpapi.Config{
+	router, err := httpapi.New(httpapi.Deps{
 		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: postgres.NewParkedOutbox(pool).Count, Logger: log,
 		ObserveRequest: m.ObserveRequest, Auth: auth,
 		Tracer: tracer,
-	})
+	}, httpapi.Options{})
 	if err != nil {
 		return fmt.Errorf("build http router: %w", err)
 	}

@@ -54,7 +54,7 @@ func newAuthEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Config) {
+	return newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Deps) {
 		c.Auth = v
 	})
 }
@@ -215,7 +215,7 @@ func TestAuthKeyServerDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Config) { c.Auth = v })
+	e := newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Deps) { c.Auth = v })
 	tok := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"k1"}`)) + ".e30.c2ln"
 	r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody("ACME", "1"), header: bearer(tok)})
 	wantProblem(t, r, http.StatusServiceUnavailable, jwtauth.CodeKeysUnavailable)

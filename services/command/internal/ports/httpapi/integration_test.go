@@ -28,9 +28,8 @@ func newPostgresEnv(t *testing.T) (*env, *pgxpool.Pool) {
 	return newPostgresEnvConfig(t, nil)
 }
 
-// newPostgresEnvConfig is newPostgresEnv with a last say on the router's
-// Config.
-func newPostgresEnvConfig(t *testing.T, mod func(*httpapi.Config)) (*env, *pgxpool.Pool) {
+// newPostgresEnvConfig is newPostgresEnv with a last say on the API's Deps.
+func newPostgresEnvConfig(t *testing.T, mod func(*httpapi.Deps)) (*env, *pgxpool.Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -178,7 +177,7 @@ func TestIntegrationReadyzShowsParkedRows(t *testing.T) {
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, func(c *httpapi.Config) {
+	e := newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, func(c *httpapi.Deps) {
 		c.Parked = postgres.NewParkedOutbox(pool).Count
 	})
 	type body struct {
@@ -230,7 +229,7 @@ func TestIntegrationIdempotencyKeysPerCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, pool := newPostgresEnvConfig(t, func(c *httpapi.Config) { c.Auth = v })
+	e, pool := newPostgresEnvConfig(t, func(c *httpapi.Deps) { c.Auth = v })
 	exp := time.Now().Add(time.Hour)
 	alice := mint(t, authSecret, "alice", httpapi.AuthScopeWrite, exp)
 	bob := mint(t, authSecret, "bob", httpapi.AuthScopeWrite, exp)

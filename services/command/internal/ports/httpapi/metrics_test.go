@@ -16,7 +16,7 @@ import (
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
 
-// serve sends one request straight to the router and returns the recorder.
+// serve sends one request straight to the API and returns the recorder.
 func serve(t *testing.T, h http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
@@ -41,12 +41,12 @@ func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {
 	}
 	repo := newMemRepo()
 	log := slog.New(slog.DiscardHandler)
-	h, err := httpapi.NewRouter(httpapi.Config{
+	h, err := httpapi.New(httpapi.Deps{
 		App:            app.New(repo, newUUID, testClock(), nil),
 		Ready:          func(context.Context) error { return nil },
 		Logger:         log,
 		ObserveRequest: m.ObserveRequest,
-	})
+	}, httpapi.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +109,5 @@ func TestMetricsCountRequestsByRouteTemplate(t *testing.T) {
 func TestMetricsAreNotOnTheAPIPort(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, newMemRepo())
-	wantProblem(t, e.do(req{method: "GET", path: "/metrics"}), http.StatusNotFound, "not_found")
+	wantProblem(t, e.do(req{method: "GET", path: "/metrics"}), http.StatusNotFound, "route_not_found")
 }
