@@ -65,7 +65,7 @@ func Problem(err error) problem.Problem {
 func (k *Kit) Fail(c *gin.Context, err error) {
 	ctx := c.Request.Context()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		k.log.LogAttrs(ctx, slog.LevelDebug, "request cancelled by the client",
+		k.log.LogAttrs(ctx, slog.LevelDebug, "http request cancelled by the client",
 			slog.String("route", c.FullPath()), slog.String("request_id", RequestID(c)))
 		c.AbortWithStatus(StatusClientClosedRequest)
 		return
@@ -118,7 +118,7 @@ func (k *Kit) logFailure(c *gin.Context, status int, err error) {
 	if status == http.StatusServiceUnavailable {
 		level = slog.LevelWarn
 	}
-	k.log.LogAttrs(c.Request.Context(), level, "request failed",
+	k.log.LogAttrs(c.Request.Context(), level, "http request failed",
 		slog.Int("status", status),
 		slog.String("error", err.Error()),
 		slog.String("method", c.Request.Method),

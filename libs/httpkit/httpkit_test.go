@@ -3,6 +3,7 @@ package httpkit_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ func TestEngine(t *testing.T) {
 	if p := problemOf(t, w); w.Code != http.StatusInternalServerError || p["code"] != "internal" || strings.Contains(w.Body.String(), "boom") {
 		t.Errorf("panic: %d %v", w.Code, p)
 	}
-	if n := strings.Count(logs.String(), `"msg":"request failed"`); n != 1 || !strings.Contains(logs.String(), "panic: boom") {
+	if n := strings.Count(logs.String(), `"msg":"http handler panic"`); n != 1 || !strings.Contains(logs.String(), `"panic":"boom","stack":"goroutine`) {
 		t.Errorf("panic logged %d times, want once with its value:\n%s", n, logs.String())
 	}
 
@@ -205,7 +206,7 @@ func TestFail(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d %s", tc.name, w.Code, p, tc.status, tc.code)
 		}
 		logged := strings.Contains(logs.String(), `"path":"/`+tc.name+`"`)
-		if logged != (tc.level != "") || (logged && !strings.Contains(logs.String(), `"level":"`+tc.level+`","msg":"request failed"`)) {
+		if logged != (tc.level != "") || (logged && !strings.Contains(logs.String(), `"level":"`+tc.level+`","msg":"http request failed"`)) {
 			t.Errorf("%s: logged %v, want level %q:\n%s", tc.name, logged, tc.level, logs.String())
 		}
 	}
@@ -271,15 +272,34 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-func TestNewAuthenticatorOff(t *testing.T) {
+// TestNewAuthenticator checks what NewAuthenticator adds to
+// jwtauth.NewLogged (whose rules are tested in jwtauth): the service's
+// warning, and an untyped nil Authenticator when authentication is off or
+// fails to build.
+func TestNewAuthenticator(t *testing.T) {
 	t.Parallel()
 	var logs logBuffer
-	a, err := httpkit.NewAuthenticator(jwtauth.Settings{Mode: "none"}, newLogger(&logs, slog.LevelInfo), "AUTH IS OFF", "s:read")
+	log := newLogger(&logs, slog.LevelInfo)
+	a, err := httpkit.NewAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeNone}, log, "AUTH IS OFF", "s:read")
 	if err != nil || a != nil {
 		t.Fatalf("NewAuthenticator(none) = %v, %v; want an untyped nil and no error", a, err)
 	}
-	if !strings.Contains(logs.String(), "AUTH IS OFF") {
+	if !strings.Contains(logs.String(), `"level":"WARN","msg":"AUTH IS OFF"`) {
 		t.Errorf("no warning logged:\n%s", logs.String())
+	}
+	key, err := hex.DecodeString("94487cabbd3beba55a7316e50f97f2748f2309d2d62f7da74bb693a14667e002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err = httpkit.NewAuthenticator(jwtauth.Settings{Mode: jwtauth.ModeHS256, HS256Secret: jwtauth.Secret(key)}, log, "AUTH IS OFF", "s:read")
+	if err != nil || a == nil {
+		t.Fatalf("NewAuthenticator(hs256) = %v, %v", a, err)
+	}
+	if _, err := a.Verify(context.Background(), "a.b.c"); !errors.Is(err, jwtauth.ErrInvalidToken) {
+		t.Errorf("Verify(garbage) = %v, want ErrInvalidToken", err)
+	}
+	if a, err := httpkit.NewAuthenticator(jwtauth.Settings{Mode: "ldap"}, log, "AUTH IS OFF"); err == nil || a != nil {
+		t.Errorf("unknown mode = %v, %v; want an error and an untyped nil Authenticator", a, err)
 	}
 }
 

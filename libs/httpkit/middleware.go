@@ -81,7 +81,7 @@ func (k *Kit) accessLog(c *gin.Context) {
 }
 
 // recoverer turns a panic in a handler into a 500 problem, logged once at
-// Error with its stack. It lets http.ErrAbortHandler through: that panic asks
+// Error ("http handler panic", with the panic value and the stack). It lets http.ErrAbortHandler through: that panic asks
 // net/http to abort the response on purpose. When the response has begun,
 // it is too late for a problem document: the panic is logged and the chain
 // aborted.
@@ -94,7 +94,14 @@ func (k *Kit) recoverer(c *gin.Context) {
 		if v == http.ErrAbortHandler {
 			panic(v)
 		}
-		k.logFailure(c, http.StatusInternalServerError, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+		k.log.LogAttrs(c.Request.Context(), slog.LevelError, "http handler panic",
+			slog.String("request_id", RequestID(c)),
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.String("route", c.FullPath()),
+			slog.Any("panic", v),
+			slog.String("stack", string(debug.Stack())),
+		)
 		if c.Writer.Written() {
 			c.Abort()
 			return

@@ -683,7 +683,7 @@ func TestInternalErrors(t *testing.T) {
 	if errs[1]["request_id"] != r.header.Get("X-Request-Id") {
 		t.Errorf("error log request_id = %v, want %s", errs[1]["request_id"], r.header.Get("X-Request-Id"))
 	}
-	if !strings.Contains(fmt.Sprint(errs[1]["error"]), "boom in update") || !strings.Contains(fmt.Sprint(errs[1]["error"]), "goroutine") {
+	if errs[1]["msg"] != "http handler panic" || errs[1]["panic"] != "boom in update" || !strings.Contains(fmt.Sprint(errs[1]["stack"]), "goroutine") {
 		t.Errorf("panic log lacks the value or the stack: %v", errs[1])
 	}
 
