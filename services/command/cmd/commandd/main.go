@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/kafkakit/grouplag"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/libs/seedwork/cli"
@@ -61,7 +62,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer) erro
 	for _, w := range cfg.Kafka.Warnings() {
 		log.Warn("weak Kafka security setting", "warning", w)
 	}
-	auth, err := newAuthenticator(cfg.Auth, log)
+	auth, err := httpkit.NewAuthenticator(cfg.Auth, log, httpapi.AuthOffWarning, httpapi.AuthScopeWrite, httpapi.AuthScopeApprove)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/cli"
 	"github.com/propalpes/companias/libs/telemetry/admin"
 	"github.com/propalpes/companias/libs/telemetry/buildinfo"
@@ -122,7 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // rebuild host stop, closing their Kafka readers and writers on the way out
 // (bounded by ShutdownTimeout too); then the Mongo client disconnects.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) (err error) {
-	auth, err := newAuthenticator(cfg.Auth, log)
+	auth, err := httpkit.NewAuthenticator(cfg.Auth, log, httpapi.AuthOffWarning, httpapi.AuthScopeRead, httpapi.AuthScopeAdmin)
 	if err != nil {
 		return err
 	}
