@@ -3,6 +3,7 @@ package httpkit_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -269,6 +270,36 @@ func TestAuthorize(t *testing.T) {
 		if tc.status == 200 && w.Body.String() != "true alice iss" {
 			t.Errorf("%q: body %q, want the claims kept", tc.token, w.Body)
 		}
+	}
+}
+
+// TestAuthKeyServerDown checks that a JWKS that cannot be fetched answers
+// 503 without a challenge (the client's token may be fine), logged once at
+// Warn.
+func TestAuthKeyServerDown(t *testing.T) {
+	t.Parallel()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	t.Cleanup(down.Close)
+	v, err := jwtauth.New(jwtauth.Config{JWKSURL: down.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	kit := httpkit.New(httpkit.Options{Logger: newLogger(&logs, slog.LevelInfo), Auth: v})
+	e := kit.Engine()
+	e.GET("/r", kit.Authorize("s:read"), func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	tok := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"k1"}`)) + ".e30.c2ln"
+	w := serve(e, http.MethodGet, "/r", http.Header{"Authorization": {"Bearer " + tok}})
+	if p := problemOf(t, w); w.Code != http.StatusServiceUnavailable || p["code"] != jwtauth.CodeKeysUnavailable {
+		t.Errorf("key server down: %d %v, want 503 %s", w.Code, p, jwtauth.CodeKeysUnavailable)
+	}
+	if got := w.Header().Get("WWW-Authenticate"); got != "" {
+		t.Errorf("WWW-Authenticate = %q on a 503", got)
+	}
+	if n := strings.Count(logs.String(), `"level":"WARN","msg":"http request failed"`); n != 1 {
+		t.Errorf("the 503 was logged %d times, want once:\n%s", n, logs.String())
 	}
 }
 
