@@ -64,21 +64,28 @@ func location(id string) string { return "/v1/companias/" + id }
 // etag is the strong entity tag of a company version.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
+// readCreate reads what both creating routes check before decoding: a JSON
+// Content-Type, an optional Idempotency-Key and the body (MaxBodyBytes at
+// most), in that order; the first refusal is the answer.
+func readCreate(c *gin.Context) (key string, body []byte, err error) {
+	if err := checkMediaType(c.Request, mediaJSON); err != nil {
+		return "", nil, err
+	}
+	if key, err = idempotencyKey(c.Request.Header); err != nil {
+		return "", nil, err
+	}
+	if body, err = readBody(c); err != nil {
+		return "", nil, err
+	}
+	return key, body, nil
+}
+
 // crear handles POST /v1/companias → 201 with the company, Location and ETag.
 // With an Idempotency-Key, a retry of the same request by the same caller
 // replays the first answer (Idempotent-Replayed: true) and another request
 // is a 422; keys are per caller (see API.idempotency).
 func (h *API) crear(c *gin.Context) {
-	if err := checkMediaType(c.Request, mediaJSON); err != nil {
-		h.kit.Fail(c, err)
-		return
-	}
-	key, err := idempotencyKey(c.Request.Header)
-	if err != nil {
-		h.kit.Fail(c, err)
-		return
-	}
-	body, err := readBody(c)
+	key, body, err := readCreate(c)
 	if err != nil {
 		h.kit.Fail(c, err)
 		return
@@ -106,16 +113,7 @@ func (h *API) crear(c *gin.Context) {
 // use case as crear, run synchronously, answered 202 {"id"} as the prototype
 // did (it promised asynchronous processing).
 func (h *API) legacyCrear(c *gin.Context) {
-	if err := checkMediaType(c.Request, mediaJSON); err != nil {
-		h.kit.Fail(c, err)
-		return
-	}
-	key, err := idempotencyKey(c.Request.Header)
-	if err != nil {
-		h.kit.Fail(c, err)
-		return
-	}
-	body, err := readBody(c)
+	key, body, err := readCreate(c)
 	if err != nil {
 		h.kit.Fail(c, err)
 		return
