@@ -55,7 +55,7 @@ func waitSpans(t *testing.T, exp *tracetest.InMemoryExporter, n int) tracetest.S
 func attr(s tracetest.SpanStub, key string) string {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
