@@ -4,7 +4,7 @@
 SHELL        := /bin/bash
 GO           ?= go
 PKGS         := github.com/propalpes/companias/...
-MODULES      := libs/seedwork libs/jwtauth libs/contracts libs/contracts/check libs/kafkakit libs/devinfra libs/telemetry services/command services/query e2e tools/dlq bench chaos
+MODULES      := libs/seedwork libs/jwtauth libs/httpkit libs/contracts libs/contracts/check libs/kafkakit libs/devinfra libs/telemetry services/command services/query e2e tools/dlq bench chaos
 BIN          := $(CURDIR)/bin
 STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 30m

@@ -94,6 +94,7 @@ replace (
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
 
 require (
+	github.com/propalpes/companias/libs/httpkit v0.0.0
 	github.com/propalpes/companias/libs/jwtauth v0.0.0
 	github.com/propalpes/companias/libs/kafkakit v0.0.0
 	github.com/xdg-go/scram v1.4.0 // indirect
@@ -103,3 +104,5 @@ require (
 replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit
 
 replace github.com/propalpes/companias/libs/jwtauth => ../../libs/jwtauth
+
+replace github.com/propalpes/companias/libs/httpkit => ../../libs/httpkit

@@ -120,6 +120,7 @@ require (
 replace github.com/propalpes/companias/libs/telemetry => ../../libs/telemetry
 
 require (
+	github.com/propalpes/companias/libs/httpkit v0.0.0
 	github.com/propalpes/companias/libs/jwtauth v0.0.0
 	github.com/propalpes/companias/libs/kafkakit v0.0.0
 )
@@ -127,3 +128,5 @@ require (
 replace github.com/propalpes/companias/libs/kafkakit => ../../libs/kafkakit
 
 replace github.com/propalpes/companias/libs/jwtauth => ../../libs/jwtauth
+
+replace github.com/propalpes/companias/libs/httpkit => ../../libs/httpkit

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/propalpes/companias/libs/seedwork/apperr"
@@ -57,7 +58,27 @@ func TestWrite(t *testing.T) {
 	if body["status"] != float64(422) || body["title"] != "Unprocessable Entity" || body["current_version"] != float64(3) {
 		t.Errorf("body = %v", body)
 	}
-	if errs, _ := body["errors"].([]any); len(errs) != 1 {
-		t.Errorf("errors = %v", body["errors"])
+	errs, _ := body["errors"].([]any)
+	if len(errs) != 1 {
+		t.Fatalf("errors = %v", body["errors"])
+	}
+	if e, _ := errs[0].(map[string]any); len(e) != 2 || e["pointer"] != "/email" || e["detail"] != "invalid" {
+		t.Errorf("errors[0] = %v, want pointer /email and detail invalid only", errs[0])
+	}
+}
+
+func TestViolations(t *testing.T) {
+	t.Parallel()
+	fields := []apperr.FieldError{{Field: "nombre", Message: "is required"}, {Field: "/compania/email", Message: "bad"}, {Field: "a/b~c", Message: "unknown field"}}
+	got := problem.BodyViolations(fields)
+	want := []problem.Violation{{Pointer: "/nombre", Detail: "is required"}, {Pointer: "/compania/email", Detail: "bad"}, {Pointer: "/a~1b~0c", Detail: "unknown field"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("BodyViolations = %+v, want %+v", got, want)
+	}
+	if got := problem.ParameterViolations(fields[:1]); !slices.Equal(got, []problem.Violation{{Parameter: "nombre", Detail: "is required"}}) {
+		t.Errorf("ParameterViolations = %+v", got)
+	}
+	if problem.BodyViolations(nil) != nil || problem.ParameterViolations(nil) != nil {
+		t.Error("no fields must give nil violations")
 	}
 }

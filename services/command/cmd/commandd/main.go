@@ -17,8 +17,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/cli"
 	"github.com/propalpes/companias/services/command/internal/config"
+	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 	"github.com/propalpes/companias/services/command/internal/service"
 )
 
@@ -39,7 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // serve runs the service (see service.Run) until ctx is cancelled or one
 // of its workers fails.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, _ io.Writer) error {
-	auth, err := newAuthenticator(cfg.Auth, log)
+	auth, err := httpkit.NewAuthenticator(cfg.Auth, log, httpapi.AuthOffWarning, httpapi.AuthScopeWrite, httpapi.AuthScopeApprove)
 	if err != nil {
 		return err
 	}

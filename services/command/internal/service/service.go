@@ -79,11 +79,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, auth httpapi.
 	defer repo.Close() // sends a commit notification still owed; before pool.Close
 	application := app.New(repo, newID, now, logCommitted(log))
 
-	router, err := httpapi.NewRouter(httpapi.Config{
+	router, err := httpapi.New(httpapi.Deps{
 		App: application, Ready: postgres.NewChecker(pool).Ready, Parked: outbox.NewParkedOutbox(pool).Count, Logger: log,
 		ObserveRequest: m.ObserveRequest, Auth: auth,
 		Tracer: tracer,
-	})
+	}, httpapi.Options{})
 	if err != nil {
 		return fmt.Errorf("build http router: %w", err)
 	}

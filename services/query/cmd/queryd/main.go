@@ -25,10 +25,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/cli"
 	"github.com/propalpes/companias/libs/telemetry/buildinfo"
 	"github.com/propalpes/companias/libs/telemetry/logs"
 	"github.com/propalpes/companias/services/query/internal/config"
+	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 	"github.com/propalpes/companias/services/query/internal/service"
 )
 
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // serve runs the service (see service.Run) until ctx is cancelled or one
 // of its workers fails.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, _ io.Writer) error {
-	auth, err := newAuthenticator(cfg.Auth, log)
+	auth, err := httpkit.NewAuthenticator(cfg.Auth, log, httpapi.AuthOffWarning, httpapi.AuthScopeRead, httpapi.AuthScopeAdmin)
 	if err != nil {
 		return err
 	}

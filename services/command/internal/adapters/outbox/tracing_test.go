@@ -58,12 +58,12 @@ func TestIntegrationRelayTracesFromRequestToKafka(t *testing.T) {
 	repo := postgres.NewRepository(pool, postgres.WithTopic(topic))
 	t.Cleanup(repo.Close)
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-	router, err := httpapi.NewRouter(httpapi.Config{
+	router, err := httpapi.New(httpapi.Deps{
 		App:    app.New(repo, uuid.NewString, now, nil),
 		Ready:  func(context.Context) error { return nil },
 		Logger: slog.New(slog.DiscardHandler),
 		Tracer: tracer,
-	})
+	}, httpapi.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,47 +1,25 @@
 package httpapi_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/httpkit/httpkittest"
 	"github.com/propalpes/companias/libs/jwtauth"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
 )
 
-// authSecret is a valid HS256 key: 32 random bytes.
-var authSecret = func() []byte {
-	k, err := hex.DecodeString("94487cabbd3beba55a7316e50f97f2748f2309d2d62f7da74bb693a14667e002")
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+// authSecret signs and verifies the test tokens.
+var authSecret = httpkittest.HS256Key()
 
 // mint returns an HS256 token for sub with scope (space-separated),
 // expiring at exp, signed with secret.
 func mint(t *testing.T, secret []byte, sub, scope string, exp time.Time) string {
 	t.Helper()
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	signed := enc(map[string]string{"alg": "HS256", "typ": "JWT"}) + "." +
-		enc(map[string]any{"sub": sub, "scope": scope, "exp": exp.Unix(), "iat": time.Now().Unix(), "aud": "companias-command"})
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(signed))
-	return signed + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return httpkittest.MintHS256(t, secret, map[string]any{"sub": sub, "scope": scope, "exp": exp.Unix(), "iat": time.Now().Unix(), "aud": "companias-command"})
 }
 
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
@@ -54,7 +32,7 @@ func newAuthEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Config) {
+	return newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Deps) {
 		c.Auth = v
 	})
 }
@@ -200,29 +178,5 @@ func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("guarded operations not in the document: %v", want)
-	}
-}
-
-// TestAuthKeyServerDown checks that a JWKS that cannot be fetched answers
-// 503 without a challenge: the client's token may be fine.
-func TestAuthKeyServerDown(t *testing.T) {
-	t.Parallel()
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusBadGateway)
-	}))
-	t.Cleanup(down.Close)
-	v, err := jwtauth.New(jwtauth.Config{JWKSURL: down.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnvConfig(t, newMemRepo(), nil, func(c *httpapi.Config) { c.Auth = v })
-	tok := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"k1"}`)) + ".e30.c2ln"
-	r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody("ACME", "1"), header: bearer(tok)})
-	wantProblem(t, r, http.StatusServiceUnavailable, jwtauth.CodeKeysUnavailable)
-	if got := r.header.Get("WWW-Authenticate"); got != "" {
-		t.Errorf("WWW-Authenticate = %q on a 503", got)
-	}
-	if warns := e.logs.records("WARN"); len(warns) != 1 {
-		t.Errorf("warn logs = %v, want the cause once", warns)
 	}
 }

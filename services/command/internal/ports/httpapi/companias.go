@@ -9,7 +9,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
@@ -53,7 +55,7 @@ func companiaBody(s compania.Snapshot) companiaResponse {
 	return r
 }
 
-type ingestionResponse struct {
+type legacyResponse struct {
 	ID string `json:"id"`
 }
 
@@ -62,113 +64,111 @@ func location(id string) string { return "/v1/companias/" + id }
 // etag is the strong entity tag of a company version.
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
+// readCreate reads what both creating routes check before decoding: a JSON
+// Content-Type, an optional Idempotency-Key and the body (MaxBodyBytes at
+// most), in that order; the first refusal is the answer.
+func readCreate(c *gin.Context) (key string, body []byte, err error) {
+	if err := checkMediaType(c.Request, mediaJSON); err != nil {
+		return "", nil, err
+	}
+	if key, err = idempotencyKey(c.Request.Header); err != nil {
+		return "", nil, err
+	}
+	if body, err = readBody(c); err != nil {
+		return "", nil, err
+	}
+	return key, body, nil
+}
+
 // crear handles POST /v1/companias → 201 with the company, Location and ETag.
 // With an Idempotency-Key, a retry of the same request by the same caller
 // replays the first answer (Idempotent-Replayed: true) and another request
-// is a 422; keys are per caller (see handlers.idempotency).
-func (h *handlers) crear(c *gin.Context) {
-	if err := checkMediaType(c.Request, mediaJSON); err != nil {
-		h.fail(c, err)
-		return
-	}
-	key, err := idempotencyKey(c.Request.Header)
+// is a 422; keys are per caller (see API.idempotency).
+func (h *API) crear(c *gin.Context) {
+	key, body, err := readCreate(c)
 	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	body, err := readBody(c)
-	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	req, err := decodeCrear(body)
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
-	cmd := command.CrearCompania{ID: req.ID, Datos: req.datos(), Traceparent: c.GetString(keyTraceparent)}
+	cmd := command.CrearCompania{ID: req.ID, Datos: req.datos(), Traceparent: httpkit.Traceparent(c)}
 	if cmd.Idempotency, err = h.idempotency(c, ScopeCrear, key, req); err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	res, err := h.app.Commands.CrearCompania.Handle(c.Request.Context(), cmd)
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	c.Header("Location", location(res.Compania.ID))
 	h.writeCompania(c, http.StatusCreated, res)
 }
 
-// ingestion handles the prototype's POST /ingestion/compania-comando: the same
+// legacyCrear handles the prototype's POST /ingestion/compania-comando: the same
 // use case as crear, run synchronously, answered 202 {"id"} as the prototype
 // did (it promised asynchronous processing).
-func (h *handlers) ingestion(c *gin.Context) {
-	if err := checkMediaType(c.Request, mediaJSON); err != nil {
-		h.fail(c, err)
+func (h *API) legacyCrear(c *gin.Context) {
+	key, body, err := readCreate(c)
+	if err != nil {
+		h.kit.Fail(c, err)
 		return
 	}
-	key, err := idempotencyKey(c.Request.Header)
+	req, err := decodeLegacy(body)
 	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	body, err := readBody(c)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	req, err := decodeIngestion(body)
-	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	d := req.Compania
 	cmd := command.CrearCompania{
 		Datos:       compania.Datos{Nombre: d.Nombre, Email: d.Email, Identificacion: d.Identificacion},
-		Traceparent: c.GetString(keyTraceparent),
+		Traceparent: httpkit.Traceparent(c),
 	}
-	if cmd.Idempotency, err = h.idempotency(c, ScopeIngestion, key, req); err != nil {
-		h.fail(c, err)
+	if cmd.Idempotency, err = h.idempotency(c, ScopeLegacy, key, req); err != nil {
+		h.kit.Fail(c, err)
 		return
 	}
 	res, err := h.app.Commands.CrearCompania.Handle(c.Request.Context(), cmd)
 	if err != nil {
 		// The fields live under "compania" in this route's body.
-		h.fail(c, prefixFields(err, "compania."))
+		h.kit.Fail(c, prefixFields(err, "/compania"))
 		return
 	}
 	c.Header("Location", location(res.Compania.ID))
 	if res.Replayed {
 		c.Header(headerIdempotentReplayed, "true")
 	}
-	h.writeJSON(c, http.StatusAccepted, ingestionResponse{ID: res.Compania.ID})
+	h.kit.WriteJSON(c, http.StatusAccepted, legacyResponse{ID: res.Compania.ID})
 }
 
 // actualizar handles PATCH /v1/companias/{id} (a JSON merge patch of nombre
 // and/or email) → 200 with the company and its ETag.
-func (h *handlers) actualizar(c *gin.Context) {
+func (h *API) actualizar(c *gin.Context) {
 	t, body, err := readChange(c, mediaJSON, mediaMergePatch)
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	req, err := decodeActualizar(body)
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	res, err := h.app.Commands.ActualizarCompania.Handle(c.Request.Context(), command.ActualizarCompania{
 		ID:              t.id,
 		Cambios:         compania.Cambios{Nombre: req.Nombre, Email: req.Email},
 		ExpectedVersion: t.expected,
-		Traceparent:     c.GetString(keyTraceparent),
+		Traceparent:     httpkit.Traceparent(c),
 	})
 	h.respond(c, res, err)
 }
 
 // aprobar handles POST /v1/companias/{id}/aprobar (no body, or {}) → 200.
-func (h *handlers) aprobar(c *gin.Context) {
+func (h *API) aprobar(c *gin.Context) {
 	t, body, err := readChange(c)
 	if err == nil && len(body) > 0 {
 		err = checkMediaType(c.Request, mediaJSON)
@@ -177,34 +177,34 @@ func (h *handlers) aprobar(c *gin.Context) {
 		}
 	}
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	res, err := h.app.Commands.AprobarCompania.Handle(c.Request.Context(), command.AprobarCompania{
 		ID:              t.id,
 		ExpectedVersion: t.expected,
-		Traceparent:     c.GetString(keyTraceparent),
+		Traceparent:     httpkit.Traceparent(c),
 	})
 	h.respond(c, res, err)
 }
 
 // rechazar handles POST /v1/companias/{id}/rechazar {"motivo"} → 200.
-func (h *handlers) rechazar(c *gin.Context) {
+func (h *API) rechazar(c *gin.Context) {
 	t, body, err := readChange(c, mediaJSON)
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	req, err := decodeRechazar(body)
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	res, err := h.app.Commands.RechazarCompania.Handle(c.Request.Context(), command.RechazarCompania{
 		ID:              t.id,
 		Motivo:          req.Motivo,
 		ExpectedVersion: t.expected,
-		Traceparent:     c.GetString(keyTraceparent),
+		Traceparent:     httpkit.Traceparent(c),
 	})
 	h.respond(c, res, err)
 }
@@ -243,9 +243,9 @@ func readChange(c *gin.Context, medias ...string) (target, []byte, error) {
 
 // respond answers a change's outcome: 200 with the company, or the problem
 // of its error.
-func (h *handlers) respond(c *gin.Context, res command.Result, err error) {
+func (h *API) respond(c *gin.Context, res command.Result, err error) {
 	if err != nil {
-		h.fail(c, err)
+		h.kit.Fail(c, err)
 		return
 	}
 	h.writeCompania(c, http.StatusOK, res)
@@ -253,12 +253,12 @@ func (h *handlers) respond(c *gin.Context, res command.Result, err error) {
 
 // writeCompania answers the company with its ETag; a replayed idempotent
 // answer is marked with Idempotent-Replayed.
-func (h *handlers) writeCompania(c *gin.Context, status int, res command.Result) {
+func (h *API) writeCompania(c *gin.Context, status int, res command.Result) {
 	c.Header("ETag", etag(res.Compania.Version))
 	if res.Replayed {
 		c.Header(headerIdempotentReplayed, "true")
 	}
-	h.writeJSON(c, status, companiaBody(res.Compania))
+	h.kit.WriteJSON(c, status, companiaBody(res.Compania))
 }
 
 // pathID returns the {id} path segment in canonical (lower-case) form.
@@ -297,8 +297,9 @@ func isUUID(s string) bool {
 	return true
 }
 
-// prefixFields returns err with its field names prefixed, for routes whose
-// fields are nested in the body.
+// prefixFields returns err with its field names turned into JSON Pointers
+// under prefix (itself a pointer), for routes whose fields are nested in the
+// body.
 func prefixFields(err error, prefix string) error {
 	e, ok := apperr.As(err)
 	if !ok || len(e.Fields) == 0 {
@@ -307,7 +308,7 @@ func prefixFields(err error, prefix string) error {
 	cp := *e
 	cp.Fields = make([]apperr.FieldError, len(e.Fields))
 	for i, f := range e.Fields {
-		cp.Fields[i] = apperr.FieldError{Field: prefix + f.Field, Message: f.Message}
+		cp.Fields[i] = apperr.FieldError{Field: prefix + problem.Pointer(f.Field), Message: f.Message}
 	}
 	return &cp
 }
@@ -326,11 +327,11 @@ func expectedVersion(h http.Header) (int64, error) {
 	}
 	tags, star, ok := parseIfMatch(strings.Join(vals, ","))
 	if !ok {
-		return 0, badRequest("invalid_if_match", `If-Match must be "*" or a list of entity tags such as "3"`)
+		return 0, httpkit.BadRequest("invalid_if_match", `If-Match must be "*" or a list of entity tags such as "3"`)
 	}
 	if star {
 		if len(tags) > 0 {
-			return 0, badRequest("invalid_if_match", `If-Match "*" cannot be combined with entity tags`)
+			return 0, httpkit.BadRequest("invalid_if_match", `If-Match "*" cannot be combined with entity tags`)
 		}
 		return 0, nil
 	}
@@ -341,7 +342,7 @@ func expectedVersion(h http.Header) (int64, error) {
 			continue
 		}
 		if version != 0 {
-			return 0, badRequest("invalid_if_match", "If-Match may name only one version")
+			return 0, httpkit.BadRequest("invalid_if_match", "If-Match may name only one version")
 		}
 		version = v
 	}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
 
@@ -39,9 +41,9 @@ func checkMediaType(r *http.Request, accepted ...string) error {
 	ct := r.Header.Get("Content-Type")
 	want := strings.Join(accepted, " or ")
 	unsupported := func(detail string) error {
-		e := &requestError{status: http.StatusUnsupportedMediaType, code: codeUnsupported, detail: detail}
+		e := &httpkit.Error{Status: http.StatusUnsupportedMediaType, Code: codeUnsupported, Detail: detail}
 		if r.Method == http.MethodPatch {
-			e.header = http.Header{"Accept-Patch": {strings.Join(accepted, ", ")}}
+			e.Header = http.Header{"Accept-Patch": {strings.Join(accepted, ", ")}}
 		}
 		return e
 	}
@@ -73,14 +75,14 @@ func readBody(c *gin.Context) ([]byte, error) {
 		if ctxErr := r.Context().Err(); ctxErr != nil {
 			return nil, fmt.Errorf("read request body: %w", ctxErr)
 		}
-		return nil, badRequest(codeMalformed, "the request body could not be read")
+		return nil, httpkit.BadRequest(codeMalformed, "the request body could not be read")
 	}
 	return b, nil
 }
 
 func tooLarge() error {
-	return &requestError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge,
-		detail: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)}
+	return &httpkit.Error{Status: http.StatusRequestEntityTooLarge, Code: codeTooLarge,
+		Detail: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)}
 }
 
 // object is a decoded JSON object whose member values are still raw. Keys
@@ -91,18 +93,18 @@ type object map[string]json.RawMessage
 // member names, nothing but white space after it. Every failure is a 400.
 func decodeObject(body []byte) (object, error) {
 	if !utf8.Valid(body) {
-		return nil, badRequest(codeMalformed, "the request body is not valid UTF-8")
+		return nil, httpkit.BadRequest(codeMalformed, "the request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) {
-		return nil, badRequest(codeMalformed, "the request body is empty; a JSON object is required")
+		return nil, httpkit.BadRequest(codeMalformed, "the request body is empty; a JSON object is required")
 	}
 	if err != nil {
 		return nil, syntaxError(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, badRequest(codeMalformed, "the request body must be a JSON object")
+		return nil, httpkit.BadRequest(codeMalformed, "the request body must be a JSON object")
 	}
 	obj := object{}
 	for dec.More() {
@@ -112,10 +114,10 @@ func decodeObject(body []byte) (object, error) {
 		}
 		name, ok := tok.(string)
 		if !ok { // unreachable: the decoder only yields strings as object keys
-			return nil, badRequest(codeMalformed, "the request body is not valid JSON")
+			return nil, httpkit.BadRequest(codeMalformed, "the request body is not valid JSON")
 		}
 		if _, dup := obj[name]; dup {
-			return nil, badRequest(codeMalformed, fmt.Sprintf("duplicate member %q in the JSON object", name))
+			return nil, httpkit.BadRequest(codeMalformed, fmt.Sprintf("duplicate member %q in the JSON object", name))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -127,7 +129,7 @@ func decodeObject(body []byte) (object, error) {
 		return nil, syntaxError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest(codeMalformed, "unexpected data after the JSON object")
+		return nil, httpkit.BadRequest(codeMalformed, "unexpected data after the JSON object")
 	}
 	return obj, nil
 }
@@ -135,18 +137,18 @@ func decodeObject(body []byte) (object, error) {
 func syntaxError(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return badRequest(codeMalformed, fmt.Sprintf("the request body is not valid JSON: %v (at byte %d)", se, se.Offset))
+		return httpkit.BadRequest(codeMalformed, fmt.Sprintf("the request body is not valid JSON: %v (at byte %d)", se, se.Offset))
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return badRequest(codeMalformed, "the request body is not valid JSON: unexpected end of input")
+		return httpkit.BadRequest(codeMalformed, "the request body is not valid JSON: unexpected end of input")
 	}
-	return badRequest(codeMalformed, "the request body is not valid JSON: "+err.Error())
+	return httpkit.BadRequest(codeMalformed, "the request body is not valid JSON: "+err.Error())
 }
 
 // shape collects the unknown and mistyped members of one request object so
 // that a single 400 lists them all.
 type shape struct {
-	prefix string // member path prefix for nested objects, e.g. "compania."
+	prefix string // JSON Pointer of the object, "" for the body itself, e.g. "/compania"
 	errs   []apperr.FieldError
 }
 
@@ -160,7 +162,7 @@ func (s *shape) known(obj object, names ...string) {
 	}
 	slices.Sort(unknown)
 	for _, k := range unknown {
-		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + k, Message: "unknown field"})
+		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + problem.Pointer(k), Message: "unknown field"})
 	}
 }
 
@@ -172,7 +174,7 @@ func (s *shape) str(obj object, name string) (string, bool) {
 	}
 	var v string
 	if raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + name, Message: "must be a string"})
+		s.errs = append(s.errs, apperr.FieldError{Field: s.prefix + problem.Pointer(name), Message: "must be a string"})
 		return "", false
 	}
 	return v, true
@@ -186,9 +188,9 @@ func (s *shape) err() error {
 	for i, f := range s.errs {
 		parts[i] = fmt.Sprintf("%s: %s", f.Field, f.Message)
 	}
-	return &requestError{status: http.StatusBadRequest, code: codeMalformed,
-		detail: "the request body does not have the expected shape: " + strings.Join(parts, "; "),
-		fields: s.errs}
+	return &httpkit.Error{Status: http.StatusBadRequest, Code: codeMalformed,
+		Detail: "the request body does not have the expected shape: " + strings.Join(parts, "; "),
+		Errors: problem.BodyViolations(s.errs)}
 }
 
 func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
@@ -226,51 +228,51 @@ func decodeCrear(body []byte) (crearRequest, error) {
 	return r, nil
 }
 
-// ingestionRequest is the body of the prototype's POST
+// legacyRequest is the body of the prototype's POST
 // /ingestion/compania-comando; its JSON form is the canonical request.
-type ingestionRequest struct {
-	Compania ingestionCompania `json:"compania"`
+type legacyRequest struct {
+	Compania legacyCompania `json:"compania"`
 }
 
-type ingestionCompania struct {
+type legacyCompania struct {
 	Nombre         string `json:"nombre"`
 	Email          string `json:"email"`
 	Identificacion string `json:"identificacion"`
 }
 
-// decodeIngestion parses {"compania": {"nombre", "email", "identificacion"}}.
+// decodeLegacy parses {"compania": {"nombre", "email", "identificacion"}}.
 // A missing or null "compania" is a 422 naming it.
-func decodeIngestion(body []byte) (ingestionRequest, error) {
+func decodeLegacy(body []byte) (legacyRequest, error) {
 	obj, err := decodeObject(body)
 	if err != nil {
-		return ingestionRequest{}, err
+		return legacyRequest{}, err
 	}
 	var s shape
 	s.known(obj, "compania")
 	raw, ok := obj["compania"]
 	if !ok || isNull(raw) {
 		if err := s.err(); err != nil {
-			return ingestionRequest{}, err
+			return legacyRequest{}, err
 		}
-		return ingestionRequest{}, apperr.Validation(codeInvalidInput, "the request has invalid fields",
+		return legacyRequest{}, apperr.Validation(codeInvalidInput, "the request has invalid fields",
 			[]apperr.FieldError{{Field: "compania", Message: "compania is required"}})
 	}
 	if raw[0] != '{' {
 		s.errs = append(s.errs, apperr.FieldError{Field: "compania", Message: "must be a JSON object"})
-		return ingestionRequest{}, s.err()
+		return legacyRequest{}, s.err()
 	}
 	inner, err := decodeObject(raw)
 	if err != nil {
-		return ingestionRequest{}, err
+		return legacyRequest{}, err
 	}
-	s.prefix = "compania."
+	s.prefix = "/compania"
 	s.known(inner, "nombre", "email", "identificacion")
-	var r ingestionRequest
+	var r legacyRequest
 	r.Compania.Nombre, _ = s.str(inner, "nombre")
 	r.Compania.Email, _ = s.str(inner, "email")
 	r.Compania.Identificacion, _ = s.str(inner, "identificacion")
 	if err := s.err(); err != nil {
-		return ingestionRequest{}, err
+		return legacyRequest{}, err
 	}
 	return r, nil
 }

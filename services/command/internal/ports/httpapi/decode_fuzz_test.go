@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+
+	"github.com/propalpes/companias/libs/httpkit"
 )
 
 // The decoders must never panic, and must return either a request that
@@ -18,7 +20,7 @@ import (
 
 func want4xx(t *testing.T, err error) {
 	t.Helper()
-	p := problemFor(err)
+	p := httpkit.Problem(err)
 	if p.Status != http.StatusBadRequest && p.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("error %v maps to %d, want 400 or 422", err, p.Status)
 	}
@@ -50,9 +52,9 @@ func FuzzDecodeCrear(f *testing.F) {
 	})
 }
 
-func FuzzDecodeIngestion(f *testing.F) {
+func FuzzDecodeLegacy(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := decodeIngestion(body)
+		r, err := decodeLegacy(body)
 		if err != nil {
 			want4xx(t, err)
 			return
@@ -61,7 +63,7 @@ func FuzzDecodeIngestion(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := decodeIngestion(b)
+		again, err := decodeLegacy(b)
 		if err != nil || again != r {
 			t.Fatalf("canonical form %s decodes to %+v, %v; want %+v", b, again, err, r)
 		}

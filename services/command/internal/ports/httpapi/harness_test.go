@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/propalpes/companias/services/command/internal/app"
@@ -29,11 +28,11 @@ import (
 
 // env is one running API over a real listener (httptest on 127.0.0.1:0).
 type env struct {
-	t      *testing.T
-	srv    *httptest.Server
-	router *gin.Engine
-	logs   *logSink
-	ready  *atomic.Pointer[error] // readiness answer; nil means ready
+	t     *testing.T
+	srv   *httptest.Server
+	api   *httpapi.API
+	logs  *logSink
+	ready *atomic.Pointer[error] // readiness answer; nil means ready
 }
 
 // with returns e reporting to t, for subtests.
@@ -55,8 +54,8 @@ func newEnvReady(t *testing.T, repo command.Repository, ready func(context.Conte
 	return newEnvConfig(t, repo, ready, nil)
 }
 
-// newEnvConfig is newEnvReady with a last say on the router's Config.
-func newEnvConfig(t *testing.T, repo command.Repository, ready func(context.Context) error, mod func(*httpapi.Config)) *env {
+// newEnvConfig is newEnvReady with a last say on the API's Deps.
+func newEnvConfig(t *testing.T, repo command.Repository, ready func(context.Context) error, mod func(*httpapi.Deps)) *env {
 	t.Helper()
 	e := &env{t: t, logs: &logSink{}, ready: &atomic.Pointer[error]{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -68,7 +67,7 @@ func newEnvConfig(t *testing.T, repo command.Repository, ready func(context.Cont
 			return nil
 		}
 	}
-	cfg := httpapi.Config{
+	cfg := httpapi.Deps{
 		App:    app.New(repo, newUUID, testClock(), nil),
 		Ready:  ready,
 		Logger: logger,
@@ -76,11 +75,11 @@ func newEnvConfig(t *testing.T, repo command.Repository, ready func(context.Cont
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := httpapi.NewRouter(cfg)
+	r, err := httpapi.New(cfg, httpapi.Options{})
 	if err != nil {
-		t.Fatalf("NewRouter: %v", err)
+		t.Fatalf("New: %v", err)
 	}
-	e.router = r
+	e.api = r
 	e.srv = httptest.NewServer(r)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -126,14 +125,14 @@ func (r resp) str(key string) string {
 	return s
 }
 
-// fields returns the "errors" member of a problem as field → message.
+// fields returns the "errors" member of a problem as JSON Pointer → detail.
 func (r resp) fields() map[string]string {
 	out := map[string]string{}
 	list, _ := r.json["errors"].([]any)
 	for _, it := range list {
 		m, _ := it.(map[string]any)
-		f, _ := m["field"].(string)
-		msg, _ := m["message"].(string)
+		f, _ := m["pointer"].(string)
+		msg, _ := m["detail"].(string)
 		out[f] = msg
 	}
 	return out
@@ -282,7 +281,7 @@ var (
 
 const specURL = "mem://openapi.json"
 
-// spec loads the OpenAPI document once per test binary, through the router.
+// spec loads the OpenAPI document once per test binary, through the API.
 func spec(t *testing.T) *openapiSpec {
 	t.Helper()
 	specOnce.Do(func() { specVal, specErr = loadSpec() })
@@ -293,11 +292,11 @@ func spec(t *testing.T) *openapiSpec {
 }
 
 func loadSpec() (*openapiSpec, error) {
-	r, err := httpapi.NewRouter(httpapi.Config{
+	r, err := httpapi.New(httpapi.Deps{
 		App:    app.New(newMemRepo(), newUUID, testClock(), nil),
 		Ready:  func(context.Context) error { return nil },
 		Logger: slog.New(slog.DiscardHandler),
-	})
+	}, httpapi.Options{})
 	if err != nil {
 		return nil, err
 	}

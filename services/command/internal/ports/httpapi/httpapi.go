@@ -1,13 +1,14 @@
 // Package httpapi is the HTTP port of the command service: the gin router
-// with the company commands (/v1/companias…), the prototype-compatible
-// ingestion route, health and readiness probes and the OpenAPI document. The
+// with the company commands (/v1/companias…), the Python prototype's
+// routes kept for its clients (legacy: /health, /ingestion/compania-comando),
+// health and readiness probes and the OpenAPI document. The
 // Prometheus metrics are served on the admin listener, not here.
 //
 // Handlers are thin: they check the request's shape (media type, size, JSON
 // syntax, headers), build an app command, run it and write the result.
-// Every error becomes an RFC 9457 problem in exactly one place (fail), where
-// application errors are mapped with problem.FromError and 5xx causes are
-// logged once.
+// Every error becomes an RFC 9457 problem in exactly one place,
+// httpkit.Kit.Fail, where application errors are mapped with
+// problem.FromError and 5xx causes are logged once.
 package httpapi
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/command/internal/app"
 )
@@ -29,43 +31,39 @@ import (
 // answered with 413.
 const MaxBodyBytes = 1 << 20
 
-// readyTimeout bounds one readiness check so that a hung dependency turns
-// into a 503 instead of a probe that never answers.
-const readyTimeout = 2 * time.Second
-
 // Idempotency scopes of the two creating routes. Their key spaces are
 // separate, so the same Idempotency-Key sent to both creates two companies.
 // With authentication each caller has its own key space within a route:
 // the stored scope is the route's followed by ":sub:<digest>" (see
-// handlers.idempotency); without it the route's scope is used as is.
+// API.idempotency); without it the route's scope is used as is. The values
+// are stored with the keys: they never change.
 const (
-	ScopeCrear     = "http:POST /v1/companias"
-	ScopeIngestion = "http:POST /ingestion/compania-comando"
+	ScopeCrear  = "http:POST /v1/companias"
+	ScopeLegacy = "http:POST /ingestion/compania-comando"
 )
 
 //go:embed openapi.json
 var openAPIDocument []byte
 
-// Config is what the router needs. All fields are required.
-type Config struct {
+// Deps are the collaborators of the API. App, Ready and Logger are
+// required; the rest are optional.
+type Deps struct {
 	// App holds the use cases; every command handler must be set.
 	App app.Application
 	// Ready reports whether the service can serve traffic (PostgreSQL
 	// reachable, migrations applied). It is called by GET /readyz with a
-	// context bounded to a few seconds; a non-nil error answers 503.
+	// context bounded by Options.ReadyTimeout; a non-nil error answers 503.
 	Ready func(context.Context) error
 	// Logger receives 5xx causes (Error; 503 at Warn), recovered panics and
 	// one Debug access-log line per request.
 	Logger *slog.Logger
-	// ObserveRequest, if set, is called once per request after it was
-	// served (a recovered panic included), with gin's route template
-	// ("/v1/companias/:id", never the raw path; "" when no route matched),
-	// the method, the status and the duration. Optional.
-	ObserveRequest func(route, method string, status int, d time.Duration)
+	// ObserveRequest, if set, is the request-metrics hook (httpkit.ObserveFunc:
+	// route template, bounded method, status, duration).
+	ObserveRequest httpkit.ObserveFunc
 	// Auth, if set, guards the command routes with bearer tokens: creating,
-	// updating and ingesting need AuthScopeWrite, approving and rejecting
-	// AuthScopeApprove. While it is nil the API is open (AUTH_MODE=none).
-	// The probes and /openapi.json are always open. Optional.
+	// updating and the legacy route need AuthScopeWrite, approving and
+	// rejecting AuthScopeApprove. While it is nil the API is open
+	// (AUTH_MODE=none). The probes and /openapi.json are always open.
 	Auth Authenticator
 	// Parked, if set, reports the outbox rows the relay parked: their number
 	// and the ids of the first limit of them. GET /readyz shows them in its
@@ -77,106 +75,114 @@ type Config struct {
 	// "METHOD /route/template", child of the request's valid traceparent
 	// (or the root of a new trace), and the commands store that span's
 	// context as their traceparent. While it is nil no span is made and the
-	// request's own traceparent, if valid, is passed on as is. Optional.
+	// request's own traceparent, if valid, is passed on as is.
 	Tracer trace.Tracer
 }
 
-func (cfg Config) validate() error {
-	var errs []error
-	c := cfg.App.Commands
-	if c.CrearCompania == nil || c.ActualizarCompania == nil || c.AprobarCompania == nil || c.RechazarCompania == nil {
-		errs = append(errs, errors.New("every command handler of App is required"))
-	}
-	if cfg.Ready == nil {
-		errs = append(errs, errors.New("the Ready check is required"))
-	}
-	if cfg.Logger == nil {
-		errs = append(errs, errors.New("a Logger is required"))
-	}
-	return errors.Join(errs...)
+// Options tune the API. Zero fields take the defaults below.
+type Options struct {
+	// ReadyTimeout bounds one readiness check, so that a hung dependency
+	// turns into a 503 instead of a probe that never answers (default 2s).
+	ReadyTimeout time.Duration
 }
 
-// NewRouter builds the gin engine serving the whole API; it is an
-// http.Handler safe for concurrent use. It returns an error naming every
-// missing dependency of cfg.
-//
-// It puts gin in release mode (gin.SetMode is process-wide by gin's design;
-// release mode silences gin's debug output). The engine has no gin logger or
-// recovery: its own middlewares generate or propagate X-Request-Id, extract a
-// valid W3C traceparent (with a Tracer, a server span per request), log each
-// request at Debug and turn a panic into a 500 problem.
-func NewRouter(cfg Config) (*gin.Engine, error) {
-	if err := cfg.validate(); err != nil {
+// DefaultReadyTimeout is the default of Options.ReadyTimeout.
+const DefaultReadyTimeout = 2 * time.Second
+
+func (o Options) withDefaults() Options {
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	return o
+}
+
+// Authenticator verifies bearer tokens; see httpkit.Authenticator.
+type Authenticator = httpkit.Authenticator
+
+// Route is one registered (method, path) pair, with the path in OpenAPI
+// form ("/v1/companias/{id}").
+type Route = httpkit.Route
+
+// API is the HTTP handler of the command service. It is safe for concurrent
+// use; build it with New.
+type API struct {
+	app    app.Application
+	ready  func(context.Context) error
+	parked func(context.Context, int) (int64, []int64, error) // nil: no outbox details
+	log    *slog.Logger
+	opts   Options
+	kit    *httpkit.Kit
+	engine *gin.Engine
+}
+
+// New builds the API. It returns an error naming every missing required
+// dependency, so that wiring mistakes surface at start-up rather than
+// mid-request. The gin engine comes from httpkit (which puts gin in release
+// mode): request id, traceparent (with a Tracer, a server span per request),
+// Debug access log, panic recovery and the metrics hook.
+func New(deps Deps, opts Options) (*API, error) {
+	var errs []error
+	c := deps.App.Commands
+	if c.CrearCompania == nil || c.ActualizarCompania == nil || c.AprobarCompania == nil || c.RechazarCompania == nil {
+		errs = append(errs, errors.New("httpapi: every command handler of App is required"))
+	}
+	if deps.Ready == nil {
+		errs = append(errs, errors.New("httpapi: the Ready check is required"))
+	}
+	if deps.Logger == nil {
+		errs = append(errs, errors.New("httpapi: a Logger is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{app: cfg.App, ready: cfg.Ready, parked: cfg.Parked, log: cfg.Logger, observe: cfg.ObserveRequest, auth: cfg.Auth, tracer: cfg.Tracer}
+	h := &API{app: deps.App, ready: deps.Ready, parked: deps.Parked, log: deps.Logger, opts: opts.withDefaults(),
+		kit: httpkit.New(httpkit.Options{Logger: deps.Logger, Observe: deps.ObserveRequest, Tracer: deps.Tracer, Auth: deps.Auth})}
+	h.engine = h.routes()
+	return h, nil
+}
 
-	r := gin.New()
-	// An API answers a wrong path with a 404 problem, not a redirect that a
-	// client would follow with a changed method or a lost body.
-	r.RedirectTrailingSlash = false
-	r.RedirectFixedPath = false
-	r.HandleMethodNotAllowed = true
-	if h.observe != nil {
-		r.Use(h.observeRequest) // first, so that it times and sees everything
-	}
-	r.Use(h.requestContext)
-	if h.tracer != nil {
-		r.Use(h.traceRequest) // after requestContext, whose traceparent it continues
-	}
-	r.Use(h.accessLog, h.recoverer)
-	r.NoRoute(func(c *gin.Context) {
-		h.fail(c, &requestError{status: http.StatusNotFound, code: "not_found", detail: "no resource at " + c.Request.URL.EscapedPath()})
-	})
-	r.NoMethod(func(c *gin.Context) {
-		h.fail(c, &requestError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
-			detail: c.Request.Method + " is not allowed on " + c.Request.URL.EscapedPath()})
-	})
+// ServeHTTP implements http.Handler.
+func (h *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.engine.ServeHTTP(w, r) }
 
+// Routes lists the registered routes, sorted by path then method, with path
+// parameters in OpenAPI form.
+func (h *API) Routes() []Route { return httpkit.Routes(h.engine) }
+
+func (h *API) routes() *gin.Engine {
+	r := h.kit.Engine()
 	v1 := r.Group("/v1/companias")
-	write, approve := h.authorize(AuthScopeWrite), h.authorize(AuthScopeApprove)
+	write, approve := h.kit.Authorize(AuthScopeWrite), h.kit.Authorize(AuthScopeApprove)
 	v1.POST("", write, h.crear)
 	v1.PATCH("/:id", write, h.actualizar)
 	v1.POST("/:id/aprobar", approve, h.aprobar)
 	v1.POST("/:id/rechazar", approve, h.rechazar)
 
-	r.POST("/ingestion/compania-comando", write, h.ingestion)
+	// Routes of the Python prototype, kept for its clients.
+	r.GET("/health", h.legacyHealth)
+	r.POST("/ingestion/compania-comando", write, h.legacyCrear)
 
-	r.GET("/health", h.health)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/openapi.json", h.openapi)
-	routeContract(r, h.fail)
-	return r, nil
-}
-
-// handlers holds the dependencies of every route.
-type handlers struct {
-	app     app.Application
-	ready   func(context.Context) error
-	parked  func(context.Context, int) (int64, []int64, error) // nil: no outbox details
-	log     *slog.Logger
-	observe func(route, method string, status int, d time.Duration)
-	auth    Authenticator // nil: the API is open
-	tracer  trace.Tracer  // nil: no spans
+	routeContract(r, h.kit.Fail)
+	return r
 }
 
 type statusBody struct {
 	Status string `json:"status"`
 }
 
-// health is the prototype's liveness route, kept for its clients.
-func (h *handlers) health(c *gin.Context) {
+// legacyHealth is the prototype's liveness route, kept for its clients.
+func (h *API) legacyHealth(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	h.writeJSON(c, http.StatusOK, statusBody{Status: "up"})
+	h.kit.WriteJSON(c, http.StatusOK, statusBody{Status: "up"})
 }
 
 // healthz answers while the process can serve HTTP; it checks no dependency,
 // so an orchestrator restarts the process only when it is truly stuck.
-func (h *handlers) healthz(c *gin.Context) {
+func (h *API) healthz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	h.writeJSON(c, http.StatusOK, statusBody{Status: "alive"})
+	h.kit.WriteJSON(c, http.StatusOK, statusBody{Status: "alive"})
 }
 
 // readyParkedIDs is how many parked row ids GET /readyz lists at most.
@@ -199,12 +205,12 @@ type readyDetails struct {
 // readyz runs the readiness check; a failure is a 503 problem whose cause is
 // logged (at Warn) but not shown. When ready, it adds the parked outbox rows
 // (checks.outbox "parked" and details), which do not make it unready.
-func (h *handlers) readyz(c *gin.Context) {
+func (h *API) readyz(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.opts.ReadyTimeout)
 	defer cancel()
 	if err := h.ready(ctx); err != nil {
-		h.fail(c, &apperr.Error{Kind: apperr.Unavailable, Code: "not_ready", Message: "the service is not ready", Err: err})
+		h.kit.Fail(c, &apperr.Error{Kind: apperr.Unavailable, Code: "not_ready", Message: "the service is not ready", Err: err})
 		return
 	}
 	body := readyBody{Status: "ready", Checks: map[string]string{"postgres": "ok"}}
@@ -223,9 +229,9 @@ func (h *handlers) readyz(c *gin.Context) {
 			body.Details = &readyDetails{OutboxParkedRows: n, OutboxParkedIDs: append([]int64{}, ids...)}
 		}
 	}
-	h.writeJSON(c, http.StatusOK, body)
+	h.kit.WriteJSON(c, http.StatusOK, body)
 }
 
-func (h *handlers) openapi(c *gin.Context) {
+func (h *API) openapi(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json", openAPIDocument)
 }

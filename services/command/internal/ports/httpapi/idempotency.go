@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 )
 
@@ -21,11 +22,11 @@ func idempotencyKey(h http.Header) (string, error) {
 		return "", nil
 	case 1:
 	default:
-		return "", badRequest("invalid_idempotency_key", "send at most one Idempotency-Key header")
+		return "", httpkit.BadRequest("invalid_idempotency_key", "send at most one Idempotency-Key header")
 	}
 	k := vals[0]
 	if len(k) < 1 || len(k) > maxIdempotencyKeyLen || !visibleASCII(k) {
-		return "", badRequest("invalid_idempotency_key",
+		return "", httpkit.BadRequest("invalid_idempotency_key",
 			fmt.Sprintf("the Idempotency-Key must be 1 to %d visible ASCII characters", maxIdempotencyKeyLen))
 	}
 	return k, nil
@@ -69,25 +70,25 @@ func callerScope(issuer, subject string) string {
 }
 
 // idempotency builds the idempotency identity of a request to route
-// (ScopeCrear or ScopeIngestion), nil without a key. Its scope is the
+// (ScopeCrear or ScopeLegacy), nil without a key. Its scope is the
 // route's followed by ":" and the caller's scope, so one caller can neither
 // replay nor probe another's keys. Without an Authenticator (AUTH_MODE=none,
 // loopback development) every request is the one anonymous caller and the
 // scope is the route's alone. A verified token without a subject names no
 // caller: its Idempotency-Key is refused (400) rather than shared with every
 // other subject-less token.
-func (h *handlers) idempotency(c *gin.Context, route, key string, canonical any) (*command.Idempotency, error) {
+func (h *API) idempotency(c *gin.Context, route, key string, canonical any) (*command.Idempotency, error) {
 	if key == "" {
 		return nil, nil
 	}
 	scope := route
-	if h.auth != nil {
-		caller := c.GetString(keyCaller)
-		if caller == "" {
-			return nil, badRequest("invalid_idempotency_key",
+	if h.kit.AuthEnabled() {
+		claims, _ := httpkit.Claims(c)
+		if claims.Subject == "" {
+			return nil, httpkit.BadRequest("invalid_idempotency_key",
 				"an Idempotency-Key needs a bearer token with a sub claim, which names the caller whose key it is")
 		}
-		scope += ":" + caller
+		scope += ":" + callerScope(claims.Issuer, claims.Subject)
 	}
 	return idempotency(scope, key, canonical)
 }

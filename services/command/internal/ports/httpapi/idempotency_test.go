@@ -18,7 +18,7 @@ func newAuthEnvRepo(t *testing.T, repo *memRepo) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEnvConfig(t, repo, nil, func(c *httpapi.Config) { c.Auth = v })
+	return newEnvConfig(t, repo, nil, func(c *httpapi.Deps) { c.Auth = v })
 }
 
 // withKey returns the headers of an authenticated request with an
@@ -131,7 +131,7 @@ func TestIdempotencyAnonymousScope(t *testing.T) {
 		body: `{"compania":{"nombre":"Otra","email":"a@b.co","identificacion":"2"}}`}), http.StatusAccepted)
 	scopes := repo.scopes()
 	slices.Sort(scopes)
-	if wantScopes := []string{httpapi.ScopeIngestion, httpapi.ScopeCrear}; !slices.Equal(scopes, wantScopes) {
+	if wantScopes := []string{httpapi.ScopeLegacy, httpapi.ScopeCrear}; !slices.Equal(scopes, wantScopes) {
 		t.Errorf("scopes = %q, want %q", scopes, wantScopes)
 	}
 }

@@ -29,9 +29,8 @@ func newPostgresEnv(t *testing.T) (*env, *pgxpool.Pool) {
 	return newPostgresEnvConfig(t, nil)
 }
 
-// newPostgresEnvConfig is newPostgresEnv with a last say on the router's
-// Config.
-func newPostgresEnvConfig(t *testing.T, mod func(*httpapi.Config)) (*env, *pgxpool.Pool) {
+// newPostgresEnvConfig is newPostgresEnv with a last say on the API's Deps.
+func newPostgresEnvConfig(t *testing.T, mod func(*httpapi.Deps)) (*env, *pgxpool.Pool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -179,7 +178,7 @@ func TestIntegrationReadyzShowsParkedRows(t *testing.T) {
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, func(c *httpapi.Config) {
+	e := newEnvConfig(t, postgres.NewRepository(pool), postgres.NewChecker(pool).Ready, func(c *httpapi.Deps) {
 		c.Parked = outbox.NewParkedOutbox(pool).Count
 	})
 	type body struct {
@@ -229,7 +228,7 @@ func TestIntegrationIdempotencyKeysPerCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, pool := newPostgresEnvConfig(t, func(c *httpapi.Config) { c.Auth = v })
+	e, pool := newPostgresEnvConfig(t, func(c *httpapi.Deps) { c.Auth = v })
 	exp := time.Now().Add(time.Hour)
 	alice := mint(t, authSecret, "alice", httpapi.AuthScopeWrite, exp)
 	bob := mint(t, authSecret, "bob", httpapi.AuthScopeWrite, exp)
@@ -281,7 +280,7 @@ func TestIntegrationLookAlikeNombreIsDuplicate(t *testing.T) {
 	for _, nombre := range []string{"Compa\u00f1\u00eda\u200b Andina", "\u202eanidnA a\u00edn\u00f1apmoC"} {
 		r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody(nombre, "900123456")})
 		wantProblem(t, r, http.StatusUnprocessableEntity, "validation")
-		if msg := r.fields()["nombre"]; msg == "" || strings.Contains(string(r.raw), "Andina") || strings.Contains(string(r.raw), "anidnA") {
+		if msg := r.fields()["/nombre"]; msg == "" || strings.Contains(string(r.raw), "Andina") || strings.Contains(string(r.raw), "anidnA") {
 			t.Errorf("nombre error %q; body %s; want the field named and the value not quoted", msg, r.raw)
 		}
 	}

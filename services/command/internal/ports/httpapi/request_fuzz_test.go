@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/propalpes/companias/libs/telemetry/tracing"
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
 )
 
@@ -79,20 +78,20 @@ func FuzzReadChange(f *testing.F) {
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 			mediaOK = false
 		}
-		p := problemFor(err)
+		p := httpkit.Problem(err)
 		switch {
 		case !isUUID(id):
 			if !errors.Is(err, compania.ErrNotFound) || p.Status != http.StatusNotFound {
 				t.Fatalf("path id %q: err = %v (%d), want a 404 not found", id, err, p.Status)
 			}
 		case !mediaOK:
-			var re *requestError
+			var re *httpkit.Error
 			if !errors.As(err, &re) || p.Status != http.StatusUnsupportedMediaType || p.Code != codeUnsupported ||
-				re.header.Get("Accept-Patch") != mediaJSON+", "+mediaMergePatch {
+				re.Header.Get("Accept-Patch") != mediaJSON+", "+mediaMergePatch {
 				t.Fatalf("Content-Type %q: err = %v (%d), want a 415 with Accept-Patch", contentType, err, p.Status)
 			}
 		case ifMatchErr != nil:
-			if s := problemFor(ifMatchErr).Status; p.Status != s || (s != http.StatusBadRequest && s != http.StatusPreconditionFailed) {
+			if s := httpkit.Problem(ifMatchErr).Status; p.Status != s || (s != http.StatusBadRequest && s != http.StatusPreconditionFailed) {
 				t.Fatalf("If-Match %q: err = %v (%d), want the 400 or 412 of %v", ifMatch, err, p.Status, ifMatchErr)
 			}
 		default:
@@ -121,7 +120,7 @@ func checkBodyLimit(t *testing.T, engine *gin.Engine, id, contentType, ifMatch s
 	padded = append(padded, ' ')
 	for _, declared := range []int64{int64(len(padded)), -1} {
 		_, _, err := readChange(changeContext(engine, id, contentType, ifMatch, padded, declared))
-		if p := problemFor(err); p.Status != http.StatusRequestEntityTooLarge || p.Code != codeTooLarge {
+		if p := httpkit.Problem(err); p.Status != http.StatusRequestEntityTooLarge || p.Code != codeTooLarge {
 			t.Fatalf("a body of MaxBodyBytes+1 (declared length %d): err = %v (%d), want a 413", declared, err, p.Status)
 		}
 	}
@@ -139,7 +138,7 @@ func FuzzIfMatch(f *testing.F) {
 		v, err := expectedVersion(h)
 		tags, star, ok := parseIfMatch(strings.Join(lines, ","))
 		if err != nil {
-			p := problemFor(err)
+			p := httpkit.Problem(err)
 			switch {
 			case p.Status == http.StatusBadRequest && p.Code == "invalid_if_match":
 			case p.Status == http.StatusPreconditionFailed && errors.Is(err, compania.ErrVersion):
@@ -208,7 +207,7 @@ func FuzzIdempotencyKey(f *testing.F) {
 		}
 		k, err := idempotencyKey(h)
 		if err != nil {
-			if p := problemFor(err); p.Status != http.StatusBadRequest || p.Code != "invalid_idempotency_key" || k != "" {
+			if p := httpkit.Problem(err); p.Status != http.StatusBadRequest || p.Code != "invalid_idempotency_key" || k != "" {
 				t.Fatalf("key %q: %q, err = %v (%d), want a 400 invalid_idempotency_key", key, k, err, p.Status)
 			}
 			return
@@ -228,72 +227,6 @@ func FuzzIdempotencyKey(f *testing.F) {
 			t.Fatalf("a key of %d characters was accepted", len(long)+1)
 		}
 	})
-}
-
-// FuzzRequestHeaders runs the request-context middleware on X-Request-Id and
-// traceparent (one header line per "\n"). The request id echoed and logged
-// is the client's when it is 1 to 128 visible ASCII characters, else a new
-// 32-hex-digit one. A traceparent is kept only when sent once, at most
-// tracing.MaxTraceparentLen long, and valid: 55 characters of the header (version, trace id, parent id, flags in lower-case
-// hex, ids not zero, version not ff) that the tracing library reads as the
-// same trace and parent.
-func FuzzRequestHeaders(f *testing.F) {
-	engine := fuzzEngine()
-	f.Fuzz(func(t *testing.T, requestID, traceparent string) {
-		w := httptest.NewRecorder()
-		c := gin.CreateTestContextOnly(w, engine)
-		c.Request = httptest.NewRequest(http.MethodGet, "/v1/companias", nil)
-		if requestID != "" {
-			c.Request.Header[headerRequestID] = []string{requestID}
-		}
-		lines := headerLines(traceparent)
-		if lines != nil {
-			c.Request.Header[http.CanonicalHeaderKey(headerTraceparent)] = lines
-		}
-		(&handlers{log: slog.New(slog.DiscardHandler)}).requestContext(c)
-
-		id := c.GetString(keyRequestID)
-		if w.Header().Get(headerRequestID) != id || !validRequestID(id) {
-			t.Fatalf("request id %q: echoed %q, kept %q", requestID, w.Header().Get(headerRequestID), id)
-		}
-		if id != requestID && (validRequestID(requestID) || len(id) != 32 || !lowerHex(id)) {
-			t.Fatalf("request id %q replaced by %q", requestID, id)
-		}
-
-		tp, kept := c.Get(keyTraceparent)
-		if !kept {
-			return
-		}
-		s, _ := tp.(string)
-		if len(lines) != 1 || len(s) != 55 || !strings.HasPrefix(lines[0], s) || len(lines[0]) > tracing.MaxTraceparentLen {
-			t.Fatalf("traceparent %q kept as %q", traceparent, s)
-		}
-		if !lowerHex(s[:2]+s[3:35]+s[36:52]+s[53:]) || s[:2] == "ff" || allZero(s[3:35]) || allZero(s[36:52]) {
-			t.Fatalf("traceparent %q kept, though invalid", s)
-		}
-		sc, ok := tracing.SpanContext(s)
-		if !ok || sc.TraceID().String() != s[3:35] || sc.SpanID().String() != s[36:52] {
-			t.Fatalf("traceparent %q kept, but the tracing library reads it as %v (%v)", s, sc, ok)
-		}
-	})
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func allZero(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] != '0' {
-			return false
-		}
-	}
-	return true
 }
 
 // FuzzCallerScope checks that the caller scope of a token is a fixed-size

@@ -23,7 +23,7 @@ func newTracedEnv(t *testing.T, repo *memRepo) (*env, *tracetest.InMemoryExporte
 	exp := tracetest.NewInMemoryExporter()
 	tp := tracing.NewProvider(tracing.Config{ServiceName: "test", SampleRatio: 1}, sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	e := newEnvConfig(t, repo, nil, func(c *httpapi.Config) { c.Tracer = tp.Tracer(tracing.ScopeName) })
+	e := newEnvConfig(t, repo, nil, func(c *httpapi.Deps) { c.Tracer = tp.Tracer(tracing.ScopeName) })
 	return e, exp
 }
 
@@ -55,7 +55,7 @@ func waitSpans(t *testing.T, exp *tracetest.InMemoryExporter, n int) tracetest.S
 func attr(s tracetest.SpanStub, key string) string {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -123,7 +123,7 @@ func TestTracingUnmatchedRouteAndServerError(t *testing.T) {
 	repo.fail = func(context.Context, string) error { return errors.New("disk on fire") }
 	e, exp := newTracedEnv(t, repo)
 
-	wantProblem(t, e.do(req{method: "GET", path: "/nowhere"}), http.StatusNotFound, "not_found")
+	wantProblem(t, e.do(req{method: "GET", path: "/nowhere"}), http.StatusNotFound, "route_not_found")
 	s := waitSpans(t, exp, 1)[0]
 	if s.Name != "GET" || attr(s, "http.route") != "" || s.Status.Code.String() != "Unset" {
 		t.Errorf("unmatched: span %q route %q status %v, want %q, no route, unset", s.Name, attr(s, "http.route"), s.Status, "GET")

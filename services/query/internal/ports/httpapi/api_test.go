@@ -404,8 +404,8 @@ func TestListCompaniasRejects(t *testing.T) {
 				t.Errorf("error fields = %v, want %v (%+v)", p.fields(), tt.fields, p.Errors)
 			}
 			for _, fe := range p.Errors {
-				if fe.Message == "" {
-					t.Errorf("field %s has no message", fe.Field)
+				if fe.Detail == "" {
+					t.Errorf("parameter %s has no detail", fe.Parameter)
 				}
 			}
 		})

@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/propalpes/companias/libs/seedwork/apperr"
+	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -287,7 +288,7 @@ type problemBody struct {
 	Instance       string              `json:"instance"`
 	Code           string              `json:"code"`
 	RequestID      string              `json:"request_id"`
-	Errors         []apperr.FieldError `json:"errors"`
+	Errors         []problem.Violation `json:"errors"`
 	MinVersion     *int64              `json:"min_version"`
 	CurrentVersion *int64              `json:"current_version"`
 	Checks         map[string]string   `json:"checks"`
@@ -316,11 +317,16 @@ func wantProblem(t *testing.T, rec *httptest.ResponseRecorder, status int) probl
 	return p
 }
 
-// fields lists the field names of a problem's errors, in order.
+// fields lists the parameter names of a problem's errors, in order; an
+// entry with a pointer instead is listed as "pointer:<pointer>".
 func (p problemBody) fields() []string {
 	var out []string
 	for _, e := range p.Errors {
-		out = append(out, e.Field)
+		if e.Pointer != "" || e.Parameter == "" {
+			out = append(out, "pointer:"+e.Pointer)
+			continue
+		}
+		out = append(out, e.Parameter)
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/query/internal/view"
@@ -38,11 +39,11 @@ func (a *API) readyz(c *gin.Context) {
 	ready := true
 	if err := a.deps.Store.Ping(ctx); err != nil {
 		if c.Request.Context().Err() != nil {
-			a.fail(c, c.Request.Context().Err())
+			a.kit.Fail(c, c.Request.Context().Err())
 			return
 		}
 		a.log.WarnContext(ctx, "readiness: view store unreachable",
-			"request_id", c.GetString(requestIDKey), "error", err)
+			"request_id", httpkit.RequestID(c), "error", err)
 		checks["mongo"] = "unreachable"
 		ready = false
 	}
@@ -53,7 +54,7 @@ func (a *API) readyz(c *gin.Context) {
 	if !ready {
 		p := problem.New(http.StatusServiceUnavailable, "not_ready", "the service is not ready to serve reads")
 		p.Extra = map[string]any{"checks": checks}
-		a.writeProblem(c, p)
+		a.kit.WriteProblem(c, p)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
@@ -94,7 +95,7 @@ func (a *API) getCompania(c *gin.Context) {
 		v, err = a.deps.Views.Get(c.Request.Context(), id)
 	}
 	if err != nil {
-		a.fail(c, err)
+		a.kit.Fail(c, err)
 		return
 	}
 	etag := `"` + strconv.FormatInt(v.Version, 10) + `"`
@@ -121,7 +122,7 @@ func (a *API) versionNotReached(c *gin.Context, id string, want int64, have view
 	p := problem.New(http.StatusServiceUnavailable, "version_not_reached", detail)
 	p.Extra = map[string]any{"min_version": want, "current_version": current}
 	c.Header("Retry-After", strconv.Itoa(int(math.Ceil(a.opts.RetryAfter.Seconds()))))
-	a.writeProblem(c, p)
+	a.kit.WriteProblem(c, p)
 }
 
 // tooManyWaits answers 503 with Retry-After when Options.MaxWaits
@@ -130,7 +131,7 @@ func (a *API) tooManyWaits(c *gin.Context) {
 	p := problem.New(http.StatusServiceUnavailable, "too_many_waits",
 		"too many requests are waiting for a version on this replica; retry later, or read without min_version")
 	c.Header("Retry-After", strconv.Itoa(int(math.Ceil(a.opts.RetryAfter.Seconds()))))
-	a.writeProblem(c, p)
+	a.kit.WriteProblem(c, p)
 }
 
 // etagMatches implements the weak comparison of If-None-Match (RFC 9110
@@ -175,7 +176,7 @@ func (a *API) listCompanias(c *gin.Context) {
 	}
 	page, err := a.deps.Views.List(c.Request.Context(), f)
 	if err != nil {
-		a.fail(c, err)
+		a.kit.Fail(c, err)
 		return
 	}
 	out := listDTO{Items: make([]companiaDTO, 0, len(page.Items))}
@@ -204,7 +205,7 @@ func (a *API) estadisticas(c *gin.Context) {
 	}
 	e, err := a.deps.Views.Estadisticas(c.Request.Context())
 	if err != nil {
-		a.fail(c, err)
+		a.kit.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, toEstadisticasDTO(e))
@@ -224,7 +225,7 @@ func (a *API) startRebuild(c *gin.Context) {
 			a.writeProblemWithProgress(c, problem.FromError(err), a.deps.Rebuild.Progress())
 			return
 		}
-		a.fail(c, err)
+		a.kit.Fail(c, err)
 		return
 	}
 	c.Header("Location", "/v1/admin/rebuild")
@@ -233,7 +234,7 @@ func (a *API) startRebuild(c *gin.Context) {
 
 func (a *API) writeProblemWithProgress(c *gin.Context, p problem.Problem, rb view.RebuildProgress) {
 	p.Extra = map[string]any{"rebuild": toRebuildDTO(rb)}
-	a.writeProblem(c, p)
+	a.kit.WriteProblem(c, p)
 }
 
 // rebuildProgress serves GET /v1/admin/rebuild.
@@ -255,7 +256,7 @@ func (a *API) legacyGet(c *gin.Context) {
 	}
 	v, err := a.deps.Views.Get(c.Request.Context(), id)
 	if err != nil {
-		a.fail(c, err)
+		a.kit.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, toLegacyDTO(v))
@@ -266,7 +267,7 @@ func (a *API) legacyGet(c *gin.Context) {
 func (a *API) legacyList(c *gin.Context) {
 	page, err := a.deps.Views.List(c.Request.Context(), view.Filter{Sort: view.SortFechaCreacion, Limit: maxLimit})
 	if err != nil {
-		a.fail(c, err)
+		a.kit.Fail(c, err)
 		return
 	}
 	out := make([]legacyDTO, 0, len(page.Items))

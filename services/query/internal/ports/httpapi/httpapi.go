@@ -12,12 +12,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/retry"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -94,11 +93,10 @@ type Deps struct {
 	Changes ChangeNotifier
 	// Logger receives the access log (at debug) and each error, once.
 	Logger *slog.Logger
-	// ObserveRequest, if not nil, is called once per request after it was
-	// served (a recovered panic included), with gin's route template
-	// ("/v1/companias/:id", never the raw path; "" when no route matched),
-	// the method, the status and the duration.
-	ObserveRequest func(route, method string, status int, d time.Duration)
+	// ObserveRequest, if not nil, is the request-metrics hook
+	// (httpkit.ObserveFunc: route template, bounded method, status,
+	// duration).
+	ObserveRequest httpkit.ObserveFunc
 	// Auth, if not nil, guards the read routes with bearer tokens holding
 	// AuthScopeRead, and the rebuild routes with AuthScopeAdmin. While it is
 	// nil the API is open (AUTH_MODE=none). The probes and /openapi.json are
@@ -174,12 +172,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Authenticator verifies bearer tokens; see httpkit.Authenticator.
+type Authenticator = httpkit.Authenticator
+
 // Route is one registered (method, path) pair, with the path in OpenAPI
 // form ("/v1/companias/{id}").
-type Route struct {
-	Method string
-	Path   string
-}
+type Route = httpkit.Route
 
 // API is the HTTP handler of the query service. It is safe for concurrent
 // use; build it with New.
@@ -187,13 +185,17 @@ type API struct {
 	deps   Deps
 	opts   Options
 	log    *slog.Logger
+	kit    *httpkit.Kit
 	engine *gin.Engine
 	waits  *waits
 }
 
-// New builds the API. It fails if a required dependency is missing, so
-// that wiring mistakes surface at start-up rather than mid-request. New does
-// not change gin's global mode; main sets gin.ReleaseMode.
+// New builds the API. It returns an error naming every missing required
+// dependency, so that wiring mistakes surface at start-up rather than
+// mid-request. The gin engine comes from httpkit (which puts gin in release
+// mode): request id, traceparent (checked and dropped with a Warn when
+// invalid; the reader records no span), Debug access log, panic recovery
+// and the metrics hook.
 func New(deps Deps, opts Options) (*API, error) {
 	var errs []error
 	if deps.Views == nil {
@@ -214,7 +216,8 @@ func New(deps Deps, opts Options) (*API, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	a := &API{deps: deps, opts: opts.withDefaults(), log: deps.Logger}
+	a := &API{deps: deps, opts: opts.withDefaults(), log: deps.Logger,
+		kit: httpkit.New(httpkit.Options{Logger: deps.Logger, Observe: deps.ObserveRequest, Auth: deps.Auth})}
 	a.waits = newWaits(deps.Views, deps.Changes, a.opts)
 	a.engine = a.routes()
 	return a, nil
@@ -223,49 +226,18 @@ func New(deps Deps, opts Options) (*API, error) {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
 
-// Routes lists the routes registered in the router, sorted by path then
-// method, with path parameters in OpenAPI form.
-func (a *API) Routes() []Route {
-	var out []Route
-	for _, r := range a.engine.Routes() {
-		out = append(out, Route{Method: r.Method, Path: openAPIPath(r.Path)})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Path != out[j].Path {
-			return out[i].Path < out[j].Path
-		}
-		return out[i].Method < out[j].Method
-	})
-	return out
-}
-
-// openAPIPath turns gin's ":id" segments into OpenAPI's "{id}".
-func openAPIPath(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") {
-			segs[i] = "{" + s[1:] + "}"
-		}
-	}
-	return strings.Join(segs, "/")
-}
+// Routes lists the registered routes, sorted by path then method, with path
+// parameters in OpenAPI form.
+func (a *API) Routes() []Route { return httpkit.Routes(a.engine) }
 
 func (a *API) routes() *gin.Engine {
-	e := gin.New()
-	e.HandleMethodNotAllowed = true
-	e.ContextWithFallback = true
-	if a.deps.ObserveRequest != nil {
-		e.Use(a.observeRequest) // first, so that it times and sees everything
-	}
-	e.Use(a.requestID, a.accessLog, a.recover)
-	e.NoRoute(a.noRoute)
-	e.NoMethod(a.noMethod)
+	e := a.kit.Engine()
 
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/openapi.json", a.openAPI)
 
-	read, admin := a.authorize(AuthScopeRead), a.authorize(AuthScopeAdmin)
+	read, admin := a.kit.Authorize(AuthScopeRead), a.kit.Authorize(AuthScopeAdmin)
 	v1 := e.Group("/v1")
 	v1.GET("/companias", read, a.listCompanias)
 	v1.GET("/companias/:id", read, a.getCompania)

@@ -1,0 +1,61 @@
+// Package httpkittest holds the test helpers both HTTP ports share: HS256
+// bearer tokens for the auth tests and a check of the request metrics as
+// the admin listener serves them. It is imported by tests only.
+package httpkittest
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// HS256Key returns a copy of a fixed, valid HS256 key (32 random bytes,
+// which jwtauth accepts) for tests that verify the tokens MintHS256 signs.
+func HS256Key() []byte {
+	return []byte{
+		0x94, 0x48, 0x7c, 0xab, 0xbd, 0x3b, 0xeb, 0xa5, 0x5a, 0x73, 0x16, 0xe5, 0x0f, 0x97, 0xf2, 0x74,
+		0x8f, 0x23, 0x09, 0xd2, 0xd6, 0x2f, 0x7d, 0xa7, 0x4b, 0xb6, 0x93, 0xa1, 0x46, 0x67, 0xe0, 0x02,
+	}
+}
+
+// MintHS256 returns a compact JWT with claims, signed with secret under
+// HS256 ({"alg":"HS256","typ":"JWT"}). It fails t if claims cannot be
+// marshalled.
+func MintHS256(t testing.TB, secret []byte, claims map[string]any) string {
+	t.Helper()
+	enc := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	signed := enc(map[string]string{"alg": "HS256", "typ": "JWT"}) + "." + enc(claims)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(signed))
+	return signed + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// WantMetrics scrapes GET /metrics from h (the admin listener's handler),
+// fails t unless it answers 200 in the text format with every one of lines
+// as a whole line, and returns the exposition for further checks.
+func WantMetrics(t testing.TB, h http.Handler, lines ...string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics = %d %q %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+	body := rec.Body.String()
+	for _, line := range lines {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	return body
+}
