@@ -272,7 +272,7 @@ func (r *Repository) committed() {
 // (nothing is written). The returned company still holds the recorded events.
 func (r *Repository) Update(ctx context.Context, id string, meta command.Meta,
 	fn func(*compania.Compania) error) (*compania.Compania, error) {
-	if len(id) != 36 || uuid.Validate(id) != nil {
+	if !compania.ValidID(id) {
 		return nil, fmt.Errorf("update compania %q: %w", id, compania.ErrNotFound)
 	}
 	var (

@@ -270,31 +270,10 @@ func (h *API) writeCompania(c *gin.Context, status int, res command.Result) {
 // involved: the request itself is well-formed.
 func pathID(c *gin.Context) (string, error) {
 	id := c.Param("id")
-	if !isUUID(id) {
+	if !compania.ValidID(id) {
 		return "", fmt.Errorf("path id %q is not a UUID: %w", id, compania.ErrNotFound)
 	}
 	return strings.ToLower(id), nil
-}
-
-// isUUID reports whether s has the 8-4-4-4-12 hex form.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if ch != '-' {
-				return false
-			}
-		default:
-			if !(ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'f' || ch >= 'A' && ch <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // prefixFields returns err with its field names turned into JSON Pointers

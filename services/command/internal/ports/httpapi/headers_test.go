@@ -62,7 +62,7 @@ func TestExpectedVersion(t *testing.T) {
 	}
 }
 
-func TestIsUUID(t *testing.T) {
+func TestValidID(t *testing.T) {
 	t.Parallel()
 	for s, want := range map[string]bool{
 		"0b8e2f64-6c1e-4f57-9a53-1d5f9c0e7a11":   true,
@@ -73,8 +73,8 @@ func TestIsUUID(t *testing.T) {
 		"0b8e2f64_6c1e-4f57-9a53-1d5f9c0e7a11":   false,
 		"":                                       false,
 	} {
-		if got := isUUID(s); got != want {
-			t.Errorf("isUUID(%q) = %v, want %v", s, got, want)
+		if got := compania.ValidID(s); got != want {
+			t.Errorf("compania.ValidID(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

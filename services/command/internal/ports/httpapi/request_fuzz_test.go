@@ -80,7 +80,7 @@ func FuzzReadChange(f *testing.F) {
 		}
 		p := httpkit.Problem(err)
 		switch {
-		case !isUUID(id):
+		case !compania.ValidID(id):
 			if !errors.Is(err, compania.ErrNotFound) || p.Status != http.StatusNotFound {
 				t.Fatalf("path id %q: err = %v (%d), want a 404 not found", id, err, p.Status)
 			}
