@@ -5,10 +5,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/contracts/companiajson"
 	"github.com/propalpes/companias/libs/httpkit"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/libs/seedwork/problem"
@@ -24,28 +24,16 @@ const (
 	maxIdempotencyKeyLen     = 255
 )
 
-// companiaResponse is the JSON form of a company.
-type companiaResponse struct {
-	ID                 string  `json:"id"`
-	Nombre             string  `json:"nombre"`
-	Email              string  `json:"email"`
-	Identificacion     string  `json:"identificacion"`
-	Estado             string  `json:"estado"`
-	MotivoRechazo      *string `json:"motivo_rechazo"`
-	FechaCreacion      string  `json:"fecha_creacion"`
-	FechaActualizacion string  `json:"fecha_actualizacion"`
-	Version            int64   `json:"version"`
-}
-
-func companiaBody(s compania.Snapshot) companiaResponse {
-	r := companiaResponse{
+// companiaBody is the JSON form of a company in the writer's answers.
+func companiaBody(s compania.Snapshot) companiajson.Compania {
+	r := companiajson.Compania{
 		ID:                 s.ID,
 		Nombre:             s.Nombre,
 		Email:              s.Email,
 		Identificacion:     s.Identificacion,
 		Estado:             s.Estado.String(),
-		FechaCreacion:      s.FechaCreacion.UTC().Format(time.RFC3339Nano),
-		FechaActualizacion: s.FechaActualizacion.UTC().Format(time.RFC3339Nano),
+		FechaCreacion:      companiajson.Time(s.FechaCreacion),
+		FechaActualizacion: companiajson.Time(s.FechaActualizacion),
 		Version:            s.Version,
 	}
 	if s.Estado == compania.Rechazada {

@@ -3,25 +3,16 @@ package httpapi
 import (
 	"time"
 
+	"github.com/propalpes/companias/libs/contracts/companiajson"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
 
-// companiaDTO is the JSON of a company view. Times are RFC 3339 strings
-// in UTC with the nanoseconds they have (what time.Time's MarshalJSON
-// writes), formatted here so that encoding them needs no MarshalJSON call
-// and no re-validation of its output.
+// companiaDTO is the JSON of a company view: the company as both services
+// answer it, and the view's own fields.
 type companiaDTO struct {
-	ID                 string         `json:"id"`
-	Nombre             string         `json:"nombre"`
-	Email              string         `json:"email"`
-	Identificacion     string         `json:"identificacion"`
-	Estado             string         `json:"estado"`
-	MotivoRechazo      *string        `json:"motivo_rechazo"`
-	FechaCreacion      string         `json:"fecha_creacion"`
-	FechaActualizacion string         `json:"fecha_actualizacion"`
-	Version            int64          `json:"version"`
-	EventTime          string         `json:"event_time"`
-	Historial          []historialDTO `json:"historial"`
+	companiajson.Compania
+	EventTime string         `json:"event_time"`
+	Historial []historialDTO `json:"historial"`
 }
 
 type historialDTO struct {
@@ -31,26 +22,25 @@ type historialDTO struct {
 	Motivo  *string `json:"motivo"`
 }
 
-// jsonTime formats t as time.Time's MarshalJSON does, in UTC.
-func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
 func toCompaniaDTO(c view.Compania) companiaDTO {
 	h := make([]historialDTO, 0, len(c.Historial))
 	for _, e := range c.Historial {
-		h = append(h, historialDTO{Estado: e.Estado, Fecha: jsonTime(e.Fecha), Version: e.Version, Motivo: e.Motivo})
+		h = append(h, historialDTO{Estado: e.Estado, Fecha: companiajson.Time(e.Fecha), Version: e.Version, Motivo: e.Motivo})
 	}
 	return companiaDTO{
-		ID:                 c.ID,
-		Nombre:             c.Nombre,
-		Email:              c.Email,
-		Identificacion:     c.Identificacion,
-		Estado:             c.Estado,
-		MotivoRechazo:      c.MotivoRechazo,
-		FechaCreacion:      jsonTime(c.FechaCreacion),
-		FechaActualizacion: jsonTime(c.FechaActualizacion),
-		Version:            c.Version,
-		EventTime:          jsonTime(c.EventTime),
-		Historial:          h,
+		Compania: companiajson.Compania{
+			ID:                 c.ID,
+			Nombre:             c.Nombre,
+			Email:              c.Email,
+			Identificacion:     c.Identificacion,
+			Estado:             c.Estado,
+			MotivoRechazo:      c.MotivoRechazo,
+			FechaCreacion:      companiajson.Time(c.FechaCreacion),
+			FechaActualizacion: companiajson.Time(c.FechaActualizacion),
+			Version:            c.Version,
+		},
+		EventTime: companiajson.Time(c.EventTime),
+		Historial: h,
 	}
 }
 
