@@ -29,7 +29,7 @@ DEPLOY_CHECK := deploy/check
 
 export GOTOOLCHAIN := local
 
-.PHONY: help run run-secure reset build test check-pg test-short check-deploy chaos chaos-short soak lint fmt vet staticcheck fuzz fuzz-ci bench tidy clean
+.PHONY: help run run-secure reset build test check-pg test-short check-deploy chaos chaos-short soak lint fmt vet logkeys staticcheck fuzz fuzz-ci bench tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,9 +69,13 @@ lint: fmt vet staticcheck ## gofmt, go vet and staticcheck
 fmt: ## fail if any file needs gofmt
 	@out=$$(gofmt -l $(MODULES) $(DEPLOY_CHECK)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-vet: fmt ## go vet every package
+vet: fmt logkeys ## go vet every package
 	$(GO) vet $(PKGS)
 	cd $(DEPLOY_CHECK) && GOWORK=off $(GO) vet ./...
+
+logkeys: ## fail if a log call puts an error under a key other than "err"
+	@out=$$(grep -rn --include=*.go -E '"error", [a-zA-Z(]|slog\.(Any|String)\("error"' $(MODULES)); \
+	if [ -n "$$out" ]; then echo 'log an error under the key "err":'; echo "$$out"; exit 1; fi
 
 staticcheck: ## staticcheck every package
 	$(GO) run $(STATICCHECK) $(PKGS)

@@ -120,7 +120,7 @@ func (k *Kit) logFailure(c *gin.Context, status int, err error) {
 	}
 	k.log.LogAttrs(c.Request.Context(), level, "http request failed",
 		slog.Int("status", status),
-		slog.String("error", err.Error()),
+		slog.String("err", err.Error()),
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
 		slog.String("route", c.FullPath()),

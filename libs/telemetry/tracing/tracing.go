@@ -132,7 +132,7 @@ func StartLogged(cfg Config, flushTimeout time.Duration, log *slog.Logger) (trac
 		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()
 		if err := shutdown(ctx); err != nil {
-			log.Warn("flush traces", "error", err)
+			log.Warn("flush traces", "err", err)
 		}
 	}
 	return tracer, stop, nil

@@ -107,7 +107,7 @@ func (b *Backlog) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if err := b.Refresh(ctx); err != nil && ctx.Err() == nil {
-			b.log.Warn("read outbox backlog for metrics", "error", err)
+			b.log.Warn("read outbox backlog for metrics", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -122,7 +122,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, auth httpapi.
 		return envconfig.Serve(gctx, srv, ln, cfg.ShutdownTimeout)
 	})
 	err = g.Wait()
-	log.Info("stopped", "error", err)
+	log.Info("stopped", "err", err)
 	return err
 }
 

@@ -30,7 +30,7 @@ func ensureTopics(ctx context.Context, cfg config.Config, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := topics.Ensure(ctx, cfg.Kafka, serviceTopics(cfg)...); err != nil {
-		log.Warn("could not ensure Kafka topics; the relay retries publishing until Kafka is back", "error", err)
+		log.Warn("could not ensure Kafka topics; the relay retries publishing until Kafka is back", "err", err)
 	}
 }
 
@@ -98,7 +98,7 @@ func pruneIdempotency(ctx context.Context, p idempotencyPruner, retention time.D
 			return nil
 		case <-t.C:
 			if n, err := p.PruneIdempotency(ctx, retention); err != nil && ctx.Err() == nil {
-				log.Warn("prune idempotency records", "error", err)
+				log.Warn("prune idempotency records", "err", err)
 			} else if n > 0 {
 				log.Debug("pruned idempotency records", "rows", n)
 			}
@@ -133,6 +133,6 @@ func newID() string {
 
 func closeLogged(log *slog.Logger, what string, c io.Closer) {
 	if err := c.Close(); err != nil {
-		log.Warn("close "+what, "error", err)
+		log.Warn("close "+what, "err", err)
 	}
 }

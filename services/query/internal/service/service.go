@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, auth httpapi.
 		stopHTTP()
 		httpErr := g.Wait()
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			log.Info("query service stopped while waiting for its dependencies", "error", httpErr)
+			log.Info("query service stopped while waiting for its dependencies", "err", httpErr)
 			return httpErr // a stop requested before the dependencies came: clean
 		}
 		return errors.Join(err, httpErr)
@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, auth httpapi.
 		"group_id", cfg.KafkaGroupID,
 		"mongo_database", cfg.MongoDatabase)
 	err = g.Wait()
-	log.Info("query service stopped", "error", err)
+	log.Info("query service stopped", "err", err)
 	return err
 }
 

@@ -30,7 +30,7 @@
 // Concurrency: Update locks the company row (SELECT … FOR UPDATE) for the
 // whole transaction, so concurrent updates of one company run one after the
 // other, each on the state the previous one committed; they do not fail with
-// compania.ErrConcurrente. The UPDATE still checks the version it loaded
-// (WHERE version = old), and ErrConcurrente is what a lost check would
+// compania.ErrConcurrentUpdate. The UPDATE still checks the version it loaded
+// (WHERE version = old), and ErrConcurrentUpdate is what a lost check would
 // return; with the lock held it cannot be lost.
 package postgres

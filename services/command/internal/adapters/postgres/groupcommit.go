@@ -45,7 +45,7 @@ const groupCommitTimeout = 30 * time.Second
 // idempotency key in use, within the batch or against stored rows), nothing
 // of it is stored, and each create of the batch is written again alone, one
 // after the other in arrival order, and answered by its own transaction
-// (ErrDuplicada, ErrIDEnUso, ErrIdempotencyKeyTaken, or success). Any other
+// (ErrDuplicate, ErrIDTaken, ErrIdempotencyKeyTaken, or success). Any other
 // failure (the database is unavailable, the connection was lost, the time
 // ran out) is the answer of every create of the batch, of kind
 // apperr.Unavailable when the database is unavailable, as for a single Add.

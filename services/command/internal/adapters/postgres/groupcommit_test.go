@@ -156,8 +156,8 @@ func TestIntegrationGroupCommitDuplicateFailsOnlyItself(t *testing.T) {
 	a, dup, b := newCompania(t, "A", "A-1"), newCompania(t, "STORED", "s-1"), newCompania(t, "B", "B-1")
 	errs := g.batch(t, g.add(ctx, a, command.Meta{}), g.add(ctx, dup, command.Meta{}), g.add(ctx, b, command.Meta{}))
 	g.wantSizes(t, 1, 3)
-	if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], compania.ErrDuplicada) {
-		t.Fatalf("errors %v; want nil, ErrDuplicada, nil", errs)
+	if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], compania.ErrDuplicate) {
+		t.Fatalf("errors %v; want nil, ErrDuplicate, nil", errs)
 	}
 	if got, want := g.counts(t), [4]int{4, 4, 4, 0}; got != want {
 		t.Fatalf("counts = %v, want %v", got, want)
@@ -177,9 +177,9 @@ func TestIntegrationGroupCommitDuplicatePairInBatch(t *testing.T) {
 	errs := g.batch(t, g.add(ctx, first, command.Meta{}), g.add(ctx, second, command.Meta{}),
 		g.add(ctx, other, command.Meta{}), g.add(ctx, same, command.Meta{}), g.add(ctx, sameID, command.Meta{}))
 	g.wantSizes(t, 1, 5)
-	if errs[0] != nil || !errors.Is(errs[1], compania.ErrDuplicada) || errs[2] != nil ||
-		errs[3] != nil || !errors.Is(errs[4], compania.ErrIDEnUso) {
-		t.Fatalf("errors %v; want nil, ErrDuplicada, nil, nil, ErrIDEnUso", errs)
+	if errs[0] != nil || !errors.Is(errs[1], compania.ErrDuplicate) || errs[2] != nil ||
+		errs[3] != nil || !errors.Is(errs[4], compania.ErrIDTaken) {
+		t.Fatalf("errors %v; want nil, ErrDuplicate, nil, nil, ErrIDTaken", errs)
 	}
 	if got, want := g.counts(t), [4]int{4, 4, 4, 0}; got != want {
 		t.Fatalf("counts = %v, want %v", got, want)

@@ -108,7 +108,7 @@ func (n *notifier) send() {
 	defer cancel()
 	if _, err := n.db.Exec(ctx, sqlNotify); err != nil {
 		n.log.WarnContext(ctx, "outbox notification not sent; the relay will find the rows when it polls",
-			slog.String("channel", outbox.Channel), slog.Any("error", err))
+			slog.String("channel", outbox.Channel), slog.Any("err", err))
 	}
 }
 

@@ -209,8 +209,8 @@ var errVersionLost = errors.New("stored version is not the loaded one")
 // pipeline, which the server runs as one implicit transaction (the company,
 // its event-log row and its outbox row in one statement when it recorded
 // one event, as a new company does). It does not clear c's events: the caller hands them to the
-// in-process handlers after the commit. Errors: compania.ErrDuplicada,
-// compania.ErrIDEnUso, command.ErrIdempotencyKeyTaken (see
+// in-process handlers after the commit. Errors: compania.ErrDuplicate,
+// compania.ErrIDTaken, command.ErrIdempotencyKeyTaken (see
 // command.Repository), ErrRecordTooLarge; nothing is stored on any error.
 // With WithGroupCommit, the creates of concurrent callers share that
 // transaction and statement, each still answered on its own.
@@ -268,7 +268,7 @@ func (r *Repository) committed() {
 // (errors.Is/As see it). If fn recorded no events nothing is written (the
 // read-only transaction commits) and the company is returned as loaded.
 // A changed nombre that collides with another company is
-// compania.ErrDuplicada; an event over the record limit, ErrRecordTooLarge
+// compania.ErrDuplicate; an event over the record limit, ErrRecordTooLarge
 // (nothing is written). The returned company still holds the recorded events.
 func (r *Repository) Update(ctx context.Context, id string, meta command.Meta,
 	fn func(*compania.Compania) error) (*compania.Compania, error) {
@@ -456,7 +456,7 @@ func (w writes) queue(b *pgx.Batch) {
 // before the company row: a concurrent request with the same key then
 // blocks on, and loses to, the key's primary key (ErrIdempotencyKeyTaken,
 // answered as a replay) instead of colliding first on the company's unique
-// nombre/identificacion index (which would be a spurious ErrDuplicada).
+// nombre/identificacion index (which would be a spurious ErrDuplicate).
 func (w writes) queueIdempotency(b *pgx.Batch) {
 	if k := w.idem; k != nil {
 		hash := k.RequestHash
@@ -479,7 +479,7 @@ func (w writes) queueEvents(b *pgx.Batch) {
 // the chain.
 func mapError(err error) error {
 	if errors.Is(err, errVersionLost) {
-		return fmt.Errorf("%w: %w", compania.ErrConcurrente, err)
+		return fmt.Errorf("%w: %w", compania.ErrConcurrentUpdate, err)
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != codeUniqueViolation {
@@ -487,14 +487,14 @@ func mapError(err error) error {
 	}
 	switch pgErr.ConstraintName {
 	case pkCompanias:
-		return fmt.Errorf("%w: %w", compania.ErrIDEnUso, err)
+		return fmt.Errorf("%w: %w", compania.ErrIDTaken, err)
 	case uqNombreIdent:
-		return fmt.Errorf("%w: %w", compania.ErrDuplicada, err)
+		return fmt.Errorf("%w: %w", compania.ErrDuplicate, err)
 	case pkIdempotency:
 		return fmt.Errorf("%w: %w", command.ErrIdempotencyKeyTaken, err)
 	case uqEventoVersion:
 		// Another transaction stored this version of the company first.
-		return fmt.Errorf("%w: %w", compania.ErrConcurrente, err)
+		return fmt.Errorf("%w: %w", compania.ErrConcurrentUpdate, err)
 	}
 	return err
 }
@@ -506,7 +506,7 @@ func mapError(err error) error {
 func mapAddError(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation && pgErr.ConstraintName == uqEventoVersion {
-		return fmt.Errorf("%w: %w", compania.ErrIDEnUso, err)
+		return fmt.Errorf("%w: %w", compania.ErrIDTaken, err)
 	}
 	return mapError(err)
 }

@@ -196,12 +196,12 @@ func TestIntegrationAdd(t *testing.T) {
 
 	t.Run("duplicate nombre and identificacion, any case", func(t *testing.T) {
 		d := newCompania(t, "ACME s.a.s.", "900123456-7")
-		if err := f.repo.Add(ctx, d, command.Meta{}); !errors.Is(err, compania.ErrDuplicada) {
-			t.Fatalf("Add = %v, want ErrDuplicada", err)
+		if err := f.repo.Add(ctx, d, command.Meta{}); !errors.Is(err, compania.ErrDuplicate) {
+			t.Fatalf("Add = %v, want ErrDuplicate", err)
 		}
 		d = newCompania(t, "Acme S.A.S.", "900123456-7")
-		if err := f.repo.Add(ctx, d, command.Meta{}); !errors.Is(err, compania.ErrDuplicada) {
-			t.Fatalf("Add = %v, want ErrDuplicada", err)
+		if err := f.repo.Add(ctx, d, command.Meta{}); !errors.Is(err, compania.ErrDuplicate) {
+			t.Fatalf("Add = %v, want ErrDuplicate", err)
 		}
 		if got, want := f.counts(t), [4]int{1, 1, 1, 0}; got != want {
 			t.Fatalf("counts = %v, want %v", got, want)
@@ -212,8 +212,8 @@ func TestIntegrationAdd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.repo.Add(ctx, d, command.Meta{}); !errors.Is(err, compania.ErrIDEnUso) {
-			t.Fatalf("Add = %v, want ErrIDEnUso", err)
+		if err := f.repo.Add(ctx, d, command.Meta{}); !errors.Is(err, compania.ErrIDTaken) {
+			t.Fatalf("Add = %v, want ErrIDTaken", err)
 		}
 		if got, want := f.counts(t), [4]int{1, 1, 1, 0}; got != want {
 			t.Fatalf("counts = %v, want %v", got, want)
@@ -447,7 +447,7 @@ func TestIntegrationUpdate(t *testing.T) {
 			}
 		}
 	})
-	t.Run("renaming onto another company is ErrDuplicada", func(t *testing.T) {
+	t.Run("renaming onto another company is ErrDuplicate", func(t *testing.T) {
 		nombre := "GAMMA"
 		before := f.counts(t)
 		_, err := f.repo.Update(ctx, other.ID(), command.Meta{}, func(c *compania.Compania) error {
@@ -469,8 +469,8 @@ func TestIntegrationUpdate(t *testing.T) {
 		_, err = f.repo.Update(ctx, d.ID(), command.Meta{}, func(c *compania.Compania) error {
 			return c.Actualizar(compania.Cambios{Nombre: &nombre}, now())
 		})
-		if !errors.Is(err, compania.ErrDuplicada) {
-			t.Fatalf("Update = %v, want ErrDuplicada", err)
+		if !errors.Is(err, compania.ErrDuplicate) {
+			t.Fatalf("Update = %v, want ErrDuplicate", err)
 		}
 		if got := f.counts(t); got != before {
 			t.Fatalf("counts = %v, want %v", got, before)
@@ -493,8 +493,8 @@ func TestIntegrationUpdateLostVersionCheck(t *testing.T) {
         VALUES ($1, $2, 2, 'X', '{}', now())`, uuid.NewString(), c.ID()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.repo.Update(ctx, c.ID(), command.Meta{}, approve); !errors.Is(err, compania.ErrConcurrente) {
-		t.Fatalf("Update with version 2 already logged = %v, want ErrConcurrente", err)
+	if _, err := f.repo.Update(ctx, c.ID(), command.Meta{}, approve); !errors.Is(err, compania.ErrConcurrentUpdate) {
+		t.Fatalf("Update with version 2 already logged = %v, want ErrConcurrentUpdate", err)
 	}
 
 	// The UPDATE … WHERE version = old matches nothing (a trigger swallows it).
@@ -505,8 +505,8 @@ func TestIntegrationUpdateLostVersionCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := f.counts(t)
-	if _, err := f.repo.Update(ctx, c.ID(), command.Meta{}, approve); !errors.Is(err, compania.ErrConcurrente) {
-		t.Fatalf("Update with a lost version check = %v, want ErrConcurrente", err)
+	if _, err := f.repo.Update(ctx, c.ID(), command.Meta{}, approve); !errors.Is(err, compania.ErrConcurrentUpdate) {
+		t.Fatalf("Update with a lost version check = %v, want ErrConcurrentUpdate", err)
 	}
 	if got := f.counts(t); got != before {
 		t.Fatalf("counts = %v, want %v", got, before)
@@ -580,8 +580,8 @@ func TestIntegrationNotify(t *testing.T) {
 	wait("")
 	marker("after add")
 
-	if err := f.repo.Add(ctx, newCompania(t, "ETA", "h-1"), command.Meta{}); !errors.Is(err, compania.ErrDuplicada) {
-		t.Fatalf("Add = %v, want ErrDuplicada", err)
+	if err := f.repo.Add(ctx, newCompania(t, "ETA", "h-1"), command.Meta{}); !errors.Is(err, compania.ErrDuplicate) {
+		t.Fatalf("Add = %v, want ErrDuplicate", err)
 	}
 	marker("after failed add")
 

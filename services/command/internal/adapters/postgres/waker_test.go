@@ -54,8 +54,8 @@ func TestIntegrationNotifyWaker(t *testing.T) {
 	// Nothing committed, nothing stored in the outbox: not woken.
 	f = fixture{pool: f.pool, repo: postgres.NewRepository(f.pool, postgres.WithWaker(w))}
 	defer f.repo.Close()
-	if err := f.repo.Add(ctx, newCompania(t, "NU", "n-1"), command.Meta{}); !errors.Is(err, compania.ErrDuplicada) {
-		t.Fatalf("Add = %v, want ErrDuplicada", err)
+	if err := f.repo.Add(ctx, newCompania(t, "NU", "n-1"), command.Meta{}); !errors.Is(err, compania.ErrDuplicate) {
+		t.Fatalf("Add = %v, want ErrDuplicate", err)
 	}
 	if _, err := f.repo.Update(ctx, c.ID(), command.Meta{}, func(*compania.Compania) error { return nil }); err != nil {
 		t.Fatal(err)

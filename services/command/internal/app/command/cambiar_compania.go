@@ -13,7 +13,7 @@ type ActualizarCompania struct {
 	ID      string
 	Cambios compania.Cambios
 	// ExpectedVersion, when non-zero, must equal the stored version
-	// (compania.ErrVersion otherwise); it carries the HTTP If-Match.
+	// (compania.ErrVersionMismatch otherwise); it carries the HTTP If-Match.
 	ExpectedVersion int64
 	Traceparent     string
 }
@@ -51,7 +51,7 @@ func (ch changer) change(ctx context.Context, op, id string, expected int64, tra
 	fn func(c *compania.Compania, now time.Time) error) (Result, error) {
 	c, err := ch.repo.Update(ctx, id, Meta{Traceparent: traceparent}, func(c *compania.Compania) error {
 		if expected != 0 && c.Version() != expected {
-			return compania.ErrVersion
+			return compania.ErrVersionMismatch
 		}
 		return fn(c, ch.now())
 	})

@@ -40,7 +40,7 @@ func (r *memRepo) Add(_ context.Context, c *compania.Compania, meta command.Meta
 		r.idem[k.Scope+"|"+k.Key] = *k
 	}
 	if _, ok := r.rows[c.ID()]; ok {
-		return compania.ErrIDEnUso
+		return compania.ErrIDTaken
 	}
 	r.rows[c.ID()] = c.Snapshot()
 	r.saved++
@@ -174,7 +174,7 @@ func TestChanges(t *testing.T) {
 	rechazar := command.NewRechazarCompaniaHandler(repo, clock(), rec.handle)
 	nombre := "ACME 2"
 
-	if _, err := actualizar.Handle(ctx, command.ActualizarCompania{ID: id, Cambios: compania.Cambios{Nombre: &nombre}, ExpectedVersion: 7}); !errors.Is(err, compania.ErrVersion) {
+	if _, err := actualizar.Handle(ctx, command.ActualizarCompania{ID: id, Cambios: compania.Cambios{Nombre: &nombre}, ExpectedVersion: 7}); !errors.Is(err, compania.ErrVersionMismatch) {
 		t.Errorf("If-Match mismatch err = %v", err)
 	}
 	res, err := actualizar.Handle(ctx, command.ActualizarCompania{ID: id, Cambios: compania.Cambios{Nombre: &nombre}, ExpectedVersion: 1})
@@ -187,7 +187,7 @@ func TestChanges(t *testing.T) {
 	if res, err = aprobar.Handle(ctx, command.AprobarCompania{ID: id}); err != nil || res.Compania.Estado != compania.Aprobada {
 		t.Fatalf("aprobar = %+v, %v", res, err)
 	}
-	if _, err := rechazar.Handle(ctx, command.RechazarCompania{ID: id, Motivo: "x"}); !errors.Is(err, compania.ErrTransicion) {
+	if _, err := rechazar.Handle(ctx, command.RechazarCompania{ID: id, Motivo: "x"}); !errors.Is(err, compania.ErrInvalidTransition) {
 		t.Errorf("rechazar aprobada err = %v", err)
 	}
 	if len(rec.events) != 2 {

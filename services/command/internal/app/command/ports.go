@@ -15,14 +15,14 @@ import (
 // to the event log, and adds one outbox row per event; nothing is published
 // unless the transaction commits.
 type Repository interface {
-	// Add inserts a new company. It returns compania.ErrDuplicada when the
-	// (nombre, identificacion) pair is taken, compania.ErrIDEnUso when the id
+	// Add inserts a new company. It returns compania.ErrDuplicate when the
+	// (nombre, identificacion) pair is taken, compania.ErrIDTaken when the id
 	// is, and ErrIdempotencyKeyTaken when meta.Idempotency's key was recorded
 	// by a concurrent transaction (nothing is stored then).
 	Add(ctx context.Context, c *compania.Compania, meta Meta) error
 	// Update loads the company (compania.ErrNotFound if absent), runs fn on
 	// it and, if fn succeeds and recorded events, saves it with an optimistic
-	// version check (compania.ErrConcurrente when another transaction won).
+	// version check (compania.ErrConcurrentUpdate when another transaction won).
 	// It returns the company as saved, with the events fn recorded.
 	Update(ctx context.Context, id string, meta Meta, fn func(*compania.Compania) error) (*compania.Compania, error)
 	// LookupIdempotency returns the record stored for (scope, key), if any.

@@ -168,7 +168,7 @@ type Cambios struct {
 }
 
 // Actualizar changes nombre and/or email. At least one must be given; every
-// bad field is reported. A RECHAZADA company cannot change (ErrTransicion).
+// bad field is reported. A RECHAZADA company cannot change (ErrInvalidTransition).
 // Setting the values a company already has is accepted and changes nothing:
 // no event is recorded and the version stays.
 func (c *Compania) Actualizar(cb Cambios, now time.Time) error {
@@ -210,7 +210,7 @@ func (c *Compania) Actualizar(cb Cambios, now time.Time) error {
 	return nil
 }
 
-// Aprobar approves a PENDIENTE company; any other state is ErrTransicion.
+// Aprobar approves a PENDIENTE company; any other state is ErrInvalidTransition.
 func (c *Compania) Aprobar(now time.Time) error {
 	if c.s.Estado != Pendiente {
 		return transicion("approve", c.s.Estado)
@@ -223,7 +223,7 @@ func (c *Compania) Aprobar(now time.Time) error {
 
 // Rechazar rejects a PENDIENTE company with a required motivo (NFC,
 // trimmed, 1–1000 characters, no invisible characters); any other state is
-// ErrTransicion.
+// ErrInvalidTransition.
 func (c *Compania) Rechazar(motivo string, now time.Time) error {
 	m, err := normalizeMotivo(motivo)
 	if err := invalid(appendField(nil, "motivo", err)); err != nil {
@@ -252,7 +252,7 @@ func (c *Compania) touch(now time.Time) {
 func transicion(action string, from Estado) error {
 	return &apperr.Error{
 		Kind:    apperr.Conflict,
-		Code:    ErrTransicion.Code,
+		Code:    ErrInvalidTransition.Code,
 		Message: fmt.Sprintf("cannot %s a compania in estado %s", action, from),
 	}
 }
@@ -276,18 +276,18 @@ var (
 	ErrInvalid = apperr.New(apperr.Invalid, "validation", "the compania has invalid fields")
 	// ErrNotFound: no company has the given id.
 	ErrNotFound = apperr.New(apperr.NotFound, "compania_not_found", "compania not found")
-	// ErrDuplicada: another company has the same nombre and identificacion
+	// ErrDuplicate: another company has the same nombre and identificacion
 	// (compared case-insensitively, nombre in NFC).
-	ErrDuplicada = apperr.New(apperr.Conflict, "compania_duplicada",
+	ErrDuplicate = apperr.New(apperr.Conflict, "compania_duplicada",
 		"a compania with this nombre and identificacion already exists")
-	// ErrIDEnUso: a company with the client-supplied id already exists.
-	ErrIDEnUso = apperr.New(apperr.Conflict, "compania_id_en_uso", "a compania with this id already exists")
-	// ErrTransicion: the command is not allowed in the company's current estado.
-	ErrTransicion = apperr.New(apperr.Conflict, "transicion_invalida", "the command is not allowed in the current estado")
-	// ErrConcurrente: the company changed between load and save; retry the command.
-	ErrConcurrente = apperr.New(apperr.Conflict, "modificacion_concurrente", "the compania was modified concurrently; retry")
-	// ErrVersion: the caller's expected version (If-Match) is not the current one.
-	ErrVersion = apperr.New(apperr.PreconditionFailed, "version_no_coincide", "the compania is not at the expected version")
+	// ErrIDTaken: a company with the client-supplied id already exists.
+	ErrIDTaken = apperr.New(apperr.Conflict, "compania_id_en_uso", "a compania with this id already exists")
+	// ErrInvalidTransition: the command is not allowed in the company's current estado.
+	ErrInvalidTransition = apperr.New(apperr.Conflict, "transicion_invalida", "the command is not allowed in the current estado")
+	// ErrConcurrentUpdate: the company changed between load and save; retry the command.
+	ErrConcurrentUpdate = apperr.New(apperr.Conflict, "modificacion_concurrente", "the compania was modified concurrently; retry")
+	// ErrVersionMismatch: the caller's expected version (If-Match) is not the current one.
+	ErrVersionMismatch = apperr.New(apperr.PreconditionFailed, "version_no_coincide", "the compania is not at the expected version")
 )
 
 // Limits of the fields.

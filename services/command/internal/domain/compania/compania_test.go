@@ -136,10 +136,10 @@ func TestTransitions(t *testing.T) {
 		{"actualizar pendiente", []step{actualizar}, nil, compania.Pendiente, 2, []string{"CompaniaCreada", "CompaniaActualizada"}},
 		{"actualizar aprobada", []step{aprobar, actualizar}, nil, compania.Aprobada, 3,
 			[]string{"CompaniaCreada", "CompaniaAprobada", "CompaniaActualizada"}},
-		{"aprobar twice", []step{aprobar, aprobar}, compania.ErrTransicion, compania.Aprobada, 2, nil},
-		{"rechazar aprobada", []step{aprobar, rechazar}, compania.ErrTransicion, compania.Aprobada, 2, nil},
-		{"aprobar rechazada", []step{rechazar, aprobar}, compania.ErrTransicion, compania.Rechazada, 2, nil},
-		{"actualizar rechazada", []step{rechazar, actualizar}, compania.ErrTransicion, compania.Rechazada, 2, nil},
+		{"aprobar twice", []step{aprobar, aprobar}, compania.ErrInvalidTransition, compania.Aprobada, 2, nil},
+		{"rechazar aprobada", []step{aprobar, rechazar}, compania.ErrInvalidTransition, compania.Aprobada, 2, nil},
+		{"aprobar rechazada", []step{rechazar, aprobar}, compania.ErrInvalidTransition, compania.Rechazada, 2, nil},
+		{"actualizar rechazada", []step{rechazar, actualizar}, compania.ErrInvalidTransition, compania.Rechazada, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -285,7 +285,7 @@ func prefixFields(err error, prefix string) error {
 //
 // If-Match uses strong comparison (RFC 9110 §13.1.1), so weak or non-numeric
 // tags can never match one of our ETags: a header made only of those is a 412
-// at once (compania.ErrVersion). A malformed header, "*" mixed with tags, or
+// at once (compania.ErrVersionMismatch). A malformed header, "*" mixed with tags, or
 // several different versions (the command checks a single one) is a 400.
 func expectedVersion(h http.Header) (int64, error) {
 	vals := h.Values(headerIfMatch)
@@ -314,7 +314,7 @@ func expectedVersion(h http.Header) (int64, error) {
 		version = v
 	}
 	if version == 0 {
-		return 0, compania.ErrVersion
+		return 0, compania.ErrVersionMismatch
 	}
 	return version, nil
 }

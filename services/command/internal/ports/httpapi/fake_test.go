@@ -55,11 +55,11 @@ func (r *memRepo) Add(ctx context.Context, c *compania.Compania, meta command.Me
 		}
 	}
 	if _, ok := r.byID[s.ID]; ok {
-		return compania.ErrIDEnUso
+		return compania.ErrIDTaken
 	}
 	for _, o := range r.byID {
 		if strings.EqualFold(o.Nombre, s.Nombre) && strings.EqualFold(o.Identificacion, s.Identificacion) {
-			return compania.ErrDuplicada
+			return compania.ErrDuplicate
 		}
 	}
 	r.byID[s.ID] = s
@@ -97,7 +97,7 @@ func (r *memRepo) Update(ctx context.Context, id string, meta command.Meta, fn f
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byID[id].Version != s.Version {
-		return nil, compania.ErrConcurrente
+		return nil, compania.ErrConcurrentUpdate
 	}
 	r.byID[id] = c.Snapshot()
 	r.metas = append(r.metas, meta)

@@ -56,8 +56,8 @@ func TestExpectedVersion(t *testing.T) {
 		if got != tc.want || status != tc.status {
 			t.Errorf("If-Match %q = %d, status %d (%v); want %d, status %d", tc.header, got, status, err, tc.want, tc.status)
 		}
-		if status == 412 && !errors.Is(err, compania.ErrVersion) {
-			t.Errorf("If-Match %q: 412 is not compania.ErrVersion: %v", tc.header, err)
+		if status == 412 && !errors.Is(err, compania.ErrVersionMismatch) {
+			t.Errorf("If-Match %q: 412 is not compania.ErrVersionMismatch: %v", tc.header, err)
 		}
 	}
 }

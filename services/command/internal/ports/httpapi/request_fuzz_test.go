@@ -128,7 +128,7 @@ func checkBodyLimit(t *testing.T, engine *gin.Engine, id, contentType, ifMatch s
 
 // FuzzIfMatch parses If-Match (one header line per "\n"). A refusal is a 400
 // (invalid_if_match) or, for tags that can never match, a 412
-// (compania.ErrVersion). An accepted header is "*" (version 0) or names
+// (compania.ErrVersionMismatch). An accepted header is "*" (version 0) or names
 // exactly one version as a strong tag, which is what its canonical form
 // names too; the parsed list survives being written back.
 func FuzzIfMatch(f *testing.F) {
@@ -141,7 +141,7 @@ func FuzzIfMatch(f *testing.F) {
 			p := httpkit.Problem(err)
 			switch {
 			case p.Status == http.StatusBadRequest && p.Code == "invalid_if_match":
-			case p.Status == http.StatusPreconditionFailed && errors.Is(err, compania.ErrVersion):
+			case p.Status == http.StatusPreconditionFailed && errors.Is(err, compania.ErrVersionMismatch):
 				if !ok || star {
 					t.Fatalf("If-Match %q: a 412 for a header that does not parse as tags", header)
 				}

@@ -204,7 +204,7 @@ func (f *fakeCreator) Handle(ctx context.Context, cmd command.CrearCompania) (co
 	}
 	pair := cmd.Datos.Nombre + "\x00" + cmd.Datos.Identificacion
 	if f.pairs[pair] {
-		return command.Result{}, fmt.Errorf("crear compania: %w", compania.ErrDuplicada)
+		return command.Result{}, fmt.Errorf("crear compania: %w", compania.ErrDuplicate)
 	}
 	f.pairs[pair] = true
 	f.keys[k] = cmd.Idempotency.RequestHash

@@ -54,7 +54,7 @@ import (
 // and must classify its errors with apperr kinds. Permanent (dead-lettered):
 // command.ErrIdempotencyMismatch (reason conflict), Invalid (reason invalid),
 // Conflict, NotFound and PreconditionFailed (reason conflict). Retried:
-// command.ErrIdempotencyKeyTaken, compania.ErrConcurrente and every other
+// command.ErrIdempotencyKeyTaken, compania.ErrConcurrentUpdate and every other
 // error (database down, timeouts).
 type Creator interface {
 	Handle(ctx context.Context, cmd command.CrearCompania) (command.Result, error)
@@ -289,7 +289,7 @@ func (c *Consumer) process(ctx context.Context, m kafka.Message, dl groupconsume
 			return c.deadLetter(logCtx, dl, m, cmd.ID, reason, err)
 		}
 		c.log.WarnContext(logCtx, "command failed; retrying", "command_id", cmd.ID, "partition", m.Partition,
-			"offset", m.Offset, "error", err, "attempt", attempt+1)
+			"offset", m.Offset, "err", err, "attempt", attempt+1)
 		if !c.sleep(ctx, attempt) {
 			return ctx.Err()
 		}
@@ -309,7 +309,7 @@ func classify(err error) (reason string, permanent bool) {
 	case errors.Is(err, command.ErrIdempotencyMismatch):
 		// Same command id, another body: a conflict with the first command.
 		return deadletter.ReasonConflict, true
-	case errors.Is(err, command.ErrIdempotencyKeyTaken), errors.Is(err, compania.ErrConcurrente):
+	case errors.Is(err, command.ErrIdempotencyKeyTaken), errors.Is(err, compania.ErrConcurrentUpdate):
 		// Another transaction holds the key or the row: retrying resolves it.
 		return "", false
 	}
@@ -330,7 +330,7 @@ func (c *Consumer) deadLetter(ctx context.Context, dl groupconsumer.DeadLetterer
 	if err := dl.DeadLetter(ctx, groupconsumer.Letter{Message: m, Reason: reason, Err: cause}); err != nil {
 		return err
 	}
-	c.log.WarnContext(ctx, "command dead-lettered", "reason", reason, "error", cause.Error(),
+	c.log.WarnContext(ctx, "command dead-lettered", "reason", reason, "err", cause.Error(),
 		"command_id", commandID, "partition", m.Partition, "offset", m.Offset,
 		"dead_letter_topic", c.cfg.DeadLetterTopic)
 	return nil

@@ -77,13 +77,13 @@ func TestClassify(t *testing.T) {
 		permanent bool
 	}{
 		{fmt.Errorf("x: %w", compania.ErrInvalid), deadletter.ReasonInvalid, true},
-		{fmt.Errorf("crear compania: %w", compania.ErrDuplicada), deadletter.ReasonConflict, true},
-		{fmt.Errorf("crear compania: %w", compania.ErrIDEnUso), deadletter.ReasonConflict, true},
+		{fmt.Errorf("crear compania: %w", compania.ErrDuplicate), deadletter.ReasonConflict, true},
+		{fmt.Errorf("crear compania: %w", compania.ErrIDTaken), deadletter.ReasonConflict, true},
 		{command.ErrIdempotencyMismatch, deadletter.ReasonConflict, true},
 		{compania.ErrNotFound, deadletter.ReasonConflict, true},
-		{compania.ErrVersion, deadletter.ReasonConflict, true},
+		{compania.ErrVersionMismatch, deadletter.ReasonConflict, true},
 		{fmt.Errorf("crear compania: %w", command.ErrIdempotencyKeyTaken), "", false},
-		{compania.ErrConcurrente, "", false},
+		{compania.ErrConcurrentUpdate, "", false},
 		{apperr.New(apperr.Unavailable, "db", "database down"), "", false},
 		{errors.New("dial tcp 127.0.0.1:5432: connection refused"), "", false},
 		{context.DeadlineExceeded, "", false},

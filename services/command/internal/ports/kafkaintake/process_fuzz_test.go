@@ -67,7 +67,7 @@ func FuzzProcess(f *testing.F) {
 	}{
 		{nil, ""},
 		{apperr.Validation("validation", "the request has invalid fields", []apperr.FieldError{{Field: "email", Message: "must be an email address"}}), deadletter.ReasonInvalid},
-		{compania.ErrDuplicada, deadletter.ReasonConflict},
+		{compania.ErrDuplicate, deadletter.ReasonConflict},
 		{command.ErrIdempotencyMismatch, deadletter.ReasonConflict},
 	}
 	f.Fuzz(func(t *testing.T, key, value []byte, headers string, outcome uint8) {

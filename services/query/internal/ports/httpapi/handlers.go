@@ -43,7 +43,7 @@ func (a *API) readyz(c *gin.Context) {
 			return
 		}
 		a.log.WarnContext(ctx, "readiness: view store unreachable",
-			"request_id", httpkit.RequestID(c), "error", err)
+			"request_id", httpkit.RequestID(c), "err", err)
 		checks["mongo"] = "unreachable"
 		ready = false
 	}
