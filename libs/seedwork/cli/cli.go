@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 )
 
@@ -182,5 +183,25 @@ func Version(write func(w io.Writer, asJSON bool) error) Func {
 			return err
 		}
 		return write(stdout, *asJSON)
+	}
+}
+
+// WithConfig returns the Func of a command named name that takes no
+// arguments and runs on the service's configuration: it loads the
+// configuration with load (an invalid one is the command's error, every
+// problem listed by load), builds the logger on stderr with logger, and
+// calls cmd. load runs only when the command runs, so help and version
+// never read the environment.
+func WithConfig[C any](name string, load func() (C, error), logger func(stderr io.Writer, cfg C) *slog.Logger,
+	cmd func(ctx context.Context, cfg C, log *slog.Logger, stderr io.Writer) error) Func {
+	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		if err := NoArgs(name, args); err != nil {
+			return err
+		}
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		return cmd(ctx, cfg, logger(stderr, cfg), stderr)
 	}
 }

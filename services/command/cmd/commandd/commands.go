@@ -52,25 +52,14 @@ touch only PostgreSQL. Exit codes: 0 success, 1 failure, 2 usage error.
 // program is the companias-command binary: its subcommands over the
 // environment read through getenv.
 func program(getenv func(string) string) cli.Program {
-	// withConfig runs a command that takes no arguments with the
-	// configuration and the service's logger.
-	withConfig := func(name string, cmd func(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) error) cli.Func {
-		return func(ctx context.Context, args []string, _, stderr io.Writer) error {
-			if err := cli.NoArgs(name, args); err != nil {
-				return err
-			}
-			cfg, err := config.Load(getenv, os.ReadFile)
-			if err != nil {
-				return err // "invalid configuration: …", every problem listed
-			}
-			return cmd(ctx, cfg, newLogger(stderr, cfg.LogLevel), stderr)
-		}
-	}
+	// serve and migrate run on the configuration and the service's logger.
+	load := func() (config.Config, error) { return config.Load(getenv, os.ReadFile) }
+	logger := func(stderr io.Writer, cfg config.Config) *slog.Logger { return newLogger(stderr, cfg.LogLevel) }
 	return cli.Program{
 		Name: binary, Usage: usage, Default: "serve",
 		Commands: map[string]cli.Func{
-			"serve":   withConfig("serve", serve),
-			"migrate": withConfig("migrate", runMigrate),
+			"serve":   cli.WithConfig("serve", load, logger, serve),
+			"migrate": cli.WithConfig("migrate", load, logger, runMigrate),
 			"version": cli.Version(func(w io.Writer, asJSON bool) error {
 				return buildinfo.Read().Write(w, binary, asJSON)
 			}),

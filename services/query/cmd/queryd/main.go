@@ -64,29 +64,21 @@ Exit codes: 0 success, 1 failure, 2 usage error.
 // program is the companias-query binary: its subcommands over the
 // environment read through getenv.
 func program(getenv func(string) string) cli.Program {
-	// withConfig runs a command that takes no arguments with the
-	// configuration and the service's logger.
-	withConfig := func(name string, cmd func(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) error) cli.Func {
-		return func(ctx context.Context, args []string, _, stderr io.Writer) error {
-			if err := cli.NoArgs(name, args); err != nil {
-				return err
-			}
-			cfg, err := config.Load(getenv, os.ReadFile)
-			if err != nil {
-				return err // "invalid configuration: …", every problem listed
-			}
-			log := logs.New(stderr, cfg.LogLevel, binary)
-			for _, w := range cfg.Kafka.Warnings() {
-				log.Warn("weak Kafka security setting", "warning", w)
-			}
-			return cmd(ctx, cfg, log, stderr)
+	// serve and rebuild run on the configuration and the service's logger,
+	// which first warns of weak Kafka security settings.
+	load := func() (config.Config, error) { return config.Load(getenv, os.ReadFile) }
+	logger := func(stderr io.Writer, cfg config.Config) *slog.Logger {
+		log := logs.New(stderr, cfg.LogLevel, binary)
+		for _, w := range cfg.Kafka.Warnings() {
+			log.Warn("weak Kafka security setting", "warning", w)
 		}
+		return log
 	}
 	return cli.Program{
 		Name: binary, Usage: usage, Default: "serve",
 		Commands: map[string]cli.Func{
-			"serve":   withConfig("serve", serve),
-			"rebuild": withConfig("rebuild", runRebuild),
+			"serve":   cli.WithConfig("serve", load, logger, serve),
+			"rebuild": cli.WithConfig("rebuild", load, logger, runRebuild),
 			"version": cli.Version(func(w io.Writer, asJSON bool) error {
 				return buildinfo.Read().Write(w, binary, asJSON)
 			}),
