@@ -32,7 +32,10 @@ func TestWithConfig(t *testing.T) {
 		t.Errorf("with an argument = %v (loads %d), want a usage error before loading", err, loads)
 	}
 	bad := cli.WithConfig("serve", func() (string, error) { return "", errors.New("invalid configuration: X") }, logger,
-		func(context.Context, string, *slog.Logger, io.Writer) error { t.Error("ran on a bad configuration"); return nil })
+		func(context.Context, string, *slog.Logger, io.Writer) error {
+			t.Error("ran on a bad configuration")
+			return nil
+		})
 	if err := bad(context.Background(), nil, io.Discard, io.Discard); err == nil || err.Error() != "invalid configuration: X" {
 		t.Errorf("bad configuration = %v", err)
 	}
