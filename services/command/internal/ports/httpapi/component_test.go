@@ -623,7 +623,7 @@ func TestProbes(t *testing.T) {
 		t.Errorf("readiness problem leaks the cause: %s", r.raw)
 	}
 	warns := e.logs.records("WARN")
-	if len(warns) != 1 || !strings.Contains(fmt.Sprint(warns[0]["error"]), "connection refused") {
+	if len(warns) != 1 || !strings.Contains(fmt.Sprint(warns[0]["err"]), "connection refused") {
 		t.Errorf("warn logs = %v, want one with the cause", warns)
 	}
 	// The liveness probes do not depend on readiness.
@@ -677,7 +677,7 @@ func TestInternalErrors(t *testing.T) {
 	if len(errs) != 2 {
 		t.Fatalf("%d error logs, want one per failed request: %v", len(errs), errs)
 	}
-	if !strings.Contains(fmt.Sprint(errs[0]["error"]), "secret table exploded") {
+	if !strings.Contains(fmt.Sprint(errs[0]["err"]), "secret table exploded") {
 		t.Errorf("error log lacks the cause: %v", errs[0])
 	}
 	if errs[1]["request_id"] != r.header.Get("X-Request-Id") {

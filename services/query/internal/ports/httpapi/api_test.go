@@ -710,7 +710,7 @@ func TestRecoveryAndErrorLoggedOnce(t *testing.T) {
 	e2 := newEnv(t, views2)
 	wantProblem(t, e2.do(t, http.MethodGet, "/v1/companias/c-1"), http.StatusInternalServerError)
 	errs := e2.logs.records(t, "http request failed")
-	if len(errs) != 1 || errs[0]["error"] != "disk on fire" || errs[0]["level"] != "ERROR" {
+	if len(errs) != 1 || errs[0]["err"] != "disk on fire" || errs[0]["level"] != "ERROR" {
 		t.Errorf("error logs = %v, want exactly one with the cause", errs)
 	}
 	// Client errors (404, 400) are answered, not logged as failures.
