@@ -15,16 +15,6 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 )
 
-func startBroker(t *testing.T, opts kafkabroker.Options) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(opts)
-	if err != nil {
-		t.Fatalf("Start(%+v): %v", opts, err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 func testContext(t *testing.T) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -77,7 +67,7 @@ func consume(ctx context.Context, t *testing.T, cl *kgo.Client, n int) []string 
 
 func TestStartDefaultsToLoopbackFreePort(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 
 	host, port, err := net.SplitHostPort(b.Addr())
 	if err != nil {
@@ -95,7 +85,7 @@ func TestStartDefaultsToLoopbackFreePort(t *testing.T) {
 
 func TestStartWildcardAdvertisesLoopback(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{Addr: "0.0.0.0:0"})
+	b := kafkabroker.StartT(t, kafkabroker.Options{Addr: "0.0.0.0:0"}, 0)
 	if !strings.HasPrefix(b.Addr(), "127.0.0.1:") {
 		t.Fatalf("Addr = %q, want 127.0.0.1:<port>", b.Addr())
 	}
@@ -112,7 +102,7 @@ func TestStartWildcardAdvertisesLoopback(t *testing.T) {
 
 func TestStartFailsWhenAddrTaken(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	_, err := kafkabroker.Start(kafkabroker.Options{Addr: b.Addr()})
 	if err == nil {
 		t.Fatalf("second Start on %s succeeded, want an error", b.Addr())
@@ -135,7 +125,7 @@ func TestCloseIsIdempotent(t *testing.T) {
 
 func TestCreateTopics(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx := testContext(t)
 
 	if err := b.CreateTopics(ctx, 6, "companias.events", "companias.events.dlq"); err != nil {
@@ -160,9 +150,26 @@ func TestCreateTopics(t *testing.T) {
 	}
 }
 
+// StartT starts a broker that the test's cleanup closes, with its topics.
+func TestStartT(t *testing.T) {
+	var b *kafkabroker.Broker
+	t.Run("start", func(t *testing.T) {
+		b = kafkabroker.StartT(t, kafkabroker.Options{}, 4, "a", "b")
+		ctx := testContext(t)
+		parts := partitionCounts(ctx, t, newClient(t, b.Addr()), "a", "b")
+		if parts["a"] != 4 || parts["b"] != 4 {
+			t.Errorf("partitions = %v, want 4 for a and b", parts)
+		}
+	})
+	if c, err := net.DialTimeout("tcp", b.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after the test's cleanup", b.Addr())
+	}
+}
+
 func TestCreateTopicsRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx := testContext(t)
 
 	if err := b.CreateTopics(ctx, 0, "t"); err == nil {
@@ -175,7 +182,7 @@ func TestCreateTopicsRejectsBadInput(t *testing.T) {
 
 func TestCreateTopicsHonoursContext(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := b.CreateTopics(ctx, 1, "t")
@@ -186,7 +193,7 @@ func TestCreateTopicsHonoursContext(t *testing.T) {
 
 func TestProduceConsumeGroup(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx := testContext(t)
 	if err := b.CreateTopics(ctx, 4, "orders"); err != nil {
 		t.Fatalf("CreateTopics: %v", err)
@@ -249,7 +256,7 @@ func TestRestartKeepsState(t *testing.T) {
 		cl.Close()
 	}()
 
-	b2 := startBroker(t, kafkabroker.Options{Addr: addr, DataDir: dir})
+	b2 := kafkabroker.StartT(t, kafkabroker.Options{Addr: addr, DataDir: dir}, 0)
 	if b2.Addr() != addr {
 		t.Fatalf("restarted Addr = %s, want %s", b2.Addr(), addr)
 	}
