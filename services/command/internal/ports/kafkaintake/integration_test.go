@@ -24,16 +24,6 @@ import (
 	"github.com/propalpes/companias/services/command/internal/app/command"
 )
 
-func startBroker(t *testing.T) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 // intakeEnv is one test's broker, topics, consumer group and database.
 type intakeEnv struct {
 	t      *testing.T
@@ -51,17 +41,15 @@ func newIntakeEnv(t *testing.T, partitions int) *intakeEnv {
 	t.Helper()
 	ctx := context.Background()
 	suffix := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	topic := "cmds-" + suffix
 	e := &intakeEnv{
-		t:      t,
-		broker: startBroker(t),
-		topic:  "cmds-" + suffix,
-		group:  "companias-command-" + suffix,
-		tr:     &kafka.Transport{},
+		t:     t,
+		topic: topic,
+		dlq:   deadletter.Topic(topic),
+		group: "companias-command-" + suffix,
+		tr:    &kafka.Transport{},
 	}
-	e.dlq = deadletter.Topic(e.topic)
-	if err := e.broker.CreateTopics(ctx, partitions, e.topic, e.dlq); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
+	e.broker = kafkabroker.StartT(t, kafkabroker.Options{}, partitions, e.topic, e.dlq)
 	e.dsn = pgtest.NewDatabase(t)
 	pool, err := postgres.Open(ctx, e.dsn, postgres.WithMaxConns(4))
 	if err != nil {
