@@ -131,13 +131,9 @@ type (
 		Kind       string  `yaml:"kind"`
 		Metadata   k8sMeta `yaml:"metadata"`
 		Spec       struct {
-			ScaleTargetRef struct {
-				APIVersion string `yaml:"apiVersion"`
-				Kind       string `yaml:"kind"`
-				Name       string `yaml:"name"`
-			} `yaml:"scaleTargetRef"`
-			MinReplicaCount int `yaml:"minReplicaCount"`
-			MaxReplicaCount int `yaml:"maxReplicaCount"`
+			ScaleTargetRef  scaleTargetRef `yaml:"scaleTargetRef"`
+			MinReplicaCount int            `yaml:"minReplicaCount"`
+			MaxReplicaCount int            `yaml:"maxReplicaCount"`
 			Triggers        []struct {
 				Type              string            `yaml:"type"`
 				MetricType        string            `yaml:"metricType"`

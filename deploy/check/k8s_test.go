@@ -30,6 +30,18 @@ type (
 		file       string
 		node       *yaml.Node
 	}
+	// podSecurityContext is the pod-level securityContext of a pod
+	// template (a Deployment's or a Job's).
+	podSecurityContext struct {
+		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
+		RunAsUser    *int  `yaml:"runAsUser"`
+	}
+	// scaleTargetRef names what an HPA or a KEDA ScaledObject scales.
+	scaleTargetRef struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Name       string `yaml:"name"`
+	}
 	labelSelector struct {
 		MatchLabels map[string]string `yaml:"matchLabels"`
 	}
@@ -78,12 +90,9 @@ type (
 			Template struct {
 				Metadata k8sMeta `yaml:"metadata"`
 				Spec     struct {
-					TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
-					SecurityContext               struct {
-						RunAsNonRoot *bool `yaml:"runAsNonRoot"`
-						RunAsUser    *int  `yaml:"runAsUser"`
-					} `yaml:"securityContext"`
-					Containers []container `yaml:"containers"`
+					TerminationGracePeriodSeconds int                `yaml:"terminationGracePeriodSeconds"`
+					SecurityContext               podSecurityContext `yaml:"securityContext"`
+					Containers                    []container        `yaml:"containers"`
 				} `yaml:"spec"`
 			} `yaml:"template"`
 		} `yaml:"spec"`
@@ -100,14 +109,10 @@ type (
 	}
 	hpa struct {
 		Spec struct {
-			ScaleTargetRef struct {
-				APIVersion string `yaml:"apiVersion"`
-				Kind       string `yaml:"kind"`
-				Name       string `yaml:"name"`
-			} `yaml:"scaleTargetRef"`
-			MinReplicas int `yaml:"minReplicas"`
-			MaxReplicas int `yaml:"maxReplicas"`
-			Metrics     []struct {
+			ScaleTargetRef scaleTargetRef `yaml:"scaleTargetRef"`
+			MinReplicas    int            `yaml:"minReplicas"`
+			MaxReplicas    int            `yaml:"maxReplicas"`
+			Metrics        []struct {
 				Type     string `yaml:"type"`
 				Resource *struct {
 					Name string `yaml:"name"`
