@@ -13,13 +13,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 30*time.Second)
 }
 
 func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {

@@ -17,13 +17,12 @@ import (
 
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 60*time.Second)
 }
 
 // backendOptions returns Options for handler with a fresh backing store.

@@ -1,7 +1,8 @@
-// Package runtest runs a long-lived worker — anything with a
-// Run(ctx) error method that returns when ctx ends — for the duration of a
-// test, and checks that it stops cleanly: cancel its context, then expect it
-// to return nil within a deadline.
+// Package runtest bounds what a test runs in time. Start runs a long-lived
+// worker — anything with a Run(ctx) error method that returns when ctx
+// ends — for the duration of a test, and checks that it stops cleanly:
+// cancel its context, then expect it to return nil within a deadline.
+// Context gives a test's calls a deadline.
 package runtest
 
 import (
@@ -69,4 +70,13 @@ func start(run func(context.Context) error) (stop func() error) {
 		})
 		return err
 	}
+}
+
+// Context returns a context that ends timeout from now or when the test
+// ends (it derives from t.Context), whichever comes first.
+func Context(t testing.TB, timeout time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	return ctx
 }

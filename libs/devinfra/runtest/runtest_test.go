@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
@@ -94,5 +95,20 @@ func TestCleanupStops(t *testing.T) {
 	case <-done:
 	default:
 		t.Fatal("the subtest ended and its worker still runs")
+	}
+}
+
+func TestContextHasTheDeadline(t *testing.T) {
+	t.Parallel()
+	before := time.Now()
+	ctx := runtest.Context(t, time.Minute)
+	d, ok := ctx.Deadline()
+	if !ok || d.Before(before.Add(time.Minute)) || d.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("Deadline() = %v, %v; want a minute from now", d, ok)
+	}
+	var ended context.Context
+	t.Run("sub", func(t *testing.T) { ended = runtest.Context(t, time.Minute) })
+	if ended.Err() == nil {
+		t.Error("the context of an ended test is still live")
 	}
 }
