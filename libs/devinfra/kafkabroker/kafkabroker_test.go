@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,6 +164,22 @@ func TestStartT(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", b.Addr(), time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s still accepts connections after the test's cleanup", b.Addr())
+	}
+}
+
+// ReadT reads the first messages of a partition, in order.
+func TestReadT(t *testing.T) {
+	t.Parallel()
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 1, "read")
+	ctx := testContext(t)
+	produce(ctx, t, newClient(t, b.Addr()), "read", 0, 5)
+	msgs := b.ReadT(t, "read", 0, 3)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, string(m.Value))
+	}
+	if want := []string{"v-0", "v-1", "v-2"}; !slices.Equal(got, want) {
+		t.Fatalf("ReadT = %q, want %q", got, want)
 	}
 }
 
