@@ -106,24 +106,6 @@ func committedSum(t *testing.T, addr, group string, partitions int) int64 {
 	return sum
 }
 
-// dlq reads n dead letters.
-func dlq(t *testing.T, addr string, n int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: deadletter.Topic(topic), Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read dead letters (%d of %d): %v", len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 func header(m kafka.Message, key string) string {
 	for _, h := range m.Headers {
 		if h.Key == key {
@@ -338,7 +320,7 @@ func TestIntegrationPanicDeadLettersTheMessageAndGoesOn(t *testing.T) {
 		return nil
 	}))
 	eventually(t, "a, b, c, d handled", func() bool { return s.count() == 4 })
-	d := dlq(t, b.Addr(), 1)
+	d := b.ReadT(t, deadletter.Topic(topic), 0, 1)
 	if string(d[0].Value) != "boom" || header(d[0], deadletter.HeaderReason) != deadletter.ReasonPanic ||
 		header(d[0], deadletter.HeaderOffset) != "2" {
 		t.Errorf("dead letter %q reason %q offset %q, want boom, panic, 2", d[0].Value,

@@ -136,20 +136,7 @@ func (e *intakeEnv) companias() int { return e.count(`SELECT count(*) FROM compa
 // deadLetters reads exactly n messages from partition 0 of the DLQ topic.
 func (e *intakeEnv) deadLetters(n int) []kafka.Message {
 	e.t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{e.broker.Addr()}, Topic: e.dlq,
-		Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			e.t.Fatalf("read dead letter %d of %d: %v", len(out)+1, n, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return e.broker.ReadT(e.t, e.dlq, 0, n)
 }
 
 func msg(key, value string) kafka.Message {
