@@ -1,15 +1,9 @@
 package check
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 // grouplagFile declares the lag metric's name and label names
@@ -137,13 +131,9 @@ type (
 		Kind       string  `yaml:"kind"`
 		Metadata   k8sMeta `yaml:"metadata"`
 		Spec       struct {
-			ScaleTargetRef struct {
-				APIVersion string `yaml:"apiVersion"`
-				Kind       string `yaml:"kind"`
-				Name       string `yaml:"name"`
-			} `yaml:"scaleTargetRef"`
-			MinReplicaCount int `yaml:"minReplicaCount"`
-			MaxReplicaCount int `yaml:"maxReplicaCount"`
+			ScaleTargetRef  scaleTargetRef `yaml:"scaleTargetRef"`
+			MinReplicaCount int            `yaml:"minReplicaCount"`
+			MaxReplicaCount int            `yaml:"maxReplicaCount"`
 			Triggers        []struct {
 				Type              string            `yaml:"type"`
 				MetricType        string            `yaml:"metricType"`
@@ -193,42 +183,17 @@ const kedaDir = "deploy/k8s/keda"
 // loadKEDA decodes the component and its documents, strictly.
 func loadKEDA(t testing.TB) (kustomizeComponent, []scaledObject, []triggerAuthentication) {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), kedaDir)
-	var k kustomizeComponent
-	if err := decodeStrict([]byte(readFile(t, filepath.Join(dir, "kustomization.yaml"))), &k); err != nil {
-		t.Fatalf("%s/kustomization.yaml: %v", kedaDir, err)
-	}
+	k, objs := loadKustomization(t, kedaDir, func(k kustomizeComponent) []string { return k.Resources })
 	var sos []scaledObject
 	var tas []triggerAuthentication
-	for _, r := range k.Resources {
-		dec := yaml.NewDecoder(bytes.NewReader([]byte(readFile(t, filepath.Join(dir, r)))))
-		for {
-			var n yaml.Node
-			if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s/%s: %v", kedaDir, r, err)
-			}
-			var o k8sObject
-			if err := n.Decode(&o); err != nil {
-				t.Fatal(err)
-			}
-			switch o.Kind {
-			case "ScaledObject":
-				var so scaledObject
-				if err := n.Decode(&so); err != nil {
-					t.Fatalf("%s/%s: %v", kedaDir, r, err)
-				}
-				sos = append(sos, so)
-			case "TriggerAuthentication":
-				var ta triggerAuthentication
-				if err := n.Decode(&ta); err != nil {
-					t.Fatalf("%s/%s: %v", kedaDir, r, err)
-				}
-				tas = append(tas, ta)
-			default:
-				t.Errorf("%s/%s: unexpected %s %s", kedaDir, r, o.Kind, o.Metadata.Name)
-			}
+	for _, o := range objs {
+		switch o.Kind {
+		case "ScaledObject":
+			sos = append(sos, decodeAs[scaledObject](t, o))
+		case "TriggerAuthentication":
+			tas = append(tas, decodeAs[triggerAuthentication](t, o))
+		default:
+			t.Errorf("%s/%s: unexpected %s %s", kedaDir, o.file, o.Kind, o.Metadata.Name)
 		}
 	}
 	return k, sos, tas

@@ -30,6 +30,18 @@ type (
 		file       string
 		node       *yaml.Node
 	}
+	// podSecurityContext is the pod-level securityContext of a pod
+	// template (a Deployment's or a Job's).
+	podSecurityContext struct {
+		RunAsNonRoot *bool `yaml:"runAsNonRoot"`
+		RunAsUser    *int  `yaml:"runAsUser"`
+	}
+	// scaleTargetRef names what an HPA or a KEDA ScaledObject scales.
+	scaleTargetRef struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Name       string `yaml:"name"`
+	}
 	labelSelector struct {
 		MatchLabels map[string]string `yaml:"matchLabels"`
 	}
@@ -78,12 +90,9 @@ type (
 			Template struct {
 				Metadata k8sMeta `yaml:"metadata"`
 				Spec     struct {
-					TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
-					SecurityContext               struct {
-						RunAsNonRoot *bool `yaml:"runAsNonRoot"`
-						RunAsUser    *int  `yaml:"runAsUser"`
-					} `yaml:"securityContext"`
-					Containers []container `yaml:"containers"`
+					TerminationGracePeriodSeconds int                `yaml:"terminationGracePeriodSeconds"`
+					SecurityContext               podSecurityContext `yaml:"securityContext"`
+					Containers                    []container        `yaml:"containers"`
 				} `yaml:"spec"`
 			} `yaml:"template"`
 		} `yaml:"spec"`
@@ -100,14 +109,10 @@ type (
 	}
 	hpa struct {
 		Spec struct {
-			ScaleTargetRef struct {
-				APIVersion string `yaml:"apiVersion"`
-				Kind       string `yaml:"kind"`
-				Name       string `yaml:"name"`
-			} `yaml:"scaleTargetRef"`
-			MinReplicas int `yaml:"minReplicas"`
-			MaxReplicas int `yaml:"maxReplicas"`
-			Metrics     []struct {
+			ScaleTargetRef scaleTargetRef `yaml:"scaleTargetRef"`
+			MinReplicas    int            `yaml:"minReplicas"`
+			MaxReplicas    int            `yaml:"maxReplicas"`
+			Metrics        []struct {
 				Type     string `yaml:"type"`
 				Resource *struct {
 					Name string `yaml:"name"`
@@ -190,23 +195,15 @@ func loadK8s(t testing.TB) k8sBase {
 			return decodeStrict(raw, &b.kust)
 		}
 		b.manifests = append(b.manifests, rel)
-		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		for {
-			var n yaml.Node
-			if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return err
-			}
-			var o k8sObject
-			if err := n.Decode(&o); err != nil {
-				return err
-			}
+		objs, err := decodeObjects(rel, raw)
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
 			if o.Kind == "" || o.APIVersion == "" || o.Metadata.Name == "" {
 				t.Errorf("%s: a document without apiVersion, kind or metadata.name", rel)
 				continue
 			}
-			o.file, o.node = rel, &n
 			b.objects = append(b.objects, o)
 		}
 		return nil
@@ -223,6 +220,49 @@ func decodeStrict(raw []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	return dec.Decode(v)
+}
+
+// decodeObjects decodes every YAML document of raw as a k8sObject that keeps
+// its node, and file: where raw was read, for failure messages.
+func decodeObjects(file string, raw []byte) ([]k8sObject, error) {
+	var objs []k8sObject
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); errors.Is(err, io.EOF) {
+			return objs, nil
+		} else if err != nil {
+			return nil, err
+		}
+		var o k8sObject
+		if err := n.Decode(&o); err != nil {
+			return nil, err
+		}
+		o.file, o.node = file, &n
+		objs = append(objs, o)
+	}
+}
+
+// loadKustomization decodes relDir/kustomization.yaml (relDir relative to
+// the repository root) strictly as a K, and returns it with the objects of
+// every manifest that resources(K) lists, each with its file relative to
+// relDir. It fails the test on a file it cannot read or decode.
+func loadKustomization[K any](t testing.TB, relDir string, resources func(K) []string) (K, []k8sObject) {
+	t.Helper()
+	dir := filepath.Join(repoRoot(t), relDir)
+	var k K
+	if err := decodeStrict([]byte(readFile(t, filepath.Join(dir, "kustomization.yaml"))), &k); err != nil {
+		t.Fatalf("%s/kustomization.yaml: %v", relDir, err)
+	}
+	var objs []k8sObject
+	for _, r := range resources(k) {
+		docs, err := decodeObjects(r, []byte(readFile(t, filepath.Join(dir, r))))
+		if err != nil {
+			t.Fatalf("%s/%s: %v", relDir, r, err)
+		}
+		objs = append(objs, docs...)
+	}
+	return k, objs
 }
 
 func (b k8sBase) find(kind, name string) (k8sObject, bool) {

@@ -1,12 +1,9 @@
 package check
 
 import (
-	"bytes"
-	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,31 +127,14 @@ func TestK8sSecuredKafka(t *testing.T) {
 // strimziObjects returns the documents of deploy/k8s/strimzi of kind.
 func strimziObjects(t testing.TB, kind string) []*yaml.Node {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "deploy", "k8s", "strimzi")
-	var k kustomization
-	if err := decodeStrict([]byte(readFile(t, filepath.Join(dir, "kustomization.yaml"))), &k); err != nil {
-		t.Fatalf("strimzi/kustomization.yaml: %v", err)
-	}
+	_, objs := loadKustomization(t, filepath.Join("deploy", "k8s", "strimzi"), func(k kustomization) []string { return k.Resources })
 	var out []*yaml.Node
-	for _, r := range k.Resources {
-		dec := yaml.NewDecoder(bytes.NewReader([]byte(readFile(t, filepath.Join(dir, r)))))
-		for {
-			var n yaml.Node
-			if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("strimzi/%s: %v", r, err)
-			}
-			var o k8sObject
-			if err := n.Decode(&o); err != nil {
-				t.Fatal(err)
-			}
-			if o.Metadata.Labels["strimzi.io/cluster"] == "" {
-				t.Errorf("strimzi/%s: %s %s has no strimzi.io/cluster label", r, o.Kind, o.Metadata.Name)
-			}
-			if o.Kind == kind {
-				out = append(out, &n)
-			}
+	for _, o := range objs {
+		if o.Metadata.Labels["strimzi.io/cluster"] == "" {
+			t.Errorf("strimzi/%s: %s %s has no strimzi.io/cluster label", o.file, o.Kind, o.Metadata.Name)
+		}
+		if o.Kind == kind {
+			out = append(out, o.node)
 		}
 	}
 	return out

@@ -1,10 +1,7 @@
 package check
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"gopkg.in/yaml.v3"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -45,21 +41,9 @@ func kustomizeBuild(t testing.TB, dir, where string) []k8sObject {
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", where, err)
 	}
-	var objs []k8sObject
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	for {
-		var n yaml.Node
-		if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("kustomize build %s: output: %v", where, err)
-		}
-		var o k8sObject
-		if err := n.Decode(&o); err != nil {
-			t.Fatalf("kustomize build %s: output: %v", where, err)
-		}
-		o.file, o.node = where, &n
-		objs = append(objs, o)
+	objs, err := decodeObjects(where, out)
+	if err != nil {
+		t.Fatalf("kustomize build %s: output: %v", where, err)
 	}
 	if len(objs) == 0 {
 		t.Fatalf("kustomize build %s rendered nothing", where)

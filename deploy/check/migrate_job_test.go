@@ -12,12 +12,9 @@ type job struct {
 		TTLSecondsAfterFinished *int `yaml:"ttlSecondsAfterFinished"`
 		Template                struct {
 			Spec struct {
-				RestartPolicy   string `yaml:"restartPolicy"`
-				SecurityContext struct {
-					RunAsNonRoot *bool `yaml:"runAsNonRoot"`
-					RunAsUser    *int  `yaml:"runAsUser"`
-				} `yaml:"securityContext"`
-				Containers []container `yaml:"containers"`
+				RestartPolicy   string             `yaml:"restartPolicy"`
+				SecurityContext podSecurityContext `yaml:"securityContext"`
+				Containers      []container        `yaml:"containers"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`

@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 const (
@@ -58,30 +55,7 @@ type (
 // and the objects of the manifests it lists.
 func loadMonitoring(t testing.TB) (monitoringKustomization, []k8sObject) {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), monitoringDir)
-	var k monitoringKustomization
-	if err := decodeStrict([]byte(readFile(t, filepath.Join(dir, "kustomization.yaml"))), &k); err != nil {
-		t.Fatalf("%s/kustomization.yaml: %v", monitoringDir, err)
-	}
-	var objs []k8sObject
-	for _, r := range k.Resources {
-		dec := yaml.NewDecoder(bytes.NewReader([]byte(readFile(t, filepath.Join(dir, r)))))
-		for {
-			var n yaml.Node
-			if err := dec.Decode(&n); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("%s: %v", r, err)
-			}
-			var o k8sObject
-			if err := n.Decode(&o); err != nil {
-				t.Fatalf("%s: %v", r, err)
-			}
-			o.file, o.node = r, &n
-			objs = append(objs, o)
-		}
-	}
-	return k, objs
+	return loadKustomization(t, monitoringDir, func(k monitoringKustomization) []string { return k.Resources })
 }
 
 // TestMonitoringKustomization: the monitoring directory lists every

@@ -110,7 +110,13 @@ func with(c map[string]any, k string, v any) map[string]any {
 
 func hsVerifier(t *testing.T, mod func(*jwtauth.Config)) *jwtauth.Verifier {
 	t.Helper()
-	cfg := jwtauth.Config{HS256Secret: secret, Issuer: "https://idp.example", Audience: "companias", Now: func() time.Time { return t0 }}
+	return newVerifier(t, jwtauth.Config{HS256Secret: secret, Issuer: "https://idp.example", Audience: "companias", Now: func() time.Time { return t0 }}, mod)
+}
+
+// newVerifier returns the Verifier for cfg after mod, when not nil, has
+// changed it; it fails the test when jwtauth.New refuses the Config.
+func newVerifier(t *testing.T, cfg jwtauth.Config, mod func(*jwtauth.Config)) *jwtauth.Verifier {
+	t.Helper()
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -410,16 +416,8 @@ func (c *clock) advance(d time.Duration) {
 
 func jwksVerifier(t *testing.T, url string, clk *clock, mod func(*jwtauth.Config)) *jwtauth.Verifier {
 	t.Helper()
-	cfg := jwtauth.Config{JWKSURL: url, Audience: "companias", Now: clk.Now,
-		MinRefreshInterval: time.Minute, RefreshInterval: time.Hour}
-	if mod != nil {
-		mod(&cfg)
-	}
-	v, err := jwtauth.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return newVerifier(t, jwtauth.Config{JWKSURL: url, Audience: "companias", Now: clk.Now,
+		MinRefreshInterval: time.Minute, RefreshInterval: time.Hour}, mod)
 }
 
 func TestJWKSRS256AndES256(t *testing.T) {

@@ -177,24 +177,28 @@ type createFigure struct {
 
 // getOK is one GET of url that must answer 200.
 func getOK(hc *http.Client, url string) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		res, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		if _, err := io.Copy(io.Discard, res.Body); err != nil {
-			return err
-		}
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %w %d", url, errStatus, res.StatusCode)
-		}
-		return nil
+	return func(ctx context.Context) error { return get200(ctx, hc, url, "GET "+url) }
+}
+
+// get200 GETs url with hc and reads the whole body; an answer other than
+// 200 is an errStatus error that what (the request, for people) names.
+func get200(ctx context.Context, hc *http.Client, url, what string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %w %d", what, errStatus, res.StatusCode)
+	}
+	return nil
 }
 
 // floorDur is the length of an HTTP-floor run: a third of a measured run,

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -39,22 +37,7 @@ func benchReads(ctx context.Context, b *bench, readerURL string, readerPid int, 
 	var i atomic.Int64
 	nextID := func() string { return ids[int(i.Add(1))%len(ids)] }
 	get := func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, readerURL+"/v1/companias/"+nextID(), nil)
-		if err != nil {
-			return err
-		}
-		res, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		if _, err := io.Copy(io.Discard, res.Body); err != nil {
-			return err
-		}
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /v1/companias/{id}: %w %d", errStatus, res.StatusCode)
-		}
-		return nil
+		return get200(ctx, hc, readerURL+"/v1/companias/"+nextID(), "GET /v1/companias/{id}")
 	}
 	find := func(ctx context.Context) error {
 		var doc bson.M

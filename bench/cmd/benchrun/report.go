@@ -265,10 +265,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 	p("| concurrency | writer req/s | writer p50 ms | writer p99 ms | raw tx/s | raw p50 ms | raw p99 ms | writer / raw | HTTP floor req/s | floor p50 ms |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, f := range r.create {
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", f.conc,
-			fmtAgg(rates(f.writer), "%.0f"), fmtAgg(p50s(f.writer), "%.2f"), fmtAgg(p99s(f.writer), "%.2f"),
-			fmtAgg(rates(f.raw), "%.0f"), fmtAgg(p50s(f.raw), "%.2f"), fmtAgg(p99s(f.raw), "%.2f"), pct(ratios(f.writer, f.raw)),
-			fmtAgg(rates(f.floor), "%.0f"), fmtAgg(p50s(f.floor), "%.2f"))
+		vsRawRow(p, f.conc, f.writer, f.raw, f.floor)
 	}
 	p("")
 	p("*HTTP floor*: `GET /healthz` on the same writer process at the same concurrency (%s runs): the", floorDur(b.dur))
@@ -378,10 +375,7 @@ func (r *results) systemMarkdown(b *bench, p func(string, ...any), img func(name
 	p("| concurrency | reader req/s | reader p50 ms | reader p99 ms | raw req/s | raw p50 ms | raw p99 ms | reader / raw | HTTP floor req/s | floor p50 ms |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, f := range r.reads {
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", f.conc,
-			fmtAgg(rates(f.reader), "%.0f"), fmtAgg(p50s(f.reader), "%.2f"), fmtAgg(p99s(f.reader), "%.2f"),
-			fmtAgg(rates(f.raw), "%.0f"), fmtAgg(p50s(f.raw), "%.2f"), fmtAgg(p99s(f.raw), "%.2f"), pct(ratios(f.reader, f.raw)),
-			fmtAgg(rates(f.floor), "%.0f"), fmtAgg(p50s(f.floor), "%.2f"))
+		vsRawRow(p, f.conc, f.reader, f.raw, f.floor)
 	}
 	p("")
 	p("*HTTP floor*: `GET /healthz` on the same reader process at the same concurrency (%s runs).", floorDur(b.dur))
@@ -433,6 +427,16 @@ func mapProj(ps []projRun, f func(projRun) float64) []float64 {
 
 // findings writes the reading of the figures: what is missed and why,
 // with the numbers of this run.
+// vsRawRow writes the table row of figure 1 or 4 at one concurrency: the
+// service's runs (svc), the raw ceiling's and the HTTP floor's, in the
+// columns of the table header above it.
+func vsRawRow(p func(string, ...any), conc int, svc, raw, floor []run) {
+	p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", conc,
+		fmtAgg(rates(svc), "%.0f"), fmtAgg(p50s(svc), "%.2f"), fmtAgg(p99s(svc), "%.2f"),
+		fmtAgg(rates(raw), "%.0f"), fmtAgg(p50s(raw), "%.2f"), fmtAgg(p99s(raw), "%.2f"), pct(ratios(svc, raw)),
+		fmtAgg(rates(floor), "%.0f"), fmtAgg(p50s(floor), "%.2f"))
+}
+
 func (r *results) findings(p func(string, ...any)) {
 	p("## Findings")
 	p("")

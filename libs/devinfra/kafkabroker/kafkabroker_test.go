@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,23 +14,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
-
-func startBroker(t *testing.T, opts kafkabroker.Options) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(opts)
-	if err != nil {
-		t.Fatalf("Start(%+v): %v", opts, err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 30*time.Second)
 }
 
 func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
@@ -77,7 +67,7 @@ func consume(ctx context.Context, t *testing.T, cl *kgo.Client, n int) []string 
 
 func TestStartDefaultsToLoopbackFreePort(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 
 	host, port, err := net.SplitHostPort(b.Addr())
 	if err != nil {
@@ -95,7 +85,7 @@ func TestStartDefaultsToLoopbackFreePort(t *testing.T) {
 
 func TestStartWildcardAdvertisesLoopback(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{Addr: "0.0.0.0:0"})
+	b := kafkabroker.StartT(t, kafkabroker.Options{Addr: "0.0.0.0:0"}, 0)
 	if !strings.HasPrefix(b.Addr(), "127.0.0.1:") {
 		t.Fatalf("Addr = %q, want 127.0.0.1:<port>", b.Addr())
 	}
@@ -112,7 +102,7 @@ func TestStartWildcardAdvertisesLoopback(t *testing.T) {
 
 func TestStartFailsWhenAddrTaken(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	_, err := kafkabroker.Start(kafkabroker.Options{Addr: b.Addr()})
 	if err == nil {
 		t.Fatalf("second Start on %s succeeded, want an error", b.Addr())
@@ -135,7 +125,7 @@ func TestCloseIsIdempotent(t *testing.T) {
 
 func TestCreateTopics(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx := testContext(t)
 
 	if err := b.CreateTopics(ctx, 6, "companias.events", "companias.events.dlq"); err != nil {
@@ -160,9 +150,42 @@ func TestCreateTopics(t *testing.T) {
 	}
 }
 
+// StartT starts a broker that the test's cleanup closes, with its topics.
+func TestStartT(t *testing.T) {
+	var b *kafkabroker.Broker
+	t.Run("start", func(t *testing.T) {
+		b = kafkabroker.StartT(t, kafkabroker.Options{}, 4, "a", "b")
+		ctx := testContext(t)
+		parts := partitionCounts(ctx, t, newClient(t, b.Addr()), "a", "b")
+		if parts["a"] != 4 || parts["b"] != 4 {
+			t.Errorf("partitions = %v, want 4 for a and b", parts)
+		}
+	})
+	if c, err := net.DialTimeout("tcp", b.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after the test's cleanup", b.Addr())
+	}
+}
+
+// ReadT reads the first messages of a partition, in order.
+func TestReadT(t *testing.T) {
+	t.Parallel()
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 1, "read")
+	ctx := testContext(t)
+	produce(ctx, t, newClient(t, b.Addr()), "read", 0, 5)
+	msgs := b.ReadT(t, "read", 0, 3)
+	var got []string
+	for _, m := range msgs {
+		got = append(got, string(m.Value))
+	}
+	if want := []string{"v-0", "v-1", "v-2"}; !slices.Equal(got, want) {
+		t.Fatalf("ReadT = %q, want %q", got, want)
+	}
+}
+
 func TestCreateTopicsRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx := testContext(t)
 
 	if err := b.CreateTopics(ctx, 0, "t"); err == nil {
@@ -175,7 +198,7 @@ func TestCreateTopicsRejectsBadInput(t *testing.T) {
 
 func TestCreateTopicsHonoursContext(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := b.CreateTopics(ctx, 1, "t")
@@ -186,7 +209,7 @@ func TestCreateTopicsHonoursContext(t *testing.T) {
 
 func TestProduceConsumeGroup(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx := testContext(t)
 	if err := b.CreateTopics(ctx, 4, "orders"); err != nil {
 		t.Fatalf("CreateTopics: %v", err)
@@ -249,7 +272,7 @@ func TestRestartKeepsState(t *testing.T) {
 		cl.Close()
 	}()
 
-	b2 := startBroker(t, kafkabroker.Options{Addr: addr, DataDir: dir})
+	b2 := kafkabroker.StartT(t, kafkabroker.Options{Addr: addr, DataDir: dir}, 0)
 	if b2.Addr() != addr {
 		t.Fatalf("restarted Addr = %s, want %s", b2.Addr(), addr)
 	}

@@ -81,7 +81,7 @@ func describe(ctx context.Context, cl *kgo.Client) (state string, members []stri
 // broker, the broker must still expire its session and rebalance, or its
 // partitions are consumed by no one for good.
 func TestBrokerEvictsMemberLostInJoin(t *testing.T) {
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	a := newClient(t, b.Addr())

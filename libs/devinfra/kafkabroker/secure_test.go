@@ -32,10 +32,10 @@ var topics = kafkabroker.ServiceTopics{
 // topics of the issue.
 func startSecure(t *testing.T) *kafkabroker.Broker {
 	t.Helper()
-	b := startBroker(t, kafkabroker.Options{Security: &kafkabroker.Security{
+	b := kafkabroker.StartT(t, kafkabroker.Options{Security: &kafkabroker.Security{
 		Dir:        t.TempDir(),
 		Principals: kafkabroker.ServicePrincipals(topics),
-	}})
+	}}, 0)
 	if err := b.CreateTopics(testContext(t), 3, topics.Events, topics.EventsDLQ, topics.Commands, topics.CommandsDLQ); err != nil {
 		t.Fatalf("CreateTopics as admin: %v", err)
 	}
@@ -275,7 +275,7 @@ func TestSecureRejectsBadPrincipals(t *testing.T) {
 
 func TestPlainClientConfig(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	c, err := b.ClientConfig("")
 	if err != nil || fmt.Sprint(c.Brokers) != fmt.Sprint([]string{b.Addr()}) || c.TLS.Enabled || c.SASL.Mechanism != "" {
 		t.Errorf("ClientConfig(\"\") = %+v, %v; want plaintext to %s", c, err, b.Addr())
@@ -293,7 +293,7 @@ func TestPlainClientConfig(t *testing.T) {
 // that the configs read back through the admin's TLS + SCRAM connection.
 func TestSecureCreateTopicsWithConfigs(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkabroker.Options{Security: &kafkabroker.Security{Dir: t.TempDir()}})
+	b := kafkabroker.StartT(t, kafkabroker.Options{Security: &kafkabroker.Security{Dir: t.TempDir()}}, 0)
 	ctx := testContext(t)
 	const week = "604800000"
 	if err := b.CreateTopicsWithConfigs(ctx, 2, map[string]string{"retention.ms": week}, "dead.letters"); err != nil {

@@ -17,13 +17,12 @@ import (
 
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 60*time.Second)
 }
 
 // backendOptions returns Options for handler with a fresh backing store.
@@ -211,15 +210,23 @@ func TestServer(t *testing.T) {
 	}
 }
 
-func ginIndexes(ctx context.Context, t *testing.T, pgURL, schema string) int {
+// pgConnect connects to pgURL or fails the test; the caller closes the
+// connection.
+func pgConnect(ctx context.Context, t *testing.T, pgURL string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
+	return conn
+}
+
+func ginIndexes(ctx context.Context, t *testing.T, pgURL, schema string) int {
+	t.Helper()
+	conn := pgConnect(ctx, t, pgURL)
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
+	err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes
 		WHERE schemaname = $1 AND indexdef LIKE '%USING gin%jsonb_path_ops%WITH (fastupdate=off)%'`, schema).Scan(&n)
 	if err != nil {
 		t.Fatalf("pg_indexes: %v", err)
@@ -231,10 +238,7 @@ func ginIndexes(ctx context.Context, t *testing.T, pgURL, schema string) int {
 // earlier version created them.
 func enableFastupdate(ctx context.Context, t *testing.T, pgURL, schema string) {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	conn := pgConnect(ctx, t, pgURL)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexdef LIKE '%USING gin%'`, schema)
 	if err != nil {
@@ -257,13 +261,10 @@ func enableFastupdate(ctx context.Context, t *testing.T, pgURL, schema string) {
 // the lookup.
 func explainIDLookup(ctx context.Context, t *testing.T, pgURL, schema string) string {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, pgURL)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	conn := pgConnect(ctx, t, pgURL)
 	defer conn.Close(ctx)
 	var table string
-	err = conn.QueryRow(ctx, `SELECT tablename FROM pg_tables
+	err := conn.QueryRow(ctx, `SELECT tablename FROM pg_tables
 		WHERE schemaname = $1 AND tablename NOT LIKE '\_ferretdb\_%'`, schema).Scan(&table)
 	if err != nil {
 		t.Fatalf("find collection table: %v", err)

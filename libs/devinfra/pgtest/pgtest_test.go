@@ -14,13 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 30*time.Second)
 }
 
 func connect(ctx context.Context, t *testing.T, dsn string) *pgx.Conn {

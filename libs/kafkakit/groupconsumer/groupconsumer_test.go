@@ -13,6 +13,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/seedwork/retry"
 )
@@ -20,18 +21,7 @@ import (
 const topic = "gc-events"
 
 func startBroker(t *testing.T, partitions int) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.CreateTopics(ctx, partitions, topic, deadletter.Topic(topic)); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return kafkabroker.StartT(t, kafkabroker.Options{}, partitions, topic, deadletter.Topic(topic))
 }
 
 func produce(t *testing.T, addr string, msgs ...kafka.Message) {
@@ -87,25 +77,7 @@ func config(addr, group string) groupconsumer.Config {
 // run runs c with h until the returned stop is called; stop waits for Run.
 func run(t *testing.T, c *groupconsumer.Consumer, h groupconsumer.Handler) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, h) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("Run did not return")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return runtest.Start(t, func(ctx context.Context) error { return c.Run(ctx, h) })
 }
 
 func committed(t *testing.T, addr, group string, partitions int) map[int]int64 {
@@ -132,24 +104,6 @@ func committedSum(t *testing.T, addr, group string, partitions int) int64 {
 		sum += max(o, 0)
 	}
 	return sum
-}
-
-// dlq reads n dead letters.
-func dlq(t *testing.T, addr string, n int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: deadletter.Topic(topic), Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read dead letters (%d of %d): %v", len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 func header(m kafka.Message, key string) string {
@@ -366,7 +320,7 @@ func TestIntegrationPanicDeadLettersTheMessageAndGoesOn(t *testing.T) {
 		return nil
 	}))
 	eventually(t, "a, b, c, d handled", func() bool { return s.count() == 4 })
-	d := dlq(t, b.Addr(), 1)
+	d := b.ReadT(t, deadletter.Topic(topic), 0, 1)
 	if string(d[0].Value) != "boom" || header(d[0], deadletter.HeaderReason) != deadletter.ReasonPanic ||
 		header(d[0], deadletter.HeaderOffset) != "2" {
 		t.Errorf("dead letter %q reason %q offset %q, want boom, panic, 2", d[0].Value,

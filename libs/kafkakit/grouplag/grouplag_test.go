@@ -17,6 +17,7 @@ import (
 
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/libs/kafkakit/grouplag"
@@ -29,18 +30,7 @@ const (
 )
 
 func startBroker(t *testing.T) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.CreateTopics(ctx, partitions, topic, deadletter.Topic(topic)); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return kafkabroker.StartT(t, kafkabroker.Options{}, partitions, topic, deadletter.Topic(topic))
 }
 
 // toPartition produces n records to partition p.
@@ -180,20 +170,7 @@ func groupConfig(addr, group string) groupconsumer.Config {
 // run runs c with h until the test ends.
 func run(t *testing.T, c *groupconsumer.Consumer, h groupconsumer.Handler) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return")
-		}
-	})
+	runtest.Start(t, func(ctx context.Context) error { return c.Run(ctx, h) })
 }
 
 // TestIntegrationSummedLagIsTheGroupLag runs three members of one group,

@@ -14,16 +14,6 @@ import (
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 )
 
-func startBroker(t *testing.T) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 func plain(brokers ...string) kafkakit.Config { return kafkakit.Config{Brokers: brokers} }
 
 // partitions returns the partition count of each topic the broker knows.
@@ -76,7 +66,7 @@ func retentionMS(t *testing.T, addr, topic string) string {
 // fresh transport can produce to a new topic at once.
 func TestIntegrationEnsureCreatesMissingTopics(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := b.CreateTopics(ctx, 2, "existing"); err != nil {
@@ -116,7 +106,7 @@ func TestIntegrationEnsureCreatesMissingTopics(t *testing.T) {
 // (the dead-letter topics).
 func TestIntegrationEnsureSetsRetention(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	err := topics.Ensure(t.Context(), plain(b.Addr()),
 		topics.Topic{Name: "eventos", Partitions: 3},
 		topics.Topic{Name: "eventos.dlq", Partitions: 3, Retention: 168 * time.Hour})
@@ -135,11 +125,7 @@ func TestIntegrationEnsureSetsRetention(t *testing.T) {
 // secured broker's admin principal.
 func TestIntegrationEnsureSecured(t *testing.T) {
 	t.Parallel()
-	b, err := kafkabroker.Start(kafkabroker.Options{Addr: "127.0.0.1:0", Security: &kafkabroker.Security{Dir: t.TempDir()}})
-	if err != nil {
-		t.Fatalf("start secured broker: %v", err)
-	}
-	t.Cleanup(b.Close)
+	b := kafkabroker.StartT(t, kafkabroker.Options{Addr: "127.0.0.1:0", Security: &kafkabroker.Security{Dir: t.TempDir()}}, 0)
 	cfg, err := b.ClientConfig(kafkabroker.AdminPrincipal)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +137,7 @@ func TestIntegrationEnsureSecured(t *testing.T) {
 
 func TestIntegrationEnsureConcurrent(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	errs := make(chan error, 4)
@@ -202,7 +188,7 @@ func TestEnsureErrors(t *testing.T) {
 
 func TestIntegrationEnsureStopsWithContext(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t)
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if err := topics.Ensure(ctx, plain(b.Addr()), topics.Topic{Name: "never", Partitions: 1}); err == nil {

@@ -1,13 +1,13 @@
 package admin_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/telemetry/admin"
 )
 
@@ -31,9 +31,7 @@ func TestServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := runtest.Start(t, s.Run)
 
 	base := "http://" + s.Addr()
 	if code, body := get(t, base+"/metrics"); code != http.StatusOK || body != "up 1\n" {
@@ -53,15 +51,7 @@ func TestServer(t *testing.T) {
 		t.Errorf("POST /metrics = %d, want 405", res.StatusCode)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil after cancel", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop()
 	if _, err := http.Get(base + "/metrics"); err == nil {
 		t.Error("the listener still answers after Run returned")
 	}
@@ -73,10 +63,7 @@ func TestListenTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runtest.Start(t, s.Run)
 	if _, err := admin.Listen(s.Addr(), http.NotFoundHandler(), time.Second, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("Listen on a taken address succeeded")
 	}

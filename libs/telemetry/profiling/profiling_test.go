@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/telemetry/profiling"
 )
 
@@ -59,9 +60,7 @@ func TestServerTakesCPUProfileAndStopsWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := runtest.Start(t, s.Run)
 
 	code, body := get(t, "http://"+s.Addr()+"/debug/pprof/profile?seconds=1")
 	if code != http.StatusOK {
@@ -76,15 +75,7 @@ func TestServerTakesCPUProfileAndStopsWithContext(t *testing.T) {
 		t.Fatalf("CPU profile: %d bytes, %v", len(raw), err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run after cancel = %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after its context was cancelled")
-	}
+	stop()
 	if c, err := net.DialTimeout("tcp", s.Addr(), time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s still accepts connections after Run returned", s.Addr())

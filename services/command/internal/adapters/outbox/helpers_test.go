@@ -21,6 +21,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/kafkakit"
 	"github.com/propalpes/companias/libs/kafkakit/topics"
 	"github.com/propalpes/companias/services/command/internal/adapters/integration"
@@ -64,13 +65,7 @@ func newPool(t testing.TB) (*pgxpool.Pool, string) {
 // startBroker starts an in-process Kafka broker on addr ("" for a free
 // port) persisting to dataDir ("" for none), closed at cleanup.
 func startBroker(t testing.TB, addr, dataDir string) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{Addr: addr, DataDir: dataDir})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return kafkabroker.StartT(t, kafkabroker.Options{Addr: addr, DataDir: dataDir}, 0)
 }
 
 // newTopic creates a topic with 6 partitions.
@@ -191,25 +186,7 @@ func unpublished(t testing.TB, pool *pgxpool.Pool) int {
 // returned nil.
 func runRelay(t testing.TB, r *outbox.Relay) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v, want nil", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Errorf("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return runtest.Start(t, r.Run)
 }
 
 // consumer reads every partition of a topic from the beginning.

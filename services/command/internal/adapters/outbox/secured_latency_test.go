@@ -19,22 +19,7 @@ import (
 // its targets live in the benchmark (bench/), not here.
 func TestIntegrationSecuredRelayKeepsItsConnections(t *testing.T) {
 	const partitions = 6
-	topics := kafkabroker.ServiceTopics{
-		Events: "eventos", EventsDLQ: "eventos.dlq", EventsGroup: "proyeccion",
-		Commands: "comandos", CommandsDLQ: "comandos.dlq", CommandsGroup: "intake", ExternalGroup: "external",
-	}
-	b, err := kafkabroker.Start(kafkabroker.Options{Security: &kafkabroker.Security{
-		Dir: t.TempDir(), Principals: kafkabroker.ServicePrincipals(topics),
-	}})
-	if err != nil {
-		t.Fatalf("start secured broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	if err := b.CreateTopics(ctx, partitions, topics.Events); err != nil {
-		t.Fatal(err)
-	}
+	b := startSecuredBroker(t, partitions)
 	cfg, err := b.ClientConfig(kafkabroker.WriterPrincipal)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +44,7 @@ func TestIntegrationSecuredRelayKeepsItsConnections(t *testing.T) {
 	}
 	runRelay(t, r)
 	waitFor(t, 10*time.Second, "the relay to lead", r.Leading)
-	mustCommit(t, pool, topics.Events, company(t, 1)...)
+	mustCommit(t, pool, serviceTopics.Events, company(t, 1)...)
 	<-done
 	warm := dials.Load()
 
@@ -70,7 +55,7 @@ func TestIntegrationSecuredRelayKeepsItsConnections(t *testing.T) {
 	for range n {
 		msgs := company(t, 1)
 		t0 := time.Now()
-		mustCommit(t, pool, topics.Events, msgs...)
+		mustCommit(t, pool, serviceTopics.Events, msgs...)
 		select {
 		case at := <-done:
 			lat = append(lat, at.Sub(t0))

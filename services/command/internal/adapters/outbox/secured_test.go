@@ -40,6 +40,23 @@ func endOffset(ctx context.Context, t *testing.T, cfg kafkakit.Config, topic str
 	return n
 }
 
+// serviceTopics are the topics and consumer groups that the secured
+// broker's service principals are granted.
+var serviceTopics = kafkabroker.ServiceTopics{
+	Events: "eventos", EventsDLQ: "eventos.dlq", EventsGroup: "proyeccion",
+	Commands: "comandos", CommandsDLQ: "comandos.dlq", CommandsGroup: "intake", ExternalGroup: "external",
+}
+
+// startSecuredBroker starts a TLS + SCRAM-SHA-512 broker with the service
+// principals and their ACLs, closed at cleanup, and creates
+// serviceTopics.Events with the given partitions as the admin principal.
+func startSecuredBroker(t testing.TB, partitions int) *kafkabroker.Broker {
+	t.Helper()
+	return kafkabroker.StartT(t, kafkabroker.Options{Security: &kafkabroker.Security{
+		Dir: t.TempDir(), Principals: kafkabroker.ServicePrincipals(serviceTopics),
+	}}, partitions, serviceTopics.Events)
+}
+
 // TestIntegrationWriterPublishesToSecuredBroker builds the relay's Writer
 // from the writer principal's kafkakit configuration (TLS with the broker's
 // CA, SCRAM-SHA-512) and checks that it publishes to a secured broker with
@@ -51,22 +68,9 @@ func endOffset(ctx context.Context, t *testing.T, cfg kafkakit.Config, topic str
 func TestIntegrationWriterPublishesToSecuredBroker(t *testing.T) {
 	t.Parallel()
 	const partitions = 3
-	topics := kafkabroker.ServiceTopics{
-		Events: "eventos", EventsDLQ: "eventos.dlq", EventsGroup: "proyeccion",
-		Commands: "comandos", CommandsDLQ: "comandos.dlq", CommandsGroup: "intake", ExternalGroup: "external",
-	}
-	b, err := kafkabroker.Start(kafkabroker.Options{Security: &kafkabroker.Security{
-		Dir: t.TempDir(), Principals: kafkabroker.ServicePrincipals(topics),
-	}})
-	if err != nil {
-		t.Fatalf("start secured broker: %v", err)
-	}
-	t.Cleanup(b.Close)
+	b := startSecuredBroker(t, partitions)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := b.CreateTopics(ctx, partitions, topics.Events); err != nil {
-		t.Fatalf("create topics as admin: %v", err)
-	}
 	writerCfg, err := b.ClientConfig(kafkabroker.WriterPrincipal)
 	if err != nil {
 		t.Fatal(err)
@@ -86,21 +90,21 @@ func TestIntegrationWriterPublishesToSecuredBroker(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Close() })
 	msg := func(key string) kafka.Message {
-		return kafka.Message{Topic: topics.Events, Key: []byte(key), Value: []byte(`{"id":"` + key + `"}`)}
+		return kafka.Message{Topic: serviceTopics.Events, Key: []byte(key), Value: []byte(`{"id":"` + key + `"}`)}
 	}
 
 	outbox.OpenFence(fence, time.Now().Add(time.Minute))
 	if err := w.WriteMessages(ctx, msg("a"), msg("b"), msg("c")); err != nil {
 		t.Fatalf("WriteMessages over TLS + SCRAM with the fence open: %v", err)
 	}
-	if n := endOffset(ctx, t, adminCfg, topics.Events, partitions); n != 3 {
+	if n := endOffset(ctx, t, adminCfg, serviceTopics.Events, partitions); n != 3 {
 		t.Fatalf("the event topic holds %d records, want 3", n)
 	}
 	outbox.CloseFence(fence)
 	if err := w.WriteMessages(ctx, msg("after")); err == nil {
 		t.Fatal("WriteMessages on fenced TLS connections succeeded after the fence closed")
 	}
-	if n := endOffset(ctx, t, adminCfg, topics.Events, partitions); n != 3 {
+	if n := endOffset(ctx, t, adminCfg, serviceTopics.Events, partitions); n != 3 {
 		t.Errorf("the event topic holds %d records after the fence closed, want 3", n)
 	}
 }

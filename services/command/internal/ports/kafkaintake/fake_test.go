@@ -2,7 +2,6 @@ package kafkaintake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/kafkakit/groupconsumer"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/domain/compania"
@@ -268,24 +268,7 @@ func fakeConsumer(t *testing.T, l *fakeLog, w *fakeDLQ, cr Creator) (*Consumer, 
 // start runs c until the test ends or stop is called; stop returns Run's error.
 func start(t *testing.T, c *Consumer) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				err = errors.New("Run did not return within 30s of cancel")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return runtest.StartErr(t, c.Run)
 }
 
 // eventually polls cond until it holds or the deadline passes.

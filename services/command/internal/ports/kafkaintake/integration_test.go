@@ -24,16 +24,6 @@ import (
 	"github.com/propalpes/companias/services/command/internal/app/command"
 )
 
-func startBroker(t *testing.T) *kafkabroker.Broker {
-	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 // intakeEnv is one test's broker, topics, consumer group and database.
 type intakeEnv struct {
 	t      *testing.T
@@ -51,17 +41,15 @@ func newIntakeEnv(t *testing.T, partitions int) *intakeEnv {
 	t.Helper()
 	ctx := context.Background()
 	suffix := strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	topic := "cmds-" + suffix
 	e := &intakeEnv{
-		t:      t,
-		broker: startBroker(t),
-		topic:  "cmds-" + suffix,
-		group:  "companias-command-" + suffix,
-		tr:     &kafka.Transport{},
+		t:     t,
+		topic: topic,
+		dlq:   deadletter.Topic(topic),
+		group: "companias-command-" + suffix,
+		tr:    &kafka.Transport{},
 	}
-	e.dlq = deadletter.Topic(e.topic)
-	if err := e.broker.CreateTopics(ctx, partitions, e.topic, e.dlq); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
+	e.broker = kafkabroker.StartT(t, kafkabroker.Options{}, partitions, e.topic, e.dlq)
 	e.dsn = pgtest.NewDatabase(t)
 	pool, err := postgres.Open(ctx, e.dsn, postgres.WithMaxConns(4))
 	if err != nil {
@@ -148,20 +136,7 @@ func (e *intakeEnv) companias() int { return e.count(`SELECT count(*) FROM compa
 // deadLetters reads exactly n messages from partition 0 of the DLQ topic.
 func (e *intakeEnv) deadLetters(n int) []kafka.Message {
 	e.t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{e.broker.Addr()}, Topic: e.dlq,
-		Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			e.t.Fatalf("read dead letter %d of %d: %v", len(out)+1, n, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return e.broker.ReadT(e.t, e.dlq, 0, n)
 }
 
 func msg(key, value string) kafka.Message {
