@@ -20,6 +20,8 @@ type drainRun struct {
 	raw       time.Duration // kafka-go: first WriteMessages call → last one acknowledged
 	relayRate float64       // rows/s
 	rawRate   float64       // messages/s
+	relayCPU  cpuPerOp      // CPU ms per row during the relay's drain (service: the writer)
+	rawCPU    cpuPerOp      // CPU ms per message during the raw run (self: kafka-go and kfake)
 }
 
 // Statements of the drain figure. The backlog is records the writer
@@ -49,7 +51,7 @@ const drainPoll = 2 * time.Millisecond
 // size. Raw ceiling: kafka-go, configured like the relay's writer, writing
 // the same messages to rawTopic in WriteMessages calls of the relay's batch
 // size, one after the other.
-func benchDrain(ctx context.Context, b *bench, pool *pgxpool.Pool, k kafkaSide, kw *kafka.Writer, srcTopic, topic, rawTopic string, n int) (drainRun, error) {
+func benchDrain(ctx context.Context, b *bench, pool *pgxpool.Pool, writerPid int, k kafkaSide, kw *kafka.Writer, srcTopic, topic, rawTopic string, n int) (drainRun, error) {
 	var out drainRun
 	msgs, err := topicMessages(ctx, k, srcTopic, rawTopic, n)
 	if err != nil {
@@ -77,6 +79,9 @@ func benchDrain(ctx context.Context, b *bench, pool *pgxpool.Pool, k kafkaSide, 
 	if _, err := tx.Exec(ctx, drainNotify); err != nil {
 		return out, fmt.Errorf("drain backlog: %w", err)
 	}
+	// The CPU of the drain starts at the commit, which wakes the relay
+	// (the insert itself is not the relay's).
+	cpu0 := takeCPU(writerPid)
 	if err := tx.Commit(ctx); err != nil {
 		return out, fmt.Errorf("drain backlog: %w", err)
 	}
@@ -95,6 +100,7 @@ func benchDrain(ctx context.Context, b *bench, pool *pgxpool.Pool, k kafkaSide, 
 		}
 		if !left {
 			out.relay = now.Sub(committed)
+			out.relayCPU = cpu0.perOp(takeCPU(writerPid), out.rows)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -105,11 +111,13 @@ func benchDrain(ctx context.Context, b *bench, pool *pgxpool.Pool, k kafkaSide, 
 		}
 	}
 
+	cpu0 = takeCPU(0)
 	t0 := time.Now()
 	if err := writeChunks(ctx, kw, msgs, relayBatchSize); err != nil {
 		return out, fmt.Errorf("raw kafka-go drain: %w", err)
 	}
 	out.raw = time.Since(t0)
+	out.rawCPU = cpu0.perOp(takeCPU(0), len(msgs))
 	out.relayRate = float64(out.rows) / out.relay.Seconds()
 	out.rawRate = float64(len(msgs)) / out.raw.Seconds()
 	return out, nil
@@ -172,4 +180,17 @@ func (r *results) drainMarkdown(p func(string, ...any)) {
 		fmtAgg(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.rawRate })), "%.0f"),
 		pct(aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate / d.rawRate }))))
 	p("")
+}
+
+// cpuMedDrain is the per-process median of the CPU per row of the runs.
+func cpuMedDrain(ds []drainRun, f func(drainRun) cpuPerOp) cpuPerOp {
+	med := func(g func(cpuPerOp) float64) float64 {
+		return aggregate(mapDrain(ds, func(d drainRun) float64 { return g(f(d)) })).med
+	}
+	return cpuPerOp{
+		service:  med(func(c cpuPerOp) float64 { return c.service }),
+		self:     med(func(c cpuPerOp) float64 { return c.self }),
+		postgres: med(func(c cpuPerOp) float64 { return c.postgres }),
+		machine:  med(func(c cpuPerOp) float64 { return c.machine }),
+	}
 }

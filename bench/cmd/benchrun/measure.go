@@ -201,7 +201,7 @@ func measure(ctx context.Context, b *bench, s *stack) (*results, error) {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	for i := range b.runs {
-		d, err := benchDrain(ctx, b, cmdPool, s.plain(), dw, topicCreate, topicDrain, topicRawDr, b.projEvents)
+		d, err := benchDrain(ctx, b, cmdPool, w2.cmd.Process.Pid, s.plain(), dw, topicCreate, topicDrain, topicRawDr, b.projEvents)
 		if err != nil {
 			return nil, err
 		}

@@ -496,7 +496,14 @@ func (r *results) findings(p func(string, ...any)) {
 		dr := aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate / d.rawRate }))
 		p("* **Relay drain** %.0f rows/s, %s of kafka-go publishing the same messages in the same batches: per", aggregate(mapDrain(r.drain, func(d drainRun) float64 { return d.relayRate })).med, pct(dr))
 		p("  batch of %d the relay also claims the rows (SELECT) and deletes them (DELETE) on its own connection, one", relayBatchSize)
-		p("  batch after the other.")
+		p("  batch after the other (it claims the next batch while Kafka acknowledges the current one).")
+		rc := cpuMedDrain(r.drain, func(d drainRun) cpuPerOp { return d.relayCPU })
+		wc := cpuMedDrain(r.drain, func(d drainRun) cpuPerOp { return d.rawCPU })
+		p("  CPU per 1,000 rows: %.0f ms for the relay path (commandd %.0f, PostgreSQL %.0f, benchrun with kfake %.0f) against",
+			1000*(rc.service+rc.postgres+rc.self), 1000*rc.service, 1000*rc.postgres, 1000*rc.self)
+		p("  %.0f ms for raw kafka-go (benchrun with kfake): the gap is the claim (PostgreSQL reads and sends each row, the relay",
+			1000*(wc.self+wc.postgres))
+		p("  decodes it) and the delete, on the same two cores as the broker; the claim runs beside the produce and waits on it.")
 		top := 0.0
 		for _, f := range r.create {
 			top = max(top, rates(f.writer).med)
