@@ -24,6 +24,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
 
 // Topics of the system, created up front with topicPartitions partitions.
@@ -131,14 +132,8 @@ func startInfraWith(t *testing.T, sec *kafkabroker.Security) *infra {
 	writerDSN := pgtest.NewDatabase(t)
 	viewsDSN := pgtest.NewDatabase(t)
 
-	broker, err := kafkabroker.Start(kafkabroker.Options{Security: sec})
-	if err != nil {
-		t.Fatalf("start kafka broker: %v", err)
-	}
-	t.Cleanup(broker.Close)
-	if err := broker.CreateTopics(ctx, topicPartitions, eventsTopic, eventsTopic+".dlq", commandsTopic, commandsDLQ); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
+	broker := kafkabroker.StartT(t, kafkabroker.Options{Security: sec}, topicPartitions,
+		eventsTopic, eventsTopic+".dlq", commandsTopic, commandsDLQ)
 
 	mongo, err := mongowire.Start(ctx, mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: viewsDSN})
 	if err != nil {
@@ -152,22 +147,18 @@ func startInfraWith(t *testing.T, sec *kafkabroker.Security) *infra {
 	// FerretDB scans a whole collection for every _id lookup unless the
 	// index workaround exists; collections appear as the reader creates
 	// them, so keep ensuring it (as devstack does).
-	idxCtx, stopIdx := context.WithCancel(context.Background())
-	idxDone := make(chan struct{})
-	go func() {
-		defer close(idxDone)
+	runtest.Start(t, func(ctx context.Context) error {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
-			_ = mongo.EnsureIDIndexes(idxCtx) // collections may not exist yet
+			_ = mongo.EnsureIDIndexes(ctx) // collections may not exist yet
 			select {
-			case <-idxCtx.Done():
-				return
+			case <-ctx.Done():
+				return nil
 			case <-tick.C:
 			}
 		}
-	}()
-	t.Cleanup(func() { stopIdx(); <-idxDone })
+	})
 
 	pcfg, err := pgxpool.ParseConfig(writerDSN)
 	if err != nil {

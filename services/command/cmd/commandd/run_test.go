@@ -11,6 +11,7 @@ import (
 
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -46,29 +47,14 @@ func getStatus(t *testing.T, url string, within time.Duration) (int, string) {
 // listener of its own: the API port serves neither.
 func TestIntegrationRunServesAdminListeners(t *testing.T) {
 	t.Parallel()
-	broker, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
+	broker := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	httpAddr, pprofAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": pgtest.NewDatabase(t), "KAFKA_BROKERS": broker.Addr(), "KAFKA_COMMANDS_ENABLED": "false",
 		"HTTP_ADDR": httpAddr, "PPROF_ADDR": pprofAddr, "METRICS_ADDR": metricsAddr, "LOG_LEVEL": "error",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run = %v, want nil after cancel", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not return after cancel")
-		}
+	runtest.Start(t, func(ctx context.Context) error {
+		return run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	})
 
 	code, body := getStatus(t, "http://"+pprofAddr+"/debug/pprof/", 30*time.Second)
@@ -92,30 +78,15 @@ func TestIntegrationRunServesAdminListeners(t *testing.T) {
 // with the topic and group of the configuration, like the query service.
 func TestIntegrationRunExposesIntakeLag(t *testing.T) {
 	t.Parallel()
-	broker, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
+	broker := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	metricsAddr := freeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": pgtest.NewDatabase(t), "KAFKA_BROKERS": broker.Addr(), "KAFKA_TOPIC_PARTITIONS": "2",
 		"KAFKA_COMMANDS_TOPIC": "cmds-lag", "KAFKA_COMMANDS_GROUP_ID": "cmds-lag-group",
 		"HTTP_ADDR": freeAddr(t), "METRICS_ADDR": metricsAddr, "LOG_LEVEL": "error",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run = %v, want nil after cancel", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not return after cancel")
-		}
+	runtest.Start(t, func(ctx context.Context) error {
+		return run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	})
 
 	want := []string{

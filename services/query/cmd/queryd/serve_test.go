@@ -18,6 +18,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/kafkakit"
 )
 
@@ -77,14 +78,8 @@ type stack struct {
 
 func startStack(t *testing.T) stack {
 	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	m, err := mongowire.Start(ctx, mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)})
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
+	m, err := mongowire.Start(runtest.Context(t, time.Minute), mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,22 +200,7 @@ func TestIntegrationServe(t *testing.T) {
 	s := startStack(t)
 	const topic = "eventos-serve"
 	var stderr syncBuffer
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFrom(s.env(topic)), io.Discard, &stderr) }()
-
-	var base string
-	eventually(t, time.Minute, "the http server to listen", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
-		default:
-		}
-		addr, ok := stderr.logValue("http api listening", "addr")
-		base = "http://" + addr
-		return ok
-	})
+	base, stop := startServe(t, s.env(topic), &stderr)
 	if code := getJSON(t, base+"/healthz", nil); code != http.StatusOK {
 		t.Fatalf("/healthz = %d", code)
 	}
@@ -340,14 +320,8 @@ func TestIntegrationServe(t *testing.T) {
 		t.Error("a raw path (a company id) leaked into a metric label")
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after cancel = %v, want nil\n%s", err, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("run did not return within a minute of cancellation")
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel = %v, want nil\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), `"msg":"http server stopped"`) {
 		t.Errorf("no graceful http stop in the log")
@@ -395,11 +369,7 @@ func TestIntegrationRebuildCommand(t *testing.T) {
 // TestIntegrationServeWaitsForKafkaAndMongo).
 func TestIntegrationStartFailsFast(t *testing.T) {
 	t.Parallel()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	for _, tt := range []struct{ cmd, uri, want string }{
 		{"rebuild", "mongodb://" + closedAddr(t) + "/?serverSelectionTimeoutMS=200", "open view store"},
 		{"rebuild", "mongodb://%zz", "connect to mongodb"},

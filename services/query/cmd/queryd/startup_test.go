@@ -11,6 +11,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/kafkakit"
 )
 
@@ -22,25 +23,27 @@ type readiness struct {
 }
 
 // startServe runs serve with env in the background and returns its base
-// URL once it listens, a cancel (SIGTERM) and the channel of its result.
-func startServe(t *testing.T, env map[string]string, stderr *syncBuffer) (string, context.CancelFunc, <-chan error) {
+// URL once it listens, and stop: it cancels serve (as SIGTERM does) and
+// returns run's result, or an error if run did not return within
+// runtest.StopTimeout (see runtest.StartErr; it also runs at cleanup).
+func startServe(t *testing.T, env map[string]string, stderr *syncBuffer) (base string, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	t.Cleanup(cancel)
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), io.Discard, stderr) }()
-	var base string
+	exited := make(chan struct{})
+	stop = runtest.StartErr(t, func(ctx context.Context) error {
+		defer close(exited)
+		return run(ctx, []string{"serve"}, envFrom(env), io.Discard, stderr)
+	})
 	eventually(t, time.Minute, "the http server to listen", func() bool {
 		select {
-		case err := <-done:
-			t.Fatalf("run ended early: %v\n%s", err, stderr.String())
+		case <-exited:
+			t.Fatalf("run ended early: %v\n%s", stop(), stderr.String())
 		default:
 		}
 		addr, ok := stderr.logValue("http api listening", "addr")
 		base = "http://" + addr
 		return ok
 	})
-	return base, cancel, done
+	return base, stop
 }
 
 // TestIntegrationServeWaitsForKafkaAndMongo starts serve while neither
@@ -61,7 +64,7 @@ func TestIntegrationServeWaitsForKafkaAndMongo(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":       "5s",
 	}
 	var stderr syncBuffer
-	base, cancel, done := startServe(t, env, &stderr)
+	base, stop := startServe(t, env, &stderr)
 
 	if code := getJSON(t, base+"/healthz", nil); code != http.StatusOK {
 		t.Errorf("/healthz while waiting = %d, want 200", code)
@@ -78,11 +81,7 @@ func TestIntegrationServeWaitsForKafkaAndMongo(t *testing.T) {
 		return strings.Contains(stderr.String(), `"msg":"waiting for kafka"`)
 	})
 
-	b, err := kafkabroker.Start(kafkabroker.Options{Addr: kafkaAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := kafkabroker.StartT(t, kafkabroker.Options{Addr: kafkaAddr}, 0)
 	eventually(t, time.Minute, "readiness to wait for mongo only", func() bool {
 		var rd readiness
 		return getJSON(t, base+"/readyz", &rd) == http.StatusServiceUnavailable &&
@@ -109,14 +108,8 @@ func TestIntegrationServeWaitsForKafkaAndMongo(t *testing.T) {
 		t.Errorf("read-your-writes GET after the start = %d %v", code, got)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after cancel = %v, want nil\n%s", err, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("run did not return within a minute of cancellation")
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel = %v, want nil\n%s", err, stderr.String())
 	}
 }
 
@@ -125,11 +118,7 @@ func TestIntegrationServeWaitsForKafkaAndMongo(t *testing.T) {
 // of an attempt: it stops cleanly, without waiting out the attempt.
 func TestIntegrationServeStopsWhileWaiting(t *testing.T) {
 	t.Parallel()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, 0)
 	for name, tt := range map[string]struct {
 		brokers, mongoURI string
 		waiting           func(log string, rd readiness) bool
@@ -149,7 +138,7 @@ func TestIntegrationServeStopsWhileWaiting(t *testing.T) {
 			env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "KAFKA_BROKERS": tt.brokers, "MONGO_URI": tt.mongoURI,
 				"KAFKA_EVENTS_TOPIC": "eventos-stop-" + name, "SHUTDOWN_TIMEOUT": "5s"}
 			var stderr syncBuffer
-			base, cancel, done := startServe(t, env, &stderr)
+			base, stop := startServe(t, env, &stderr)
 			eventually(t, time.Minute, "the wait for "+name, func() bool {
 				var rd readiness
 				code := getJSON(t, base+"/readyz", &rd)
@@ -158,14 +147,13 @@ func TestIntegrationServeStopsWhileWaiting(t *testing.T) {
 				}
 				return tt.waiting(stderr.String(), rd)
 			})
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("run after cancel while waiting = %v, want nil\n%s", err, stderr.String())
-				}
-			case <-time.After(8 * time.Second): // below the 10 s attempt: the cancel must cut it short
-				t.Fatalf("run did not return within 8s of cancellation while waiting\n%s", stderr.String())
+			cancelled := time.Now()
+			if err := stop(); err != nil {
+				t.Fatalf("run after cancel while waiting = %v, want nil\n%s", err, stderr.String())
+			}
+			// Below the 10 s attempt: the cancel must cut it short.
+			if took := time.Since(cancelled); took > 8*time.Second {
+				t.Fatalf("run returned %v after cancellation while waiting, want within 8s\n%s", took, stderr.String())
 			}
 			out := stderr.String()
 			if !strings.Contains(out, "stopped while waiting for its dependencies") || strings.Contains(out, `"msg":"query service started"`) {
@@ -191,7 +179,7 @@ func TestServeServesProfilerWhenAsked(t *testing.T) {
 		"MONGO_URI":     "mongodb://" + closedAddr(t) + "/?serverSelectionTimeoutMS=300",
 	}
 	var stderr syncBuffer
-	base, cancel, done := startServe(t, env, &stderr)
+	base, stop := startServe(t, env, &stderr)
 
 	res, err := http.Get("http://" + pprofAddr + "/debug/pprof/")
 	if err != nil {
@@ -211,14 +199,8 @@ func TestServeServesProfilerWhenAsked(t *testing.T) {
 		t.Errorf("GET /debug/pprof/ on HTTP_ADDR = %d, want it not served", res.StatusCode)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve = %v after SIGTERM, want nil", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop within 30s of SIGTERM")
+	if err := stop(); err != nil {
+		t.Errorf("serve = %v after SIGTERM, want nil", err)
 	}
 	if _, err := http.Get("http://" + pprofAddr + "/debug/pprof/"); err == nil {
 		t.Error("profiler still answers after serve returned")
@@ -235,18 +217,10 @@ func TestServeServesProfilerWhenAsked(t *testing.T) {
 func TestIntegrationServeWithoutCreatingTopics(t *testing.T) {
 	t.Parallel()
 	names := kafkabroker.ServiceTopics{Events: "eventos-nocreate", EventsDLQ: "eventos-nocreate.dlq", EventsGroup: "proyeccion-nocreate"}
-	b, err := kafkabroker.Start(kafkabroker.Options{Security: &kafkabroker.Security{
-		Dir: t.TempDir(), Principals: kafkabroker.ServicePrincipals(names)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	if err := b.CreateTopics(ctx, 2, names.Events); err != nil {
-		t.Fatalf("create the event topic as admin: %v", err)
-	}
-	m, err := mongowire.Start(ctx, mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)})
+	// The event topic only, created as admin.
+	b := kafkabroker.StartT(t, kafkabroker.Options{Security: &kafkabroker.Security{
+		Dir: t.TempDir(), Principals: kafkabroker.ServicePrincipals(names)}}, 2, names.Events)
+	m, err := mongowire.Start(runtest.Context(t, time.Minute), mongowire.Options{Handler: mongowire.HandlerPostgreSQL, PostgreSQLURL: pgtest.NewDatabase(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +246,7 @@ func TestIntegrationServeWithoutCreatingTopics(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":       "5s",
 	}
 	var stderr syncBuffer
-	base, cancelServe, done := startServe(t, env, &stderr)
+	base, stop := startServe(t, env, &stderr)
 	eventually(t, time.Minute, "readiness", func() bool { return getJSON(t, base+"/readyz", nil) == http.StatusOK })
 	if strings.Contains(stderr.String(), `"msg":"waiting for kafka"`) {
 		t.Errorf("serve waited for Kafka to create topics with KAFKA_CREATE_TOPICS=false:\n%s", stderr.String())
@@ -297,14 +271,8 @@ func TestIntegrationServeWithoutCreatingTopics(t *testing.T) {
 		t.Errorf("topics after serve = %v, want %s and not %s", got, names.Events, names.EventsDLQ)
 	}
 
-	cancelServe()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after cancel = %v\n%s", err, stderr.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("run did not return within a minute of cancellation")
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel = %v\n%s", err, stderr.String())
 	}
 }
 

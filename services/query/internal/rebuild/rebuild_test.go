@@ -20,6 +20,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/ports/consumer"
@@ -30,11 +31,10 @@ import (
 
 const topic = "eventos"
 
+// ctxT bounds a test's calls to 3 minutes.
 func ctxT(t testing.TB) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 3*time.Minute)
 }
 
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
@@ -62,14 +62,7 @@ type env struct {
 
 func setup(t *testing.T, partitions int) *env {
 	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.CreateTopics(ctxT(t), partitions, topic, topic+".dlq"); err != nil {
-		t.Fatal(err)
-	}
+	b := kafkabroker.StartT(t, kafkabroker.Options{}, partitions, topic, topic+".dlq")
 	srv, err := mongowire.Start(ctxT(t), mongowire.Options{PostgreSQLURL: pgtest.NewDatabase(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -124,15 +117,7 @@ func (e *env) live(t *testing.T) *consumer.Consumer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("live consumer: %v", err)
-		}
-	})
+	runtest.Start(t, c.Run)
 	return c
 }
 
@@ -230,15 +215,7 @@ func TestIntegrationRebuildWhileQueriesRun(t *testing.T) {
 	if _, err := r.Start(ctx); !errors.Is(err, rebuild.ErrNotRunning) {
 		t.Errorf("Start before Run: %v", err)
 	}
-	runCtx, stopRun := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- r.Run(runCtx) }()
-	t.Cleanup(func() {
-		stopRun()
-		if err := <-runDone; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runtest.Start(t, r.Run)
 	eventually(t, 10*time.Second, "Run to host rebuilds", func() bool {
 		_, err := r.Start(ctx)
 		return !errors.Is(err, rebuild.ErrNotRunning)
@@ -253,7 +230,7 @@ func TestIntegrationRebuildWhileQueriesRun(t *testing.T) {
 		t.Errorf("second Start: %v, want a Conflict", err)
 	}
 	other := e.rebuilder(t, rebuild.Config{})
-	go func() { _ = other.Run(runCtx) }()
+	go func() { _ = other.Run(t.Context()) }() // runs until the test ends
 	eventually(t, 10*time.Second, "the other replica to refuse", func() bool {
 		_, err := other.Start(ctx)
 		return apperr.KindOf(err) == apperr.Conflict

@@ -1,7 +1,7 @@
 // Package dlqtest holds test helpers for the dlq tool: an in-process Kafka
 // broker (libs/devinfra/kafkabroker) with pre-created topics, a producer of
-// dead-letter messages shaped like the services' ones, and a reader of a
-// whole topic. Only tests import it.
+// dead-letter messages shaped like the services' ones, and counts of a
+// topic's messages and of the broker's consumer groups. Only tests import it.
 package dlqtest
 
 import (
@@ -19,21 +19,12 @@ import (
 // Partitions is the partition count of every topic StartBroker creates.
 const Partitions = 3
 
-// StartBroker starts a broker, creates topics, and registers its Close.
-// It returns the bootstrap address.
+// StartBroker starts a broker with topics of Partitions partitions each
+// (see kafkabroker.StartT: closed at cleanup, t.Fatalf on failure) and
+// returns its bootstrap address.
 func StartBroker(t testing.TB, topics ...string) string {
 	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.CreateTopics(ctx, Partitions, topics...); err != nil {
-		t.Fatalf("create topics: %v", err)
-	}
-	return b.Addr()
+	return kafkabroker.StartT(t, kafkabroker.Options{}, Partitions, topics...).Addr()
 }
 
 // Dead describes one dead-lettered message to produce.

@@ -15,6 +15,7 @@ import (
 	"github.com/propalpes/companias/libs/contracts/companiaevent"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/view"
 )
@@ -145,11 +146,10 @@ func only(c view.Compania) view.Compania {
 	return c
 }
 
+// ctxT bounds a test's calls to 2 minutes.
 func ctxT(t testing.TB) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 2*time.Minute)
 }
 
 func lower(s string) string { return strings.ToLower(s) }

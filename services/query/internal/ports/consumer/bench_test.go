@@ -42,7 +42,7 @@ func BenchmarkIntegrationProjection(b *testing.B) {
 				r := startConsumer(b, consumer.Config{Brokers: []string{k.Addr()}, GroupID: fmt.Sprintf("bench-%d-%d", batch, i), BatchSize: batch}, store)
 				eventually(b, 10*time.Minute, "the projection to catch up", func() bool { return caughtUp(total, r.c.Status()) })
 				elapsed := time.Since(start)
-				r.stop(b)
+				r.stop()
 				b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
 				b.ReportMetric(float64(r.c.Counters().Batches), "writes")
 			}

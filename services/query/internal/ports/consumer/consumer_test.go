@@ -86,7 +86,7 @@ func TestIntegrationConsumerConvergesWithDuplicatesAndReplays(t *testing.T) {
 		t.Error("ChangedID fired for an id the batch did not write")
 	default:
 	}
-	r.stop(t)
+	r.stop()
 	if r.c.Joined() {
 		t.Errorf("Joined() = true after Run returned")
 	}
@@ -208,14 +208,9 @@ func TestIntegrationConsumerPoisonGoesToDLQ(t *testing.T) {
 			t.Errorf("%d log lines quote %q", n, v)
 		}
 	}
-	dlq := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: topic + ".dlq", Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer func() { _ = dlq.Close() }()
-	ctx := ctxT(t)
-	for _, w := range wantDLQ {
-		got, err := dlq.FetchMessage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	dlq := b.ReadT(t, topic+".dlq", 0, len(wantDLQ))
+	for i, w := range wantDLQ {
+		got := dlq[i]
 		orig := msgs[w.offset]
 		h := map[string]string{}
 		for _, x := range got.Headers {
@@ -363,7 +358,7 @@ func TestIntegrationConsumerGroupFailover(t *testing.T) {
 		}
 	}()
 	eventually(t, time.Minute, "some of the second half to be produced", func() bool { return applied.Load() > 5 })
-	rs[1].stop(t)
+	rs[1].stop()
 	<-stop
 	eventually(t, 2*time.Minute, "the survivors to commit everything", func() bool {
 		st := statuses()

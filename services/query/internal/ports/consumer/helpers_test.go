@@ -18,6 +18,7 @@ import (
 	"github.com/propalpes/companias/libs/devinfra/kafkabroker"
 	"github.com/propalpes/companias/libs/devinfra/mongowire"
 	"github.com/propalpes/companias/libs/devinfra/pgtest"
+	"github.com/propalpes/companias/libs/devinfra/runtest"
 	"github.com/propalpes/companias/services/query/internal/adapters/mongoview"
 	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/projection"
@@ -26,11 +27,10 @@ import (
 
 const topic = "eventos"
 
+// ctxT bounds a test's calls to 3 minutes.
 func ctxT(t testing.TB) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
+	return runtest.Context(t, 3*time.Minute)
 }
 
 // eventually polls cond every 20ms until it holds or d passes.
@@ -52,15 +52,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 // startKafka starts a broker with the events topic and its DLQ.
 func startKafka(t testing.TB, partitions int) *kafkabroker.Broker {
 	t.Helper()
-	b, err := kafkabroker.Start(kafkabroker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	if err := b.CreateTopics(ctxT(t), partitions, topic, topic+".dlq"); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return kafkabroker.StartT(t, kafkabroker.Options{}, partitions, topic, topic+".dlq")
 }
 
 // mongoEnv is a FerretDB server (restartable on the same address and
@@ -197,11 +189,11 @@ func fold(events []companiaevent.Event) map[string]view.Compania {
 	return views
 }
 
-// running is a consumer running in the background.
+// running is a consumer running in the background. stop cancels it and
+// waits for Run to return nil (see runtest.Start); it also runs at cleanup.
 type running struct {
-	c      *consumer.Consumer
-	cancel context.CancelFunc
-	done   chan error
+	c    *consumer.Consumer
+	stop func()
 }
 
 func startConsumer(t testing.TB, cfg consumer.Config, w consumer.Writer) *running {
@@ -224,27 +216,7 @@ func startConsumer(t testing.TB, cfg consumer.Config, w consumer.Writer) *runnin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- c.Run(ctx) }()
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { r.stop(t) }) })
-	return r
-}
-
-// stop cancels the consumer and waits for Run to return nil.
-func (r *running) stop(t testing.TB) {
-	t.Helper()
-	r.cancel()
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		r.done <- nil // later stops return at once
-	case <-time.After(30 * time.Second):
-		t.Errorf("Run did not return after cancel")
-	}
+	return &running{c: c, stop: runtest.Start(t, c.Run)}
 }
 
 // caughtUp reports whether the partitions hold total messages and the group

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/propalpes/companias/libs/contracts/deadletter"
 	"github.com/propalpes/companias/services/query/internal/ports/consumer"
 	"github.com/propalpes/companias/services/query/internal/view"
@@ -54,14 +52,7 @@ func TestIntegrationConsumerPanicDeadLettersTheMessage(t *testing.T) {
 	})
 	eventually(t, 30*time.Second, "4 offsets committed", func() bool { return groupCommitted(t, b.Addr(), "panic", 1)[0] == 4 })
 
-	dr := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: topic + ".dlq", Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer dr.Close()
-	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
-	defer cancel()
-	d, err := dr.ReadMessage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := b.ReadT(t, topic+".dlq", 0, 1)[0]
 	get := func(k string) string {
 		for _, h := range d.Headers {
 			if h.Key == k {

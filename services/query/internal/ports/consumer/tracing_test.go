@@ -120,7 +120,7 @@ func TestIntegrationConsumerSpanRecordsFailedWrite(t *testing.T) {
 	if n := len(exp.GetSpans()); n != 0 {
 		t.Errorf("%d spans ended while the batch is retried, want 0", n)
 	}
-	r.stop(t)
+	r.stop()
 	spans := exp.GetSpans()
 	if len(spans) != 1 || spans[0].Status.Code != codes.Error || len(spans[0].Links) != 1 {
 		t.Fatalf("spans after shutdown: %+v, want one failed span with one link", spans)
