@@ -40,18 +40,20 @@ func writeChunks(ctx context.Context, kw *kafka.Writer, msgs []kafka.Message, si
 	return nil
 }
 
-// topicMessages reads up to n records of topic on k, partition after
-// partition from the first offset, and returns them as Kafka messages for
-// to (keys, values and headers unchanged): the records the writer's relay
-// published, byte for byte. The relay deletes the outbox rows it
-// published, so the topic is where they are.
+// topicMessages reads up to n records of topic on k and returns them as
+// Kafka messages for to (keys, values and headers unchanged): the records
+// the writer's relay published, byte for byte (the relay deletes the outbox
+// rows it published, so the topic is where they are). It reads up to n
+// records of each partition and interleaves them, partition after
+// partition, so that the first n span every partition as the writer's
+// commits did: the same keys go to the same partitions of to.
 func topicMessages(ctx context.Context, k kafkaSide, topic, to string, n int) ([]kafka.Message, error) {
 	dialer, err := k.dialer()
 	if err != nil {
 		return nil, err
 	}
-	var msgs []kafka.Message
-	for p := 0; p < partitions && len(msgs) < n; p++ {
+	var parts [][]kafka.Message
+	for p := range partitions {
 		conn, err := dialer.DialLeader(ctx, "tcp", k.addr, topic, p)
 		if err != nil {
 			return nil, fmt.Errorf("dial %s/%d: %w", topic, p, err)
@@ -72,6 +74,7 @@ func topicMessages(ctx context.Context, k kafkaSide, topic, to string, n int) ([
 			_ = r.Close()
 			return nil, err
 		}
+		var msgs []kafka.Message
 		for len(msgs) < n {
 			m, err := r.FetchMessage(ctx)
 			if err != nil {
@@ -84,8 +87,22 @@ func topicMessages(ctx context.Context, k kafkaSide, topic, to string, n int) ([
 			}
 		}
 		_ = r.Close()
+		parts = append(parts, msgs)
 	}
-	return msgs, nil
+	var out []kafka.Message
+	for i := 0; len(out) < n; i++ {
+		took := false
+		for _, msgs := range parts {
+			if i < len(msgs) && len(out) < n {
+				out = append(out, msgs[i])
+				took = true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	return out, nil
 }
 
 type proyecciones struct {
