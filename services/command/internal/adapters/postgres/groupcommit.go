@@ -21,14 +21,14 @@ const DefaultGroupCommitMax = 64
 const MaxGroupCommitMax = 1000
 
 // groupCommitters is how many group transactions may be in flight at once.
-// Several keep the server busy while the next batch gathers: some wait on
-// their commit's WAL flush while others' statements run; more of them split
-// the waiting commands into smaller batches. BenchmarkCreate (Add+group, 2
-// cores, medians of 3) measured creates/s at 8 and 32 goroutines: 2
-// committers 2151 and 3207, 4 committers 2486–2712 and 3291–4944 (noisy),
-// 8 committers 1824 and 3593. The pool holds at least 8 connections, so four
-// leave room for the updates and the relay.
-const groupCommitters = 4
+// Two keep the server busy while the next batch gathers: one commits while
+// the other's statement runs; more of them split the waiting commands into
+// smaller batches. Measured end to end (bench -peer-only, the writer over
+// HTTP, 2 cores, two alternating rounds of 2 runs): 2 committers 2368–2731
+// creates/s at concurrency 8 and 3258–4607 at 32; 4 committers 1503–2202
+// and 2543–3997, though 4 looked better in the repository-level
+// BenchmarkCreate, where no HTTP server competes for the cores.
+const groupCommitters = 2
 
 // groupCommitTimeout bounds a group transaction whose commands carry no
 // deadline. The transaction runs on a context of its own, so that one
