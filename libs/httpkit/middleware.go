@@ -36,12 +36,15 @@ func (k *Kit) traceRequest(c *gin.Context) {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	route := c.FullPath()
-	name := c.Request.Method
+	// The span name and method come from the same fixed set as the metric
+	// labels: a client may send any token as a method.
+	method := httpmetrics.Method(c.Request.Method)
+	name := method
 	if route != "" {
 		name += " " + route
 	}
 	ctx, span := k.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
-		attribute.String("http.request.method", c.Request.Method),
+		attribute.String("http.request.method", method),
 		attribute.String("http.route", route),
 		attribute.String("url.path", c.Request.URL.Path),
 		attribute.String("http.request.id", RequestID(c)),

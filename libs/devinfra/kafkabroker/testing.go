@@ -47,7 +47,7 @@ func (b *Broker) ReadT(t testing.TB, topic string, partition, n int) []kafka.Mes
 	defer cancel()
 	out := make([]kafka.Message, 0, n)
 	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
+		m, err := r.FetchMessage(ctx) // a partition reader: no group, nothing to commit
 		if err != nil {
 			t.Fatalf("read %s/%d: message %d of %d: %v", topic, partition, len(out)+1, n, err)
 		}

@@ -130,6 +130,14 @@ func TestTracingUnmatchedRouteAndServerError(t *testing.T) {
 	}
 	exp.Reset()
 
+	// A method outside the standard set names no span after itself.
+	e.do(req{method: "BREW", path: "/nowhere"})
+	s = waitSpans(t, exp, 1)[0]
+	if s.Name != "other" || attr(s, "http.request.method") != "other" {
+		t.Errorf("odd method: span %q method %q, want other, other", s.Name, attr(s, "http.request.method"))
+	}
+	exp.Reset()
+
 	r := e.do(req{method: "POST", path: "/v1/companias", body: crearBody("A", "1")})
 	want(t, r, http.StatusInternalServerError)
 	s = waitSpans(t, exp, 1)[0]
