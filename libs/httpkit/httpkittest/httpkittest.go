@@ -1,9 +1,10 @@
 // Package httpkittest holds the test helpers both HTTP ports share: HS256
-// bearer tokens for the auth tests and a check of the request metrics as
-// the admin listener serves them. It is imported by tests only.
+// bearer tokens for the auth tests, a check of the request metrics as the
+// admin listener serves them, and a sink for the JSON logs. It is imported by tests only.
 package httpkittest
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -58,4 +60,46 @@ func WantMetrics(t testing.TB, h http.Handler, lines ...string) string {
 		}
 	}
 	return body
+}
+
+// LogSink collects the JSON log lines of a service under test; it is safe
+// for concurrent use, as a slog handler's writer must be.
+type LogSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (s *LogSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+// String returns every line written so far.
+func (s *LogSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// Records returns the records whose field equals value (e.g. "level",
+// "ERROR" or "msg", "http request"), in order. A line that is not a JSON
+// object fails t.
+func (s *LogSink) Records(t testing.TB, field, value string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if m[field] == value {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -132,7 +132,7 @@ func TestAuthLogsSubject(t *testing.T) {
 	tok := mint(t, authSecret, "alice@propalpes", httpapi.AuthScopeWrite, time.Now().Add(time.Hour))
 	want(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody("ACME", "1"), header: bearer(tok)}), http.StatusCreated)
 	found := false
-	for _, rec := range e.logs.records("DEBUG") {
+	for _, rec := range e.logs.Records(t, "level", "DEBUG") {
 		if rec["msg"] == "http request" && rec["subject"] == "alice@propalpes" {
 			found = true
 		}

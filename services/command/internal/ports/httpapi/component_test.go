@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/propalpes/companias/libs/httpkit/httpkittest"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/services/command/internal/app"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
@@ -170,7 +171,7 @@ func TestMalformedBodies(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.logs.records("ERROR")); n != 0 {
+	if n := len(e.logs.Records(t, "level", "ERROR")); n != 0 {
 		t.Errorf("%d error logs for client errors, want none", n)
 	}
 }
@@ -622,7 +623,7 @@ func TestProbes(t *testing.T) {
 	if strings.Contains(string(r.raw), "5432") {
 		t.Errorf("readiness problem leaks the cause: %s", r.raw)
 	}
-	warns := e.logs.records("WARN")
+	warns := e.logs.Records(t, "level", "WARN")
 	if len(warns) != 1 || !strings.Contains(fmt.Sprint(warns[0]["err"]), "connection refused") {
 		t.Errorf("warn logs = %v, want one with the cause", warns)
 	}
@@ -673,7 +674,7 @@ func TestInternalErrors(t *testing.T) {
 	r = e.do(req{method: "POST", path: "/v1/companias/" + id + "/aprobar"})
 	wantProblem(t, r, http.StatusInternalServerError, "internal")
 
-	errs := e.logs.records("ERROR")
+	errs := e.logs.Records(t, "level", "ERROR")
 	if len(errs) != 2 {
 		t.Fatalf("%d error logs, want one per failed request: %v", len(errs), errs)
 	}
@@ -693,7 +694,7 @@ func TestInternalErrors(t *testing.T) {
 	}
 	wantProblem(t, e.do(req{method: "POST", path: "/v1/companias", body: crearBody("C", "3")}),
 		http.StatusServiceUnavailable, "db_unavailable")
-	if len(e.logs.records("ERROR")) != 2 || len(e.logs.records("WARN")) != 1 {
+	if len(e.logs.Records(t, "level", "ERROR")) != 2 || len(e.logs.Records(t, "level", "WARN")) != 1 {
 		t.Errorf("503 logged at the wrong level")
 	}
 }
@@ -703,7 +704,7 @@ func TestInternalErrors(t *testing.T) {
 func TestClientCancelled(t *testing.T) {
 	t.Parallel()
 	repo := newMemRepo()
-	logs := &logSink{}
+	logs := &httpkittest.LogSink{}
 	r, err := httpapi.New(httpapi.Deps{
 		App:    app.New(repo, newUUID, testClock(), nil),
 		Ready:  func(context.Context) error { return nil },
@@ -725,10 +726,10 @@ func TestClientCancelled(t *testing.T) {
 	if rec.Code == http.StatusInternalServerError {
 		t.Errorf("status 500 for a cancelled request")
 	}
-	if n := len(logs.records("ERROR")); n != 0 {
+	if n := len(logs.Records(t, "level", "ERROR")); n != 0 {
 		t.Errorf("%d error logs for a cancelled request", n)
 	}
-	if len(logs.records("DEBUG")) == 0 {
+	if len(logs.Records(t, "level", "DEBUG")) == 0 {
 		t.Error("no debug log of the cancelled request")
 	}
 }
@@ -761,7 +762,7 @@ func TestRequestIDAndTraceparent(t *testing.T) {
 
 	// Debug access log with the request id.
 	found := false
-	for _, rec := range e.logs.records("DEBUG") {
+	for _, rec := range e.logs.Records(t, "level", "DEBUG") {
 		if rec["msg"] == "http request" && rec["request_id"] == "req-abc" && rec["status"] == float64(201) &&
 			rec["route"] == "/v1/companias" {
 			found = true

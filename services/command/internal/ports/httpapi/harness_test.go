@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/propalpes/companias/libs/httpkit/httpkittest"
 	"github.com/propalpes/companias/services/command/internal/app"
 	"github.com/propalpes/companias/services/command/internal/app/command"
 	"github.com/propalpes/companias/services/command/internal/ports/httpapi"
@@ -31,7 +31,7 @@ type env struct {
 	t     *testing.T
 	srv   *httptest.Server
 	api   *httpapi.API
-	logs  *logSink
+	logs  *httpkittest.LogSink
 	ready *atomic.Pointer[error] // readiness answer; nil means ready
 }
 
@@ -57,7 +57,7 @@ func newEnvReady(t *testing.T, repo command.Repository, ready func(context.Conte
 // newEnvConfig is newEnvReady with a last say on the API's Deps.
 func newEnvConfig(t *testing.T, repo command.Repository, ready func(context.Context) error, mod func(*httpapi.Deps)) *env {
 	t.Helper()
-	e := &env{t: t, logs: &logSink{}, ready: &atomic.Pointer[error]{}}
+	e := &env{t: t, logs: &httpkittest.LogSink{}, ready: &atomic.Pointer[error]{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if ready == nil {
 		ready = func(context.Context) error {
@@ -225,36 +225,6 @@ func checkProblem(t *testing.T, r resp, path string) {
 	if r.str("request_id") != r.header.Get("X-Request-Id") {
 		t.Errorf("problem request_id = %q, header %q", r.str("request_id"), r.header.Get("X-Request-Id"))
 	}
-}
-
-// ----- log capture -----
-
-// logSink collects JSON log lines; it is safe for concurrent use.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-// records returns the records at level (e.g. "ERROR").
-func (s *logSink) records(level string) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.buf.Bytes()))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil && m["level"] == level {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // ----- OpenAPI conformance -----

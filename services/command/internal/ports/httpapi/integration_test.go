@@ -130,7 +130,7 @@ func TestIntegrationCompaniasAPI(t *testing.T) {
 	if n := countCompanias(t, pool); n != 2 {
 		t.Errorf("%d companies stored, want 2", n)
 	}
-	if errs := e.logs.records("ERROR"); len(errs) != 0 {
+	if errs := e.logs.Records(t, "level", "ERROR"); len(errs) != 0 {
 		t.Errorf("error logs: %v", errs)
 	}
 }

@@ -181,7 +181,7 @@ func TestInvalidTraceparentDroppedAndLogged(t *testing.T) {
 				t.Errorf("command traceparent = %q, want %q", got, tc.want)
 			}
 			var logged []map[string]any
-			for _, r := range e.logs.records("WARN") {
+			for _, r := range e.logs.Records(t, "level", "WARN") {
 				if r["msg"] == "invalid traceparent dropped" {
 					logged = append(logged, r)
 				}

@@ -261,7 +261,7 @@ func TestGetCompaniaMinVersion(t *testing.T) {
 		if rec.Code != 499 {
 			t.Errorf("status = %d, want 499 (client closed request)", rec.Code)
 		}
-		if n := len(e.logs.records(t, "http request failed")); n != 0 {
+		if n := len(e.logs.Records(t, "msg", "http request failed")); n != 0 {
 			t.Errorf("a cancelled request logged %d errors, want 0", n)
 		}
 	})
@@ -420,7 +420,7 @@ func TestListCompaniasStoreError(t *testing.T) {
 	wantProblem(t, e.do(t, http.MethodGet, "/v1/companias"), http.StatusInternalServerError)
 	wantProblem(t, e.do(t, http.MethodGet, "/ingestion/compania-query"), http.StatusInternalServerError)
 	wantProblem(t, e.do(t, http.MethodGet, "/ingestion/compania-query/c-1"), http.StatusInternalServerError)
-	if n := len(e.logs.records(t, "http request failed")); n != 3 {
+	if n := len(e.logs.Records(t, "msg", "http request failed")); n != 3 {
 		t.Errorf("logged %d errors for 3 failed requests, want 3 (once each)", n)
 	}
 }
@@ -681,7 +681,7 @@ func TestRequestID(t *testing.T) {
 	if res.StatusCode != 404 || !strings.Contains(string(body), `"request_id":"trace-7"`) {
 		t.Errorf("404 = %d %s, want request_id trace-7 in the problem", res.StatusCode, body)
 	}
-	logs := e.logs.records(t, "http request")
+	logs := e.logs.Records(t, "msg", "http request")
 	if len(logs) == 0 {
 		t.Fatal("no access log at debug level")
 	}
@@ -700,7 +700,7 @@ func TestRecoveryAndErrorLoggedOnce(t *testing.T) {
 	if p.Code != "internal" || strings.Contains(p.Detail, "boom") {
 		t.Errorf("panic problem = %+v, want a generic internal error", p)
 	}
-	panics := e.logs.records(t, "http handler panic")
+	panics := e.logs.Records(t, "msg", "http handler panic")
 	if len(panics) != 1 || panics[0]["panic"] != "boom" || panics[0]["stack"] == "" {
 		t.Errorf("panic logs = %v, want one with the value and stack", panics)
 	}
@@ -709,7 +709,7 @@ func TestRecoveryAndErrorLoggedOnce(t *testing.T) {
 	views2.err = errors.New("disk on fire")
 	e2 := newEnv(t, views2)
 	wantProblem(t, e2.do(t, http.MethodGet, "/v1/companias/c-1"), http.StatusInternalServerError)
-	errs := e2.logs.records(t, "http request failed")
+	errs := e2.logs.Records(t, "msg", "http request failed")
 	if len(errs) != 1 || errs[0]["err"] != "disk on fire" || errs[0]["level"] != "ERROR" {
 		t.Errorf("error logs = %v, want exactly one with the cause", errs)
 	}
@@ -717,7 +717,7 @@ func TestRecoveryAndErrorLoggedOnce(t *testing.T) {
 	e3 := newEnv(t, newFakeViews())
 	wantProblem(t, e3.do(t, http.MethodGet, "/v1/companias/x"), http.StatusNotFound)
 	wantProblem(t, e3.do(t, http.MethodGet, "/v1/companias?limit=0"), http.StatusBadRequest)
-	if n := len(e3.logs.records(t, "http request failed")); n != 0 {
+	if n := len(e3.logs.Records(t, "msg", "http request failed")); n != 0 {
 		t.Errorf("client errors logged %d failures, want 0", n)
 	}
 }

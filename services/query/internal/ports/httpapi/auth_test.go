@@ -124,7 +124,7 @@ func TestAuthLogsSubject(t *testing.T) {
 		t.Fatalf("status %d", rec.Code)
 	}
 	found := false
-	for _, r := range e.logs.records(t, "http request") {
+	for _, r := range e.logs.Records(t, "msg", "http request") {
 		if r["subject"] == "bob@propalpes" {
 			found = true
 		}

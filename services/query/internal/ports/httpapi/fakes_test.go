@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/propalpes/companias/libs/httpkit/httpkittest"
 	"github.com/propalpes/companias/libs/seedwork/apperr"
 	"github.com/propalpes/companias/libs/seedwork/problem"
 	"github.com/propalpes/companias/services/query/internal/ports/httpapi"
@@ -204,50 +204,14 @@ type env struct {
 	api     *httpapi.API
 	views   *fakeViews
 	rebuild *fakeRebuild
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// records returns the JSON log records whose msg is msg.
-func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", line, err)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
+	logs    *httpkittest.LogSink
 }
 
 type envOption func(*httpapi.Deps, *httpapi.Options)
 
 func newEnv(t *testing.T, views *fakeViews, opts ...envOption) *env {
 	t.Helper()
-	e := &env{views: views, rebuild: &fakeRebuild{}, logs: &syncBuffer{}}
+	e := &env{views: views, rebuild: &fakeRebuild{}, logs: &httpkittest.LogSink{}}
 	deps := httpapi.Deps{
 		Views:      views,
 		Store:      fakePinger{},
