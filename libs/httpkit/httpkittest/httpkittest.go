@@ -1,6 +1,7 @@
 // Package httpkittest holds the test helpers both HTTP ports share: HS256
 // bearer tokens for the auth tests, a check of the request metrics as the
-// admin listener serves them, and a sink for the JSON logs. It is imported by tests only.
+// admin listener serves them, and a sink for the JSON logs. It is imported
+// by tests only.
 package httpkittest
 
 import (
