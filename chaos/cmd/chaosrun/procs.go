@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -377,14 +378,24 @@ func lineReady(ctx context.Context, s *service) error {
 
 var probeClient = &http.Client{Timeout: 3 * time.Second}
 
-// freePort returns a loopback address with a port free right now.
+// freePort returns a loopback address with a port free right now, below
+// the kernel's ephemeral range (32768 and up on Linux). The stack reserves
+// its ports at the start and binds them later, again after every restart;
+// a port from the ephemeral range could meanwhile be handed to any other
+// process that listens on port 0 (the tests running beside this one) and
+// fail a start with "address already in use".
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	const lo, hi = 20000, 32000
+	for range 200 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
+		if err != nil {
+			continue // taken: try another
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr, nil
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("no free loopback port in [%d, %d) after 200 tries", lo, hi)
 }
 
 // getJSON decodes GET url into out and returns the status.
